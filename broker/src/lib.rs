@@ -1,0 +1,1 @@
+//! Fjord's Kafka-compatible broker.
