@@ -1,1 +1,109 @@
 //! Fjord's Kafka-compatible broker.
+//!
+//! ```text
+//!  server/ (accept, frames, connections) ─► protocol/ (decode, versions) ─► api/ (one file per API)
+//!  admin (HTTP: /livez /readyz /metrics)
+//! ```
+//!
+//! `run` wires them together for the binary and for tests.
+
+pub mod admin;
+pub mod alloc;
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod meta_properties;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use broker::Broker;
+pub use config::{Cli, Config};
+
+/// Every allocation in a process that links the broker goes through the
+/// guarded allocator, so hostile wire counts cannot abort it (see [`alloc`]).
+#[global_allocator]
+static GLOBAL: alloc::GuardedAlloc = alloc::GuardedAlloc;
+
+/// A broker whose listeners are bound but not yet serving.
+pub struct Bound {
+    pub broker: Arc<Broker>,
+    pub kafka: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Bound {
+    pub fn kafka_addr(&self) -> SocketAddr {
+        self.kafka
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` fires, then drains within the configured
+    /// shutdown timeout.
+    pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Bound {
+            broker,
+            kafka,
+            admin,
+        } = self;
+        let drain = broker.config.shutdown_timeout;
+        let admin_task = tokio::spawn(admin::serve(admin, broker.clone(), shutdown.clone()));
+        broker.set_ready(true);
+        server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
+        broker.set_ready(false);
+        admin_task
+            .await
+            .context("admin listener task")?
+            .context("admin listener")?;
+        tracing::info!("broker stopped");
+        Ok(())
+    }
+}
+
+/// Prepares the data directory, recovers state and binds both listeners.
+pub async fn bind(config: Config) -> anyhow::Result<Bound> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create --data-dir {}", config.data_dir.display()))?;
+    let cluster_id = meta_properties::load_or_init(
+        &config.data_dir,
+        config.cluster_id.as_deref(),
+        config.node_id,
+    )?;
+    for key in config.settings.unknown_keys() {
+        tracing::warn!(
+            key,
+            "the configuration {key} was supplied but is not a known config"
+        );
+    }
+    let kafka = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on --listen {}", config.listen))?;
+    let admin = TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on --admin-listen {}", config.admin_listen))?;
+    let bound_addr = kafka.local_addr()?;
+    let (host, port) = config
+        .advertised
+        .clone()
+        .unwrap_or_else(|| (bound_addr.ip().to_string(), bound_addr.port()));
+    let broker = Arc::new(Broker::new(config, cluster_id, host, port));
+    Ok(Bound {
+        broker,
+        kafka,
+        admin,
+    })
+}
