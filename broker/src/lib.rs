@@ -1,1 +1,2 @@
 //! Fjord's Kafka-compatible broker.
+pub mod log;
