@@ -12,6 +12,7 @@ pub mod alloc;
 pub mod api;
 pub mod broker;
 pub mod config;
+pub mod log;
 pub mod meta_properties;
 pub mod metrics;
 pub mod protocol;
