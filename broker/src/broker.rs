@@ -1,10 +1,16 @@
-//! The broker's shared state: configuration, identity, metrics and readiness.
-//! One `Arc<Broker>` is handed to every connection.
+//! The broker's shared state: configuration, identity, topics and their logs,
+//! the group-commit flusher, metrics and readiness. One `Arc<Broker>` is
+//! handed to every connection.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tokio::sync::Notify;
+
 use crate::config::Config;
+use crate::log::Flusher;
 use crate::metrics::Metrics;
+use crate::topics::Topics;
 
 /// State shared by all connections.
 pub struct Broker {
@@ -13,6 +19,10 @@ pub struct Broker {
     /// Host and port clients are told to connect to.
     pub advertised_host: String,
     pub advertised_port: u16,
+    pub topics: Arc<Topics>,
+    pub flusher: Flusher,
+    /// Woken after every append, so waiting fetches re-check their partitions.
+    pub appended: Notify,
     pub metrics: Metrics,
     ready: AtomicBool,
 }
@@ -21,14 +31,17 @@ impl Broker {
     pub fn new(
         config: Config,
         cluster_id: String,
-        advertised_host: String,
-        advertised_port: u16,
+        advertised: (String, u16),
+        topics: Topics,
     ) -> Self {
         Self {
             config,
             cluster_id,
-            advertised_host,
-            advertised_port,
+            advertised_host: advertised.0,
+            advertised_port: advertised.1,
+            topics: Arc::new(topics),
+            flusher: Flusher::start(),
+            appended: Notify::new(),
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
         }
@@ -47,6 +60,9 @@ impl Broker {
     }
 
     pub fn render_metrics(&self) -> String {
+        self.metrics
+            .partitions
+            .set(self.topics.all_partitions().len() as i64);
         self.metrics.encode()
     }
 }

@@ -11,12 +11,15 @@ pub mod admin;
 pub mod alloc;
 pub mod api;
 pub mod broker;
+mod clean_shutdown;
+pub mod cluster;
 pub mod config;
 pub mod log;
 pub mod meta_properties;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
+pub mod topics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,7 +73,17 @@ impl Bound {
             .await
             .context("admin listener task")?
             .context("admin listener")?;
-        tracing::info!("broker stopped");
+        // Every connection is gone: flush the logs, then mark the shutdown
+        // clean so the next start skips recovery scans.
+        let topics = broker.topics.clone();
+        let data_dir = broker.config.data_dir.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            topics.flush_all().context("flushing logs at shutdown")?;
+            clean_shutdown::mark(&data_dir).context("writing the clean-shutdown marker")
+        })
+        .await
+        .context("shutdown flush task")??;
+        tracing::info!("broker stopped cleanly");
         Ok(())
     }
 }
@@ -101,7 +114,18 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
         .advertised
         .clone()
         .unwrap_or_else(|| (bound_addr.ip().to_string(), bound_addr.port()));
-    let broker = Arc::new(Broker::new(config, cluster_id, host, port));
+    let data_dir = config.data_dir.clone();
+    let settings = config.settings.clone();
+    let topics = tokio::task::spawn_blocking(move || -> anyhow::Result<topics::Topics> {
+        let clean = clean_shutdown::take(&data_dir).context("reading the clean-shutdown marker")?;
+        if !clean {
+            tracing::info!("no clean-shutdown marker: recovering logs from their checkpoints");
+        }
+        Ok(topics::Topics::open(&data_dir, settings, clean)?)
+    })
+    .await
+    .context("log recovery task")??;
+    let broker = Arc::new(Broker::new(config, cluster_id, (host, port), topics));
     Ok(Bound {
         broker,
         kafka,

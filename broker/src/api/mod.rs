@@ -2,7 +2,10 @@
 //! `handle` dispatches a decoded request and counts it by API and error.
 
 mod api_versions;
+mod cluster_info;
+mod configs;
 mod metadata;
+mod topics_admin;
 
 use std::sync::Arc;
 
@@ -17,6 +20,17 @@ use crate::protocol::codec::Request;
 pub enum HandleError {
     #[error("no handler for {0:?}")]
     NoHandler(kafka_protocol::messages::ApiKey),
+    #[error("a blocking task of the handler failed: {0}")]
+    Blocking(#[from] tokio::task::JoinError),
+}
+
+/// Runs `work` on the blocking pool: topic and log operations touch files.
+pub(crate) async fn blocking<T: Send + 'static>(
+    broker: &Arc<Broker>,
+    work: impl FnOnce(&crate::topics::Topics) -> T + Send + 'static,
+) -> Result<T, HandleError> {
+    let topics = broker.topics.clone();
+    Ok(tokio::task::spawn_blocking(move || work(&topics)).await?)
 }
 
 /// Answers one request. `Ok(None)` means no response is sent (Produce with
@@ -31,9 +45,33 @@ pub async fn handle(
         RequestKind::ApiVersions(_) => {
             Some(ResponseKind::ApiVersions(api_versions::handle(version)))
         }
-        RequestKind::Metadata(body) => Some(ResponseKind::Metadata(metadata::handle(
-            broker, body, version,
-        ))),
+        RequestKind::Metadata(body) => Some(ResponseKind::Metadata(
+            metadata::handle(broker, body, version).await?,
+        )),
+        RequestKind::CreateTopics(body) => Some(ResponseKind::CreateTopics(
+            topics_admin::create_topics(broker, body, version).await?,
+        )),
+        RequestKind::DeleteTopics(body) => Some(ResponseKind::DeleteTopics(
+            topics_admin::delete_topics(broker, body).await?,
+        )),
+        RequestKind::CreatePartitions(body) => Some(ResponseKind::CreatePartitions(
+            topics_admin::create_partitions(broker, body).await?,
+        )),
+        RequestKind::DescribeConfigs(body) => Some(ResponseKind::DescribeConfigs(
+            configs::describe_configs(broker, body, version).await?,
+        )),
+        RequestKind::AlterConfigs(body) => Some(ResponseKind::AlterConfigs(
+            configs::alter_configs(broker, body).await?,
+        )),
+        RequestKind::IncrementalAlterConfigs(body) => Some(ResponseKind::IncrementalAlterConfigs(
+            configs::incremental_alter_configs(broker, body).await?,
+        )),
+        RequestKind::DescribeCluster(body) => Some(ResponseKind::DescribeCluster(
+            cluster_info::describe_cluster(broker, &body),
+        )),
+        RequestKind::InitProducerId(body) => Some(ResponseKind::InitProducerId(
+            cluster_info::init_producer_id(broker, body).await?,
+        )),
         _ => return Err(HandleError::NoHandler(api_key)),
     };
     broker

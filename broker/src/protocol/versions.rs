@@ -22,6 +22,38 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         range(m::ApiVersionsRequest::VERSIONS, 0, 4),
     ),
     (ApiKey::Metadata, range(m::MetadataRequest::VERSIONS, 0, 12)),
+    (
+        ApiKey::CreateTopics,
+        range(m::CreateTopicsRequest::VERSIONS, 2, 7),
+    ),
+    (
+        ApiKey::DeleteTopics,
+        range(m::DeleteTopicsRequest::VERSIONS, 1, 6),
+    ),
+    (
+        ApiKey::CreatePartitions,
+        range(m::CreatePartitionsRequest::VERSIONS, 0, 3),
+    ),
+    (
+        ApiKey::DescribeConfigs,
+        range(m::DescribeConfigsRequest::VERSIONS, 1, 4),
+    ),
+    (
+        ApiKey::AlterConfigs,
+        range(m::AlterConfigsRequest::VERSIONS, 0, 2),
+    ),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        range(m::IncrementalAlterConfigsRequest::VERSIONS, 0, 1),
+    ),
+    (
+        ApiKey::DescribeCluster,
+        range(m::DescribeClusterRequest::VERSIONS, 0, 2),
+    ),
+    (
+        ApiKey::InitProducerId,
+        range(m::InitProducerIdRequest::VERSIONS, 0, 5),
+    ),
 ];
 
 const fn range(crate_range: VersionRange, min: i16, max: i16) -> VersionRange {
