@@ -17,6 +17,7 @@ pub mod config;
 pub mod log;
 pub mod meta_properties;
 pub mod metrics;
+pub mod producer_state;
 pub mod protocol;
 pub mod server;
 pub mod topics;

@@ -16,7 +16,9 @@ use uuid::Uuid;
 
 use crate::cluster::{Cluster, ClusterState, FileStore, TopicRecord, UpdateError, topic_config};
 use crate::config::BrokerSettings;
+use crate::log::batch::BatchHeader;
 use crate::log::{LogError, PartitionLog};
+use crate::producer_state::{BatchMeta, ProducerStates, last_sequence};
 
 /// Why a topic operation was refused or failed. Mapped to Kafka error codes in
 /// `protocol::errors`.
@@ -54,11 +56,14 @@ impl From<UpdateError<TopicError>> for TopicError {
 }
 
 /// One partition hosted here.
+///
+/// Lock order: `log` before `producers`.
 pub struct Partition {
     pub topic: String,
     pub topic_id: Uuid,
     pub index: i32,
     pub log: Mutex<PartitionLog>,
+    pub producers: Mutex<ProducerStates>,
 }
 
 impl Partition {
@@ -69,6 +74,53 @@ impl Partition {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    pub fn producers(&self) -> std::sync::MutexGuard<'_, ProducerStates> {
+        self.producers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Rebuilds idempotent-producer state from the batch headers in `log`.
+fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogError> {
+    const CHUNK: usize = 1 << 20;
+    let mut states = ProducerStates::default();
+    let end = log.log_end_offset();
+    let mut offset = log.log_start_offset();
+    while offset < end {
+        let before = offset;
+        let bytes = log.read(offset, CHUNK, end)?;
+        if bytes.is_empty() {
+            break;
+        }
+        let mut position = 0;
+        while position < bytes.len() {
+            let Ok(header) = BatchHeader::parse(&bytes[position..]) else {
+                break;
+            };
+            let last_offset = header.base_offset + i64::from(header.last_offset_delta);
+            if header.producer_id >= 0 {
+                states.record(
+                    header.producer_id,
+                    header.producer_epoch,
+                    BatchMeta {
+                        first_seq: header.base_sequence,
+                        last_seq: last_sequence(header.base_sequence, header.record_count),
+                        first_offset: header.base_offset,
+                        last_offset,
+                        timestamp: header.max_timestamp,
+                    },
+                );
+            }
+            offset = last_offset + 1;
+            position += 12 + header.batch_length.max(0) as usize;
+        }
+        if offset == before {
+            break; // nothing parsed: never loop on the same offset
+        }
+    }
+    Ok(states)
 }
 
 /// A topic to create.
@@ -199,11 +251,18 @@ impl Topics {
                 partition: index,
                 source,
             })?;
+            let producers =
+                rebuild_producer_states(&log).map_err(|source| TopicError::OpenPartition {
+                    topic: topic.name.clone(),
+                    partition: index,
+                    source,
+                })?;
             let partition = Arc::new(Partition {
                 topic: topic.name.clone(),
                 topic_id: topic.id,
                 index,
                 log: Mutex::new(log),
+                producers: Mutex::new(producers),
             });
             self.write_partitions()
                 .insert((topic.name.clone(), index), partition);

@@ -4,7 +4,10 @@
 mod api_versions;
 mod cluster_info;
 mod configs;
+mod fetch;
 mod metadata;
+mod offsets;
+mod produce;
 mod topics_admin;
 
 use std::sync::Arc;
@@ -20,6 +23,10 @@ use crate::protocol::codec::Request;
 pub enum HandleError {
     #[error("no handler for {0:?}")]
     NoHandler(kafka_protocol::messages::ApiKey),
+    #[error(
+        "an acks=0 produce failed with error code {0}; closing the connection so the producer notices"
+    )]
+    AcksZeroFailed(i16),
     #[error("a blocking task of the handler failed: {0}")]
     Blocking(#[from] tokio::task::JoinError),
 }
@@ -47,6 +54,21 @@ pub async fn handle(
         }
         RequestKind::Metadata(body) => Some(ResponseKind::Metadata(
             metadata::handle(broker, body, version).await?,
+        )),
+        RequestKind::Produce(body) => produce::handle(broker, body)
+            .await?
+            .map(ResponseKind::Produce),
+        RequestKind::Fetch(body) => Some(ResponseKind::Fetch(
+            fetch::handle(broker, body, version).await?,
+        )),
+        RequestKind::ListOffsets(body) => Some(ResponseKind::ListOffsets(
+            offsets::list_offsets(broker, body, version).await?,
+        )),
+        RequestKind::OffsetForLeaderEpoch(body) => Some(ResponseKind::OffsetForLeaderEpoch(
+            offsets::offset_for_leader_epoch(broker, body).await?,
+        )),
+        RequestKind::DeleteRecords(body) => Some(ResponseKind::DeleteRecords(
+            offsets::delete_records(broker, body).await?,
         )),
         RequestKind::CreateTopics(body) => Some(ResponseKind::CreateTopics(
             topics_admin::create_topics(broker, body, version).await?,

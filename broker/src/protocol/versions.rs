@@ -54,6 +54,20 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         ApiKey::InitProducerId,
         range(m::InitProducerIdRequest::VERSIONS, 0, 5),
     ),
+    (ApiKey::Produce, range(m::ProduceRequest::VERSIONS, 3, 11)),
+    (ApiKey::Fetch, range(m::FetchRequest::VERSIONS, 4, 16)),
+    (
+        ApiKey::ListOffsets,
+        range(m::ListOffsetsRequest::VERSIONS, 1, 9),
+    ),
+    (
+        ApiKey::OffsetForLeaderEpoch,
+        range(m::OffsetForLeaderEpochRequest::VERSIONS, 2, 4),
+    ),
+    (
+        ApiKey::DeleteRecords,
+        range(m::DeleteRecordsRequest::VERSIONS, 0, 2),
+    ),
 ];
 
 const fn range(crate_range: VersionRange, min: i16, max: i16) -> VersionRange {

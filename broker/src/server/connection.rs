@@ -101,7 +101,7 @@ pub async fn run(
         let bytes = match codec::encode_response(api_key, version, correlation_id, &body) {
             Ok(bytes) => bytes,
             Err(error) => {
-                tracing::error!(%peer, ?api_key, version, %error, "encoding a response failed");
+                tracing::error!(%peer, ?api_key, version, error = format!("{error:#}"), "encoding a response failed");
                 break;
             }
         };
