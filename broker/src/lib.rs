@@ -19,6 +19,7 @@ pub mod meta_properties;
 pub mod metrics;
 pub mod producer_state;
 pub mod protocol;
+mod retention;
 pub mod server;
 pub mod topics;
 
@@ -67,9 +68,15 @@ impl Bound {
         } = self;
         let drain = broker.config.shutdown_timeout;
         let admin_task = tokio::spawn(admin::serve(admin, broker.clone(), shutdown.clone()));
+        let retention_task = tokio::spawn(retention::run(
+            broker.topics.clone(),
+            std::time::Duration::from_millis(broker.config.settings.log_retention_check_interval_ms),
+            shutdown.clone(),
+        ));
         broker.set_ready(true);
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
+        retention_task.await.context("retention task")?;
         admin_task
             .await
             .context("admin listener task")?

@@ -195,7 +195,10 @@ pub fn tool(variable: &str, name: &str) -> anyhow::Result<PathBuf> {
 
 /// Runs a command with a deadline; returns stdout, failing with stderr.
 pub fn run_tool(command: &mut Command, timeout: Duration) -> anyhow::Result<String> {
+    // cargo points LD_LIBRARY_PATH at build outputs, which may hold another
+    // librdkafka than the one the tool was built for.
     let mut child = command
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -214,3 +217,6 @@ pub fn run_tool(command: &mut Command, timeout: Duration) -> anyhow::Result<Stri
     }
     Ok(stdout)
 }
+
+pub mod kafka;
+pub mod wire;

@@ -8,6 +8,8 @@ mod fetch;
 mod metadata;
 mod offsets;
 mod produce;
+
+pub use produce::now_ms;
 mod topics_admin;
 
 use std::sync::Arc;
