@@ -178,23 +178,25 @@ fn run(requests: mpsc::Receiver<SyncRequest>) {
 }
 
 /// `LogError` is not `Clone` (it holds an `io::Error`); rebuild an equal error for each waiter.
+/// `sync_now` fails only with `Io` or `LogFailed`.
 fn copy_result(result: &Result<(), LogError>) -> Result<(), LogError> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(LogError::Io { op, path, source }) => Err(LogError::Io {
+    let Err(e) = result else { return Ok(()) };
+    Err(match e {
+        LogError::Io { op, path, source } => LogError::Io {
             op,
             path: path.clone(),
             source: match source.raw_os_error() {
                 Some(code) => io::Error::from_raw_os_error(code),
                 None => io::Error::new(source.kind(), source.to_string()),
             },
-        }),
-        Err(LogError::LogFailed { dir }) => Err(LogError::LogFailed { dir: dir.clone() }),
-        Err(other) => Err(LogError::Corrupt {
+        },
+        LogError::LogFailed { dir } => LogError::LogFailed { dir: dir.clone() },
+        other => LogError::Io {
+            op: "fsync segment",
             path: PathBuf::new(),
-            reason: other.to_string(),
-        }),
-    }
+            source: io::Error::other(other.to_string()),
+        },
+    })
 }
 
 #[cfg(test)]

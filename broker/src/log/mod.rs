@@ -70,6 +70,8 @@ mod flusher;
 mod index;
 mod leader_epoch;
 mod partition;
+#[cfg(test)]
+mod recovery_tests;
 mod retention;
 mod scan;
 mod segment;

@@ -15,11 +15,10 @@ use super::checkpoint::{self, LOG_START_OFFSET, RECOVERY_POINT};
 use super::error::LogError;
 use super::flusher::SyncHandle;
 use super::leader_epoch::LeaderEpochCache;
-use super::segment::{INDEX_SUFFIX, LOG_SUFFIX, Segment, TIME_INDEX_SUFFIX};
+use super::segment::{
+    INDEX_SUFFIX, LOG_SUFFIX, MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment, TIME_INDEX_SUFFIX,
+};
 use super::{AppendInfo, LogConfig, TimestampType};
-
-/// Largest `.log` a segment may reach: index positions are u32, Kafka caps at `i32::MAX`.
-const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 
 pub struct PartitionLog {
     pub(super) dir: PathBuf,
@@ -214,7 +213,7 @@ impl PartitionLog {
         let aged = active
             .roll_base_ms
             .is_some_and(|since| now_ms.saturating_sub(since) >= self.config.segment_ms as i64);
-        let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
+        let offsets_overflow = last_offset - active.base_offset > MAX_RELATIVE_OFFSET;
         if full || aged || offsets_overflow {
             self.roll()?;
         }
@@ -363,6 +362,11 @@ impl PartitionLog {
         self.flush()?;
         self.active_mut().close_files();
         Ok(())
+    }
+
+    #[cfg(test)]
+    pub(super) fn mark_failed_for_test(&self) {
+        self.failed.store(true, Ordering::Release);
     }
 
     pub(super) fn active(&self) -> &Segment {

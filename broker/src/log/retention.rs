@@ -5,9 +5,13 @@
 //! deletes. The active segment is never deleted; DeleteRecords inside it only moves the log start
 //! offset, hiding the offsets below it from reads.
 
+use std::fs;
+use std::time::UNIX_EPOCH;
+
 use super::checkpoint::{self, LOG_START_OFFSET};
 use super::error::LogError;
 use super::partition::PartitionLog;
+use super::segment::Segment;
 
 impl PartitionLog {
     /// DeleteRecords: advances the log start offset to `offset` (persisted in a checkpoint) and
@@ -47,12 +51,11 @@ impl PartitionLog {
             .count();
         if self.config.retention_ms >= 0 {
             let retention_ms = self.config.retention_ms;
-            count += self.segments[count..closed]
-                .iter()
-                .take_while(|s| {
-                    s.max_timestamp >= 0 && now_ms.saturating_sub(s.max_timestamp) > retention_ms
-                })
-                .count();
+            while count < closed
+                && now_ms.saturating_sub(newest_timestamp(&self.segments[count])) > retention_ms
+            {
+                count += 1;
+            }
         }
         if self.config.retention_bytes >= 0 {
             let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
@@ -98,6 +101,21 @@ impl PartitionLog {
         }
         Ok(())
     }
+}
+
+/// A segment's newest timestamp, or as Kafka does for batches without timestamps, the time its
+/// `.log` was last modified.
+fn newest_timestamp(segment: &Segment) -> i64 {
+    if segment.max_timestamp >= 0 {
+        return segment.max_timestamp;
+    }
+    fs::metadata(segment.log_path())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(i64::MAX, |d| {
+            i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 #[cfg(test)]

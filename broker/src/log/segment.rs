@@ -28,6 +28,10 @@ use super::scan::{BatchScanner, Scan, ScannedBatch};
 use super::time_index::TimeEntry;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
+/// Largest `.log` a segment may reach: index positions are u32, Kafka caps at `i32::MAX`.
+pub(crate) const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
+/// Largest last offset minus base offset within a segment (Kafka's limit).
+pub(crate) const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
 pub(crate) const INDEX_SUFFIX: &str = "index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
 
@@ -149,6 +153,10 @@ impl Segment {
             return Ok(Err("index file missing".to_string()));
         };
         let size = self.size;
+        // Relative offsets must stay inside the segment; for the active one that is re-checked
+        // once the tail walk below has found its end.
+        let max_relative =
+            next_base.map_or(i64::from(u32::MAX), |next| next - self.base_offset - 1);
         let len = |f: &File, p: &Path| {
             f.metadata()
                 .map(|m| m.len())
@@ -156,12 +164,12 @@ impl Segment {
         };
         let offset_check =
             index::check::<OffsetEntry>(&index, len(&index, &self.index_path())?, |e| {
-                u64::from(e.position) < size
+                u64::from(e.position) < size && i64::from(e.relative_offset) <= max_relative
             });
         let time_check = index::check::<TimeEntry>(
             &time_index,
             len(&time_index, &self.time_index_path())?,
-            |_| true,
+            |e| i64::from(e.relative_offset) <= max_relative,
         );
         let ((index_entries, last_index), (time_entries, last_time)) =
             match (offset_check, time_check) {
@@ -175,37 +183,45 @@ impl Segment {
             self.max_timestamp = t.timestamp;
             self.offset_of_max_timestamp = self.base_offset + i64::from(t.relative_offset);
         }
-        if self.size == 0 {
+        let tail_start = last_index.map_or(0, |e| u64::from(e.position));
+        self.bytes_since_index = size.saturating_sub(tail_start);
+        if let Some(next) = next_base {
+            self.next_offset = next;
             return Ok(Ok(()));
         }
+        if size == 0 {
+            return Ok(Ok(()));
+        }
+        // Active segment: the first batch starts the segment.ms clock; a walk over the headers
+        // after the last index entry finds the next offset.
         let log =
             File::open(&self.log_path).map_err(LogError::io("open segment", &self.log_path))?;
         match first_header(&log, &self.log_path)? {
             Ok(first) => self.roll_base_ms = Some(first.max_timestamp),
             Err(reason) => return Ok(Err(reason)),
         }
-        let tail_start = last_index.map_or(0, |e| u64::from(e.position));
-        self.bytes_since_index = self.size - tail_start;
-        if let Some(next) = next_base {
-            self.next_offset = next;
-            return Ok(Ok(()));
-        }
-        // Active segment: walk the headers after the last index entry to find the next offset.
         let path = self.log_path.clone();
-        let mut scanner = BatchScanner::new(&log, &path, tail_start, self.size, false);
-        self.next_offset = self.base_offset;
+        let mut scanner = BatchScanner::new(&log, &path, tail_start, size, false);
         loop {
             match scanner.next_batch()? {
                 Scan::Batch(b) => {
                     self.next_offset = b.header.last_offset() + 1;
                     self.note_timestamp(&b.header);
                 }
-                Scan::End => return Ok(Ok(())),
+                Scan::End => break,
                 Scan::Invalid { position, reason } => {
                     return Ok(Err(format!("tail does not walk at {position}: {reason}")));
                 }
             }
         }
+        let end = self.next_offset - self.base_offset;
+        let inside = |relative: Option<u32>| relative.is_none_or(|r| i64::from(r) < end);
+        if !inside(last_index.map(|e| e.relative_offset))
+            || !inside(last_time.map(|e| e.relative_offset))
+        {
+            return Ok(Err("index entries point past the last batch".to_string()));
+        }
+        Ok(Ok(()))
     }
 
     /// Rebuilds the segment from its `.log`: validates every batch (lengths, magic, CRC-32C,
@@ -231,9 +247,14 @@ impl Segment {
         let mut scanner = BatchScanner::new(&log, &self.log_path, 0, file_size, true);
         let valid_end = loop {
             match scanner.next_batch()? {
-                Scan::Batch(b) if b.header.base_offset < fresh.next_offset => {
+                // baseOffset is outside the CRC: check it makes sense here.
+                Scan::Batch(b)
+                    if b.header.base_offset < fresh.next_offset
+                        || b.header.last_offset() - self.base_offset > MAX_RELATIVE_OFFSET
+                        || b.position + b.size() > MAX_SEGMENT_BYTES =>
+                {
                     tracing::warn!(segment = %self.log_path.display(), position = b.position,
-                        offset = b.header.base_offset, "batch offset goes backwards; truncating");
+                        offset = b.header.base_offset, "batch offset or position out of place; truncating");
                     break b.position;
                 }
                 Scan::Batch(b) => {
@@ -284,8 +305,9 @@ impl Segment {
 
     fn write_index_entry(&mut self, last_offset: i64, position: u64) -> Result<(), LogError> {
         let entry = OffsetEntry {
-            relative_offset: self.relative(last_offset),
-            position: u32::try_from(position).expect("segments roll before 2 GiB"),
+            relative_offset: self.relative(last_offset)?,
+            position: u32::try_from(position)
+                .map_err(|_| self.corrupt(format!("position {position} beyond 4 GiB")))?,
         };
         let slot = self.index_entries;
         let files = self.open_files(false)?;
@@ -307,7 +329,7 @@ impl Segment {
         }
         let entry = TimeEntry {
             timestamp: self.max_timestamp,
-            relative_offset: self.relative(self.offset_of_max_timestamp),
+            relative_offset: self.relative(self.offset_of_max_timestamp)?,
         };
         let slot = self.time_entries;
         let files = self.open_files(false)?;
@@ -327,9 +349,21 @@ impl Segment {
         self.write_time_entry()
     }
 
-    fn relative(&self, offset: i64) -> u32 {
-        u32::try_from(offset - self.base_offset)
-            .expect("segments roll before relative offsets overflow u32")
+    /// `offset` relative to the base offset. Appends roll before this can fail; recovery
+    /// refuses batches that would make it fail, so an error here means a damaged segment.
+    fn relative(&self, offset: i64) -> Result<u32, LogError> {
+        u32::try_from(offset - self.base_offset).map_err(|_| {
+            self.corrupt(format!(
+                "offset {offset} is not within a u32 of the base offset"
+            ))
+        })
+    }
+
+    fn corrupt(&self, reason: String) -> LogError {
+        LogError::Corrupt {
+            path: self.log_path.clone(),
+            reason,
+        }
     }
 
     /// Opens (creating if needed) the segment's three files for appending. A newly created

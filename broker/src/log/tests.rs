@@ -496,7 +496,7 @@ async fn the_flusher_syncs_many_logs_for_many_concurrent_callers() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).expect("read dir") {
         let path = entry.expect("entry").path();
         fs::copy(&path, to.join(path.file_name().expect("file name"))).expect("copy");
