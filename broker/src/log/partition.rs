@@ -76,7 +76,7 @@ impl PartitionLog {
                 }
             } else {
                 let mut seg = Segment::new(dir, base);
-                let truncated = seg.recover(interval, &mut epochs)?;
+                let truncated = seg.recover(next_base, interval, &mut epochs)?;
                 recovered = true;
                 segments.push(seg);
                 if truncated == 0 {

@@ -86,9 +86,13 @@ pub(crate) struct Segment {
 impl Segment {
     /// A new, empty segment. No file is created until the first append.
     pub(crate) fn new(dir: &Path, base_offset: i64) -> Segment {
+        Segment::at(dir.join(file_name(base_offset, LOG_SUFFIX)), base_offset)
+    }
+
+    fn at(log_path: PathBuf, base_offset: i64) -> Segment {
         Segment {
             base_offset,
-            log_path: dir.join(file_name(base_offset, LOG_SUFFIX)),
+            log_path,
             size: 0,
             next_offset: base_offset,
             max_timestamp: -1,
@@ -138,7 +142,7 @@ impl Segment {
             Ok(()) => Ok((seg, 0)),
             Err(reason) => {
                 tracing::warn!(segment = %seg.log_path.display(), reason, "rebuilding segment indexes");
-                let truncated = seg.recover(index_interval, epochs)?;
+                let truncated = seg.recover(next_base, index_interval, epochs)?;
                 Ok((seg, truncated))
             }
         }
@@ -225,19 +229,15 @@ impl Segment {
     }
 
     /// Rebuilds the segment from its `.log`: validates every batch (lengths, magic, CRC-32C,
-    /// increasing offsets), rewrites both indexes, truncates the `.log` after the last whole
+    /// offsets increasing and below `next_base`, the next segment's base offset), rewrites both indexes, truncates the `.log` after the last whole
     /// valid batch, notes leader epochs, and fsyncs the result. Returns the bytes truncated.
     pub(crate) fn recover(
         &mut self,
+        next_base: Option<i64>,
         index_interval: u64,
         epochs: &mut LeaderEpochCache,
     ) -> Result<u64, LogError> {
-        let dir = self
-            .log_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let mut fresh = Segment::new(&dir, self.base_offset);
+        let mut fresh = Segment::at(self.log_path.clone(), self.base_offset);
         let files = fresh.open_files(true)?;
         let log = Arc::clone(&files.log);
         let file_size = log
@@ -251,6 +251,7 @@ impl Segment {
                 Scan::Batch(b)
                     if b.header.base_offset < fresh.next_offset
                         || b.header.last_offset() - self.base_offset > MAX_RELATIVE_OFFSET
+                        || next_base.is_some_and(|next| b.header.last_offset() >= next)
                         || b.position + b.size() > MAX_SEGMENT_BYTES =>
                 {
                     tracing::warn!(segment = %self.log_path.display(), position = b.position,
