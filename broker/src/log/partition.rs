@@ -398,9 +398,8 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         ) else {
             continue;
         };
-        let base = (stem.len() == 20)
-            .then(|| stem.parse::<i64>().ok())
-            .flatten();
+        let is_offset = stem.len() == 20 && stem.bytes().all(|c| c.is_ascii_digit());
+        let base = is_offset.then(|| stem.parse::<i64>().ok()).flatten();
         match (base, ext) {
             (Some(base), LOG_SUFFIX) => bases.push(base),
             (Some(base), INDEX_SUFFIX | TIME_INDEX_SUFFIX) => index_files.push((base, path)),
