@@ -16,6 +16,11 @@
 //! for the next round. Segments that roll are fsynced by the log itself when they close, so a
 //! handle only ever needs to cover the active segment.
 //!
+//! Bounds: the request queue is unbounded on purpose. A bounded one would make `sync` block a
+//! runtime thread when full; the number of queued requests is already bounded by the produce
+//! requests in flight, which the server limits. One round fsyncs its files one after another;
+//! spreading them over a few threads is the next step if rounds with many partitions get slow.
+//!
 //! Failure: an fsync error reaches every waiter of that file in the round, and marks the log
 //! failed (Linux may drop dirty pages after a failed fsync, so a later "successful" fsync proves
 //! nothing). From then on syncs and appends of that log fail with [`LogError::LogFailed`] until

@@ -93,6 +93,7 @@ mod flusher;
 mod index;
 mod leader_epoch;
 mod partition;
+mod recovery;
 #[cfg(test)]
 mod recovery_tests;
 mod retention;

@@ -1,6 +1,6 @@
-//! [`PartitionLog`]: one partition directory — open/recover, append, read, lookups, flush.
-//! Retention and DeleteRecords are in `retention.rs`. See the module docs of `log` for the
-//! on-disk layout and the ordering rules.
+//! [`PartitionLog`]: one partition directory — open, append, read, lookups, flush.
+//! Loading segments at open is in `recovery.rs`, retention and DeleteRecords in `retention.rs`.
+//! See the module docs of `log` for the on-disk layout and the ordering rules.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,9 +15,8 @@ use super::checkpoint::{self, LOG_START_OFFSET, RECOVERY_POINT};
 use super::error::LogError;
 use super::flusher::SyncHandle;
 use super::leader_epoch::LeaderEpochCache;
-use super::segment::{
-    INDEX_SUFFIX, LOG_SUFFIX, MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment, TIME_INDEX_SUFFIX,
-};
+use super::recovery;
+use super::segment::{MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
 use super::{AppendInfo, LogConfig, TimestampType};
 
 pub struct PartitionLog {
@@ -54,45 +53,14 @@ impl PartitionLog {
             }
             Err(e) => return Err(e),
         };
-        let mut bases = list_segments(dir)?;
-        // Segments wholly below the log start offset were being deleted when we stopped.
-        if let Some(start) = checkpointed_start {
-            while bases.len() > 1 && bases[1] <= start {
-                Segment::new(dir, bases.remove(0)).delete_files()?;
-            }
-        }
-
-        let interval = config.index_interval_bytes;
-        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
-        let mut recovered = false;
-        for (i, &base) in bases.iter().enumerate() {
-            let next_base = bases.get(i + 1).copied();
-            let holds_unflushed = next_base.is_none_or(|next| next > recovery_point);
-            if clean_shutdown || !holds_unflushed {
-                let (seg, truncated) = Segment::load(dir, base, next_base, interval, &mut epochs)?;
-                segments.push(seg);
-                if truncated == 0 {
-                    continue;
-                }
-            } else {
-                let mut seg = Segment::new(dir, base);
-                let truncated = seg.recover(next_base, interval, &mut epochs)?;
-                recovered = true;
-                segments.push(seg);
-                if truncated == 0 {
-                    continue;
-                }
-            }
-            // A cut segment ends the log: whatever follows it was written after the damage.
-            for &later in &bases[i + 1..] {
-                tracing::warn!(
-                    base_offset = later,
-                    "deleting segment after a truncated one"
-                );
-                Segment::new(dir, later).delete_files()?;
-            }
-            break;
-        }
+        let (mut segments, recovered) = recovery::load_segments(
+            dir,
+            checkpointed_start,
+            recovery_point,
+            clean_shutdown,
+            config.index_interval_bytes,
+            &mut epochs,
+        )?;
         if segments.is_empty() {
             segments.push(Segment::new(dir, checkpointed_start.unwrap_or(0).max(0)));
         }
@@ -380,43 +348,4 @@ impl PartitionLog {
             .last_mut()
             .expect("a log always has an active segment")
     }
-}
-
-/// Base offsets of the segments in `dir`, ascending. Removes leftovers of interrupted work:
-/// checkpoint temp files and index files whose `.log` is gone.
-fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
-    let mut bases = Vec::new();
-    let mut index_files = Vec::new();
-    let entries = fs::read_dir(dir).map_err(LogError::io("list partition directory", dir))?;
-    for entry in entries {
-        let path = entry
-            .map_err(LogError::io("list partition directory", dir))?
-            .path();
-        let (Some(stem), Some(ext)) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|s| s.to_str()),
-        ) else {
-            continue;
-        };
-        let is_offset = stem.len() == 20 && stem.bytes().all(|c| c.is_ascii_digit());
-        let base = is_offset.then(|| stem.parse::<i64>().ok()).flatten();
-        match (base, ext) {
-            (Some(base), LOG_SUFFIX) => bases.push(base),
-            (Some(base), INDEX_SUFFIX | TIME_INDEX_SUFFIX) => index_files.push((base, path)),
-            (_, "tmp") => remove(&path)?,
-            _ => {}
-        }
-    }
-    bases.sort_unstable();
-    for (base, path) in index_files {
-        if bases.binary_search(&base).is_err() {
-            tracing::info!(path = %path.display(), "removing index without a segment");
-            remove(&path)?;
-        }
-    }
-    Ok(bases)
-}
-
-fn remove(path: &Path) -> Result<(), LogError> {
-    fs::remove_file(path).map_err(LogError::io("remove leftover file", path))
 }

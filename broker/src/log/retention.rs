@@ -8,6 +8,8 @@
 use std::fs;
 use std::time::UNIX_EPOCH;
 
+use tracing::instrument;
+
 use super::checkpoint::{self, LOG_START_OFFSET};
 use super::error::LogError;
 use super::partition::PartitionLog;
@@ -17,6 +19,7 @@ impl PartitionLog {
     /// DeleteRecords: advances the log start offset to `offset` (persisted in a checkpoint) and
     /// deletes whole segments below it. Returns the new log start offset. An offset above the
     /// log end offset is [`LogError::OffsetOutOfRange`]; one at or below the start is a no-op.
+    #[instrument(skip(self), fields(dir = %self.dir.display()))]
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
         let end = self.log_end_offset();
         if offset < 0 || offset > end {
@@ -40,6 +43,7 @@ impl PartitionLog {
     /// `retention.ms`, then the oldest closed segments while the log exceeds `retention.bytes`,
     /// and any closed segment wholly below the log start offset. Never the active segment.
     /// Returns how many segments were deleted.
+    #[instrument(skip(self), fields(dir = %self.dir.display()))]
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let closed = self.segments.len() - 1;
         let start = self.log_start_offset;
