@@ -261,7 +261,9 @@ impl PartitionLog {
     }
 
     /// ListOffsets MAX_TIMESTAMP: `(offset, timestamp)` of the largest timestamp in the log.
-    /// Per batch: the base offset of the first batch reaching it (its records include it).
+    /// Per batch: the base offset of the first batch reaching it (its records include it),
+    /// raised to the log start offset. As in Kafka, a batch below the log start offset that
+    /// shares a segment with readable ones still counts.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let mut best: Option<(i64, i64)> = None;
         for seg in &self.segments {
