@@ -84,7 +84,10 @@
 //! # Not here
 //!
 //! Compaction, tiering and replication fetch sessions live elsewhere; this module exposes what
-//! they need (segment-granular deletes, epochs, raw batch reads).
+//! they need: raw batch reads, segment-granular deletes, leader epochs, and for followers
+//! [`PartitionLog::append_replicated`] (offsets as the leader assigned them) and
+//! [`PartitionLog::truncate_to`] (cut a divergent tail). Compaction is not implemented yet;
+//! reads and recovery already tolerate the offset gaps it will leave.
 
 pub mod batch;
 mod checkpoint;
@@ -96,6 +99,7 @@ mod partition;
 mod recovery;
 #[cfg(test)]
 mod recovery_tests;
+mod replica;
 mod retention;
 mod scan;
 mod segment;

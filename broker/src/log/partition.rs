@@ -25,7 +25,7 @@ pub struct PartitionLog {
     /// Ordered by base offset, never empty; the last one is active.
     pub(super) segments: Vec<Segment>,
     pub(super) log_start_offset: i64,
-    recovery_point: i64,
+    pub(super) recovery_point: i64,
     pub(super) epochs: LeaderEpochCache,
     failed: Arc<AtomicBool>,
 }
@@ -120,11 +120,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        if self.failed.load(Ordering::Acquire) {
-            return Err(LogError::LogFailed {
-                dir: self.dir.clone(),
-            });
-        }
+        self.ensure_writable()?;
         if batch.len() > self.config.max_message_bytes as usize {
             return Err(LogError::MessageTooLarge {
                 size: batch.len(),
@@ -153,10 +149,7 @@ impl PartitionLog {
             }
         };
         let header = BatchHeader::parse(batch)?;
-        let interval = self.config.index_interval_bytes;
-        let active = self.active_mut();
-        active.roll_base_ms.get_or_insert(now_ms);
-        active.append(batch, &header, interval)?;
+        self.append_to_active(batch, &header, now_ms)?;
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -166,7 +159,29 @@ impl PartitionLog {
         })
     }
 
-    fn maybe_roll(
+    pub(super) fn ensure_writable(&self) -> Result<(), LogError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(LogError::LogFailed {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes a batch whose offsets are final into the active segment.
+    pub(super) fn append_to_active(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let interval = self.config.index_interval_bytes;
+        let active = self.active_mut();
+        active.roll_base_ms.get_or_insert(now_ms);
+        active.append(batch, header, interval)
+    }
+
+    pub(super) fn maybe_roll(
         &mut self,
         batch_bytes: u64,
         last_offset: i64,
