@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::batch::{BatchHeader, LOG_OVERHEAD, be_i32, be_i64};
+use super::batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD, be_i32, be_i64};
 use super::checkpoint::sync_dir;
 use super::error::LogError;
 use super::index::{self, OffsetEntry};
@@ -565,7 +565,7 @@ impl Segment {
                 break;
             };
             let last = be_i64(header, 0) + i64::from(be_i32(header, 23));
-            if end + size > buf.len() || last >= upper_bound {
+            if size < HEADER_SIZE || end + size > buf.len() || last >= upper_bound {
                 break;
             }
             end += size;
@@ -637,7 +637,7 @@ fn open_existing(path: &Path) -> Result<Option<File>, LogError> {
 
 /// The first batch's header, or why there is none (a segment that needs recovery).
 fn first_header(log: &File, path: &Path) -> Result<Result<BatchHeader, String>, LogError> {
-    let mut buf = [0u8; super::batch::HEADER_SIZE];
+    let mut buf = [0u8; HEADER_SIZE];
     match log.read_exact_at(&mut buf, 0) {
         Ok(()) => Ok(BatchHeader::parse(&buf).map_err(|e| format!("first batch: {e}"))),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
