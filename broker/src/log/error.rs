@@ -16,6 +16,9 @@ pub enum LogError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
+    /// A replicated batch starts below the log end offset: the follower must truncate first.
+    #[error("replicated batch at offset {offset} is below the log end offset {log_end_offset}")]
+    AppendOutOfOrder { offset: i64, log_end_offset: i64 },
     /// The batch is larger than `max.message.bytes`.
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
     MessageTooLarge { size: usize, max: u32 },

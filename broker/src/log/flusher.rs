@@ -16,6 +16,11 @@
 //! for the next round. Segments that roll are fsynced by the log itself when they close, so a
 //! handle only ever needs to cover the active segment.
 //!
+//! Bounds: the request queue is unbounded on purpose. A bounded one would make `sync` block a
+//! runtime thread when full; the number of queued requests is already bounded by the produce
+//! requests in flight, which the server limits. One round fsyncs its files one after another;
+//! spreading them over a few threads is the next step if rounds with many partitions get slow.
+//!
 //! Failure: an fsync error reaches every waiter of that file in the round, and marks the log
 //! failed (Linux may drop dirty pages after a failed fsync, so a later "successful" fsync proves
 //! nothing). From then on syncs and appends of that log fail with [`LogError::LogFailed`] until
@@ -178,23 +183,25 @@ fn run(requests: mpsc::Receiver<SyncRequest>) {
 }
 
 /// `LogError` is not `Clone` (it holds an `io::Error`); rebuild an equal error for each waiter.
+/// `sync_now` fails only with `Io` or `LogFailed`.
 fn copy_result(result: &Result<(), LogError>) -> Result<(), LogError> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(LogError::Io { op, path, source }) => Err(LogError::Io {
+    let Err(e) = result else { return Ok(()) };
+    Err(match e {
+        LogError::Io { op, path, source } => LogError::Io {
             op,
             path: path.clone(),
             source: match source.raw_os_error() {
                 Some(code) => io::Error::from_raw_os_error(code),
                 None => io::Error::new(source.kind(), source.to_string()),
             },
-        }),
-        Err(LogError::LogFailed { dir }) => Err(LogError::LogFailed { dir: dir.clone() }),
-        Err(other) => Err(LogError::Corrupt {
+        },
+        LogError::LogFailed { dir } => LogError::LogFailed { dir: dir.clone() },
+        other => LogError::Io {
+            op: "fsync segment",
             path: PathBuf::new(),
-            reason: other.to_string(),
-        }),
-    }
+            source: io::Error::other(other.to_string()),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -82,6 +82,13 @@ impl LeaderEpochCache {
         checkpoint::write(&self.dir, checkpoint::LEADER_EPOCH, &rows)
     }
 
+    /// Forgets every epoch (the log was emptied).
+    pub(crate) fn clear(&mut self) -> bool {
+        let changed = !self.entries.is_empty();
+        self.entries.clear();
+        changed
+    }
+
     /// Drops epochs that start at or after `end_offset` (the log was truncated there).
     pub(crate) fn truncate_from_end(&mut self, end_offset: i64) -> bool {
         let before = self.entries.len();

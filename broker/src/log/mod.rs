@@ -58,10 +58,36 @@
 //! - Disk errors are [`LogError::is_storage_error`] (KAFKA_STORAGE_ERROR); checkpoints that do
 //!   not parse are `Corrupt`, except the recovery point, which falls back to a full scan.
 //!
+//! # Use
+//!
+//! The produce path appends under the partition's lock, then waits for durability outside it:
+//!
+//! ```no_run
+//! # use std::sync::Mutex;
+//! # use fjord_broker::log::{Flusher, LogError, PartitionLog};
+//! # async fn produce(log: &Mutex<PartitionLog>, flusher: &Flusher, batch: &mut [u8], epoch: i32, now_ms: i64)
+//! #     -> Result<i64, LogError> {
+//! let (info, handle) = {
+//!     let mut log = log.lock().expect("lock not poisoned");
+//!     let info = log.append(batch, epoch, now_ms)?;
+//!     (info, log.sync_handle())
+//! };
+//! flusher.sync(handle).await?; // acks=all / acks=1: acknowledged means fsynced
+//! Ok(info.base_offset)
+//! # }
+//! ```
+//!
+//! A broker starts one [`Flusher`] per data directory, opens each partition with
+//! `clean_shutdown` set from its clean-shutdown marker, and at shutdown calls
+//! [`PartitionLog::close`] on every partition before writing the marker.
+//!
 //! # Not here
 //!
 //! Compaction, tiering and replication fetch sessions live elsewhere; this module exposes what
-//! they need (segment-granular deletes, epochs, raw batch reads).
+//! they need: raw batch reads, segment-granular deletes, leader epochs, and for followers
+//! [`PartitionLog::append_replicated`] (offsets as the leader assigned them) and
+//! [`PartitionLog::truncate_to`] (cut a divergent tail). Compaction is not implemented yet;
+//! reads and recovery already tolerate the offset gaps it will leave.
 
 pub mod batch;
 mod checkpoint;
@@ -70,6 +96,10 @@ mod flusher;
 mod index;
 mod leader_epoch;
 mod partition;
+mod recovery;
+#[cfg(test)]
+mod recovery_tests;
+mod replica;
 mod retention;
 mod scan;
 mod segment;

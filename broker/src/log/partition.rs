@@ -1,6 +1,6 @@
-//! [`PartitionLog`]: one partition directory — open/recover, append, read, lookups, flush.
-//! Retention and DeleteRecords are in `retention.rs`. See the module docs of `log` for the
-//! on-disk layout and the ordering rules.
+//! [`PartitionLog`]: one partition directory — open, append, read, lookups, flush.
+//! Loading segments at open is in `recovery.rs`, retention and DeleteRecords in `retention.rs`.
+//! See the module docs of `log` for the on-disk layout and the ordering rules.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,11 +15,9 @@ use super::checkpoint::{self, LOG_START_OFFSET, RECOVERY_POINT};
 use super::error::LogError;
 use super::flusher::SyncHandle;
 use super::leader_epoch::LeaderEpochCache;
-use super::segment::{INDEX_SUFFIX, LOG_SUFFIX, Segment, TIME_INDEX_SUFFIX};
+use super::recovery;
+use super::segment::{MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
 use super::{AppendInfo, LogConfig, TimestampType};
-
-/// Largest `.log` a segment may reach: index positions are u32, Kafka caps at `i32::MAX`.
-const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 
 pub struct PartitionLog {
     pub(super) dir: PathBuf,
@@ -27,7 +25,7 @@ pub struct PartitionLog {
     /// Ordered by base offset, never empty; the last one is active.
     pub(super) segments: Vec<Segment>,
     pub(super) log_start_offset: i64,
-    recovery_point: i64,
+    pub(super) recovery_point: i64,
     pub(super) epochs: LeaderEpochCache,
     failed: Arc<AtomicBool>,
 }
@@ -55,45 +53,14 @@ impl PartitionLog {
             }
             Err(e) => return Err(e),
         };
-        let mut bases = list_segments(dir)?;
-        // Segments wholly below the log start offset were being deleted when we stopped.
-        if let Some(start) = checkpointed_start {
-            while bases.len() > 1 && bases[1] <= start {
-                Segment::new(dir, bases.remove(0)).delete_files()?;
-            }
-        }
-
-        let interval = config.index_interval_bytes;
-        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
-        let mut recovered = false;
-        for (i, &base) in bases.iter().enumerate() {
-            let next_base = bases.get(i + 1).copied();
-            let holds_unflushed = next_base.is_none_or(|next| next > recovery_point);
-            if clean_shutdown || !holds_unflushed {
-                let (seg, truncated) = Segment::load(dir, base, next_base, interval, &mut epochs)?;
-                segments.push(seg);
-                if truncated == 0 {
-                    continue;
-                }
-            } else {
-                let mut seg = Segment::new(dir, base);
-                let truncated = seg.recover(interval, &mut epochs)?;
-                recovered = true;
-                segments.push(seg);
-                if truncated == 0 {
-                    continue;
-                }
-            }
-            // A cut segment ends the log: whatever follows it was written after the damage.
-            for &later in &bases[i + 1..] {
-                tracing::warn!(
-                    base_offset = later,
-                    "deleting segment after a truncated one"
-                );
-                Segment::new(dir, later).delete_files()?;
-            }
-            break;
-        }
+        let (mut segments, recovered) = recovery::load_segments(
+            dir,
+            checkpointed_start,
+            recovery_point,
+            clean_shutdown,
+            config.index_interval_bytes,
+            &mut epochs,
+        )?;
         if segments.is_empty() {
             segments.push(Segment::new(dir, checkpointed_start.unwrap_or(0).max(0)));
         }
@@ -153,11 +120,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        if self.failed.load(Ordering::Acquire) {
-            return Err(LogError::LogFailed {
-                dir: self.dir.clone(),
-            });
-        }
+        self.ensure_writable()?;
         if batch.len() > self.config.max_message_bytes as usize {
             return Err(LogError::MessageTooLarge {
                 size: batch.len(),
@@ -186,10 +149,7 @@ impl PartitionLog {
             }
         };
         let header = BatchHeader::parse(batch)?;
-        let interval = self.config.index_interval_bytes;
-        let active = self.active_mut();
-        active.roll_base_ms.get_or_insert(now_ms);
-        active.append(batch, &header, interval)?;
+        self.append_to_active(batch, &header, now_ms)?;
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -199,7 +159,29 @@ impl PartitionLog {
         })
     }
 
-    fn maybe_roll(
+    pub(super) fn ensure_writable(&self) -> Result<(), LogError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(LogError::LogFailed {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes a batch whose offsets are final into the active segment.
+    pub(super) fn append_to_active(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let interval = self.config.index_interval_bytes;
+        let active = self.active_mut();
+        active.roll_base_ms.get_or_insert(now_ms);
+        active.append(batch, header, interval)
+    }
+
+    pub(super) fn maybe_roll(
         &mut self,
         batch_bytes: u64,
         last_offset: i64,
@@ -214,7 +196,7 @@ impl PartitionLog {
         let aged = active
             .roll_base_ms
             .is_some_and(|since| now_ms.saturating_sub(since) >= self.config.segment_ms as i64);
-        let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
+        let offsets_overflow = last_offset - active.base_offset > MAX_RELATIVE_OFFSET;
         if full || aged || offsets_overflow {
             self.roll()?;
         }
@@ -294,7 +276,9 @@ impl PartitionLog {
     }
 
     /// ListOffsets MAX_TIMESTAMP: `(offset, timestamp)` of the largest timestamp in the log.
-    /// Per batch: the base offset of the first batch reaching it (its records include it).
+    /// Per batch: the base offset of the first batch reaching it (its records include it),
+    /// raised to the log start offset. As in Kafka, a batch below the log start offset that
+    /// shares a segment with readable ones still counts.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let mut best: Option<(i64, i64)> = None;
         for seg in &self.segments {
@@ -365,6 +349,11 @@ impl PartitionLog {
         Ok(())
     }
 
+    #[cfg(test)]
+    pub(super) fn mark_failed_for_test(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
     pub(super) fn active(&self) -> &Segment {
         self.segments
             .last()
@@ -376,44 +365,4 @@ impl PartitionLog {
             .last_mut()
             .expect("a log always has an active segment")
     }
-}
-
-/// Base offsets of the segments in `dir`, ascending. Removes leftovers of interrupted work:
-/// checkpoint temp files and index files whose `.log` is gone.
-fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
-    let mut bases = Vec::new();
-    let mut index_files = Vec::new();
-    let entries = fs::read_dir(dir).map_err(LogError::io("list partition directory", dir))?;
-    for entry in entries {
-        let path = entry
-            .map_err(LogError::io("list partition directory", dir))?
-            .path();
-        let (Some(stem), Some(ext)) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|s| s.to_str()),
-        ) else {
-            continue;
-        };
-        let base = (stem.len() == 20)
-            .then(|| stem.parse::<i64>().ok())
-            .flatten();
-        match (base, ext) {
-            (Some(base), LOG_SUFFIX) => bases.push(base),
-            (Some(base), INDEX_SUFFIX | TIME_INDEX_SUFFIX) => index_files.push((base, path)),
-            (_, "tmp") => remove(&path)?,
-            _ => {}
-        }
-    }
-    bases.sort_unstable();
-    for (base, path) in index_files {
-        if bases.binary_search(&base).is_err() {
-            tracing::info!(path = %path.display(), "removing index without a segment");
-            remove(&path)?;
-        }
-    }
-    Ok(bases)
-}
-
-fn remove(path: &Path) -> Result<(), LogError> {
-    fs::remove_file(path).map_err(LogError::io("remove leftover file", path))
 }

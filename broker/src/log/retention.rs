@@ -5,14 +5,21 @@
 //! deletes. The active segment is never deleted; DeleteRecords inside it only moves the log start
 //! offset, hiding the offsets below it from reads.
 
+use std::fs;
+use std::time::UNIX_EPOCH;
+
+use tracing::instrument;
+
 use super::checkpoint::{self, LOG_START_OFFSET};
 use super::error::LogError;
 use super::partition::PartitionLog;
+use super::segment::Segment;
 
 impl PartitionLog {
     /// DeleteRecords: advances the log start offset to `offset` (persisted in a checkpoint) and
     /// deletes whole segments below it. Returns the new log start offset. An offset above the
     /// log end offset is [`LogError::OffsetOutOfRange`]; one at or below the start is a no-op.
+    #[instrument(skip(self), fields(dir = %self.dir.display()))]
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
         let end = self.log_end_offset();
         if offset < 0 || offset > end {
@@ -36,6 +43,7 @@ impl PartitionLog {
     /// `retention.ms`, then the oldest closed segments while the log exceeds `retention.bytes`,
     /// and any closed segment wholly below the log start offset. Never the active segment.
     /// Returns how many segments were deleted.
+    #[instrument(skip(self), fields(dir = %self.dir.display()))]
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let closed = self.segments.len() - 1;
         let start = self.log_start_offset;
@@ -47,12 +55,11 @@ impl PartitionLog {
             .count();
         if self.config.retention_ms >= 0 {
             let retention_ms = self.config.retention_ms;
-            count += self.segments[count..closed]
-                .iter()
-                .take_while(|s| {
-                    s.max_timestamp >= 0 && now_ms.saturating_sub(s.max_timestamp) > retention_ms
-                })
-                .count();
+            while count < closed
+                && now_ms.saturating_sub(newest_timestamp(&self.segments[count])) > retention_ms
+            {
+                count += 1;
+            }
         }
         if self.config.retention_bytes >= 0 {
             let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
@@ -98,6 +105,21 @@ impl PartitionLog {
         }
         Ok(())
     }
+}
+
+/// A segment's newest timestamp, or as Kafka does for batches without timestamps, the time its
+/// `.log` was last modified.
+fn newest_timestamp(segment: &Segment) -> i64 {
+    if segment.max_timestamp >= 0 {
+        return segment.max_timestamp;
+    }
+    fs::metadata(segment.log_path())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(i64::MAX, |d| {
+            i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 #[cfg(test)]

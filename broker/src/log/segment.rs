@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::batch::{BatchHeader, LOG_OVERHEAD, be_i32, be_i64};
+use super::batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD, be_i32, be_i64};
 use super::checkpoint::sync_dir;
 use super::error::LogError;
 use super::index::{self, OffsetEntry};
@@ -28,6 +28,10 @@ use super::scan::{BatchScanner, Scan, ScannedBatch};
 use super::time_index::TimeEntry;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
+/// Largest `.log` a segment may reach: index positions are u32, Kafka caps at `i32::MAX`.
+pub(crate) const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
+/// Largest last offset minus base offset within a segment (Kafka's limit).
+pub(crate) const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
 pub(crate) const INDEX_SUFFIX: &str = "index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
 
@@ -82,9 +86,13 @@ pub(crate) struct Segment {
 impl Segment {
     /// A new, empty segment. No file is created until the first append.
     pub(crate) fn new(dir: &Path, base_offset: i64) -> Segment {
+        Segment::at(dir.join(file_name(base_offset, LOG_SUFFIX)), base_offset)
+    }
+
+    fn at(log_path: PathBuf, base_offset: i64) -> Segment {
         Segment {
             base_offset,
-            log_path: dir.join(file_name(base_offset, LOG_SUFFIX)),
+            log_path,
             size: 0,
             next_offset: base_offset,
             max_timestamp: -1,
@@ -134,7 +142,7 @@ impl Segment {
             Ok(()) => Ok((seg, 0)),
             Err(reason) => {
                 tracing::warn!(segment = %seg.log_path.display(), reason, "rebuilding segment indexes");
-                let truncated = seg.recover(index_interval, epochs)?;
+                let truncated = seg.recover(next_base, index_interval, epochs)?;
                 Ok((seg, truncated))
             }
         }
@@ -149,6 +157,10 @@ impl Segment {
             return Ok(Err("index file missing".to_string()));
         };
         let size = self.size;
+        // Relative offsets must stay inside the segment; for the active one that is re-checked
+        // once the tail walk below has found its end.
+        let max_relative =
+            next_base.map_or(i64::from(u32::MAX), |next| next - self.base_offset - 1);
         let len = |f: &File, p: &Path| {
             f.metadata()
                 .map(|m| m.len())
@@ -156,12 +168,12 @@ impl Segment {
         };
         let offset_check =
             index::check::<OffsetEntry>(&index, len(&index, &self.index_path())?, |e| {
-                u64::from(e.position) < size
+                u64::from(e.position) < size && i64::from(e.relative_offset) <= max_relative
             });
         let time_check = index::check::<TimeEntry>(
             &time_index,
             len(&time_index, &self.time_index_path())?,
-            |_| true,
+            |e| i64::from(e.relative_offset) <= max_relative,
         );
         let ((index_entries, last_index), (time_entries, last_time)) =
             match (offset_check, time_check) {
@@ -175,53 +187,57 @@ impl Segment {
             self.max_timestamp = t.timestamp;
             self.offset_of_max_timestamp = self.base_offset + i64::from(t.relative_offset);
         }
-        if self.size == 0 {
+        let tail_start = last_index.map_or(0, |e| u64::from(e.position));
+        self.bytes_since_index = size.saturating_sub(tail_start);
+        if let Some(next) = next_base {
+            self.next_offset = next;
             return Ok(Ok(()));
         }
+        if size == 0 {
+            return Ok(Ok(()));
+        }
+        // Active segment: the first batch starts the segment.ms clock; a walk over the headers
+        // after the last index entry finds the next offset.
         let log =
             File::open(&self.log_path).map_err(LogError::io("open segment", &self.log_path))?;
         match first_header(&log, &self.log_path)? {
             Ok(first) => self.roll_base_ms = Some(first.max_timestamp),
             Err(reason) => return Ok(Err(reason)),
         }
-        let tail_start = last_index.map_or(0, |e| u64::from(e.position));
-        self.bytes_since_index = self.size - tail_start;
-        if let Some(next) = next_base {
-            self.next_offset = next;
-            return Ok(Ok(()));
-        }
-        // Active segment: walk the headers after the last index entry to find the next offset.
         let path = self.log_path.clone();
-        let mut scanner = BatchScanner::new(&log, &path, tail_start, self.size, false);
-        self.next_offset = self.base_offset;
+        let mut scanner = BatchScanner::new(&log, &path, tail_start, size, false);
         loop {
             match scanner.next_batch()? {
                 Scan::Batch(b) => {
                     self.next_offset = b.header.last_offset() + 1;
                     self.note_timestamp(&b.header);
                 }
-                Scan::End => return Ok(Ok(())),
+                Scan::End => break,
                 Scan::Invalid { position, reason } => {
                     return Ok(Err(format!("tail does not walk at {position}: {reason}")));
                 }
             }
         }
+        let end = self.next_offset - self.base_offset;
+        let inside = |relative: Option<u32>| relative.is_none_or(|r| i64::from(r) < end);
+        if !inside(last_index.map(|e| e.relative_offset))
+            || !inside(last_time.map(|e| e.relative_offset))
+        {
+            return Ok(Err("index entries point past the last batch".to_string()));
+        }
+        Ok(Ok(()))
     }
 
     /// Rebuilds the segment from its `.log`: validates every batch (lengths, magic, CRC-32C,
-    /// increasing offsets), rewrites both indexes, truncates the `.log` after the last whole
+    /// offsets increasing and below `next_base`, the next segment's base offset), rewrites both indexes, truncates the `.log` after the last whole
     /// valid batch, notes leader epochs, and fsyncs the result. Returns the bytes truncated.
     pub(crate) fn recover(
         &mut self,
+        next_base: Option<i64>,
         index_interval: u64,
         epochs: &mut LeaderEpochCache,
     ) -> Result<u64, LogError> {
-        let dir = self
-            .log_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let mut fresh = Segment::new(&dir, self.base_offset);
+        let mut fresh = Segment::at(self.log_path.clone(), self.base_offset);
         let files = fresh.open_files(true)?;
         let log = Arc::clone(&files.log);
         let file_size = log
@@ -231,9 +247,15 @@ impl Segment {
         let mut scanner = BatchScanner::new(&log, &self.log_path, 0, file_size, true);
         let valid_end = loop {
             match scanner.next_batch()? {
-                Scan::Batch(b) if b.header.base_offset < fresh.next_offset => {
+                // baseOffset is outside the CRC: check it makes sense here.
+                Scan::Batch(b)
+                    if b.header.base_offset < fresh.next_offset
+                        || b.header.last_offset() - self.base_offset > MAX_RELATIVE_OFFSET
+                        || next_base.is_some_and(|next| b.header.last_offset() >= next)
+                        || b.position + b.size() > MAX_SEGMENT_BYTES =>
+                {
                     tracing::warn!(segment = %self.log_path.display(), position = b.position,
-                        offset = b.header.base_offset, "batch offset goes backwards; truncating");
+                        offset = b.header.base_offset, "batch offset or position out of place; truncating");
                     break b.position;
                 }
                 Scan::Batch(b) => {
@@ -284,8 +306,9 @@ impl Segment {
 
     fn write_index_entry(&mut self, last_offset: i64, position: u64) -> Result<(), LogError> {
         let entry = OffsetEntry {
-            relative_offset: self.relative(last_offset),
-            position: u32::try_from(position).expect("segments roll before 2 GiB"),
+            relative_offset: self.relative(last_offset)?,
+            position: u32::try_from(position)
+                .map_err(|_| self.corrupt(format!("position {position} beyond 4 GiB")))?,
         };
         let slot = self.index_entries;
         let files = self.open_files(false)?;
@@ -307,7 +330,7 @@ impl Segment {
         }
         let entry = TimeEntry {
             timestamp: self.max_timestamp,
-            relative_offset: self.relative(self.offset_of_max_timestamp),
+            relative_offset: self.relative(self.offset_of_max_timestamp)?,
         };
         let slot = self.time_entries;
         let files = self.open_files(false)?;
@@ -327,9 +350,21 @@ impl Segment {
         self.write_time_entry()
     }
 
-    fn relative(&self, offset: i64) -> u32 {
-        u32::try_from(offset - self.base_offset)
-            .expect("segments roll before relative offsets overflow u32")
+    /// `offset` relative to the base offset. Appends roll before this can fail; recovery
+    /// refuses batches that would make it fail, so an error here means a damaged segment.
+    fn relative(&self, offset: i64) -> Result<u32, LogError> {
+        u32::try_from(offset - self.base_offset).map_err(|_| {
+            self.corrupt(format!(
+                "offset {offset} is not within a u32 of the base offset"
+            ))
+        })
+    }
+
+    fn corrupt(&self, reason: String) -> LogError {
+        LogError::Corrupt {
+            path: self.log_path.clone(),
+            reason,
+        }
     }
 
     /// Opens (creating if needed) the segment's three files for appending. A newly created
@@ -383,6 +418,27 @@ impl Segment {
             },
             index_interval,
         )
+    }
+
+    /// Cuts the batch containing `offset` and everything after it, then rebuilds the indexes
+    /// and fsyncs (a scan of the segment: truncation is rare, on a leader change).
+    pub(crate) fn truncate_from(
+        &mut self,
+        offset: i64,
+        index_interval: u64,
+        epochs: &mut LeaderEpochCache,
+    ) -> Result<(), LogError> {
+        let Some(batch) = self.locate(&*self.log_file()?, offset)? else {
+            return Ok(());
+        };
+        let cut = batch.position;
+        OpenOptions::new()
+            .write(true)
+            .open(&self.log_path)
+            .and_then(|f| f.set_len(cut))
+            .map_err(LogError::io("truncate segment", &self.log_path))?;
+        tracing::info!(segment = %self.log_path.display(), offset, position = cut, "truncated segment");
+        self.recover(None, index_interval, epochs).map(|_| ())
     }
 
     /// The active `.log` handle for the flusher, if the segment has been written since opening.
@@ -509,7 +565,7 @@ impl Segment {
                 break;
             };
             let last = be_i64(header, 0) + i64::from(be_i32(header, 23));
-            if end + size > buf.len() || last >= upper_bound {
+            if size < HEADER_SIZE || end + size > buf.len() || last >= upper_bound {
                 break;
             }
             end += size;
@@ -581,7 +637,7 @@ fn open_existing(path: &Path) -> Result<Option<File>, LogError> {
 
 /// The first batch's header, or why there is none (a segment that needs recovery).
 fn first_header(log: &File, path: &Path) -> Result<Result<BatchHeader, String>, LogError> {
-    let mut buf = [0u8; super::batch::HEADER_SIZE];
+    let mut buf = [0u8; HEADER_SIZE];
     match log.read_exact_at(&mut buf, 0) {
         Ok(()) => Ok(BatchHeader::parse(&buf).map_err(|e| format!("first batch: {e}"))),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -590,3 +646,6 @@ fn first_header(log: &File, path: &Path) -> Result<Result<BatchHeader, String>, 
         Err(e) => Err(LogError::io("read segment", path)(e)),
     }
 }
+
+#[cfg(test)]
+mod tests;

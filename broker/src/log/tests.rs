@@ -496,9 +496,63 @@ async fn the_flusher_syncs_many_logs_for_many_concurrent_callers() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).expect("read dir") {
         let path = entry.expect("entry").path();
         fs::copy(&path, to.join(path.file_name().expect("file name"))).expect("copy");
+    }
+}
+
+mod timestamp_lookup {
+    use super::*;
+    use crate::log::test_batch::{Record, encode_batch};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Producers' clocks disagree: batch timestamps arrive in any order. Lookups through the
+        /// time index must still agree with a linear scan of batch headers, before and after a
+        /// restart (when the indexes come from disk).
+        #[test]
+        fn timestamp_lookups_agree_with_a_linear_scan(
+            stamps in proptest::collection::vec((0i64..10_000, 0i64..50), 1..60),
+            queries in proptest::collection::vec(-10i64..10_100, 1..20),
+            start in 0usize..60,
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut log = open(dir.path(), true);
+            let mut headers = Vec::new();
+            for (i, (ts, spread)) in stamps.iter().enumerate() {
+                let mut b = encode_batch(0, *ts, &[Record::new(b"k", &[i as u8; 40], 0), Record::new(b"k", b"v", *spread)]);
+                log.append(&mut b, 0, 0).expect("append");
+                headers.push(validate_batch(&b).expect("valid"));
+            }
+            let newest = |hs: &[BatchHeader]| hs.iter()
+                .fold(None::<BatchHeader>, |best, h| match best {
+                    Some(b) if b.max_timestamp >= h.max_timestamp => Some(b),
+                    _ => Some(*h),
+                })
+                .map(|h| (h.base_offset, h.max_timestamp));
+            prop_assert_eq!(log.max_timestamp(), newest(&headers));
+            log.close().expect("close");
+            log = open(dir.path(), true);
+            prop_assert_eq!(log.max_timestamp(), newest(&headers), "after a restart");
+
+            let start = headers[start % headers.len()].base_offset + 1;
+            log.delete_records_before(start).expect("delete records");
+            let expect = |ts: i64| {
+                headers.iter()
+                    .find(|h| h.last_offset() >= start && h.max_timestamp >= ts)
+                    .map(|h| (h.base_offset.max(start), h.max_timestamp))
+            };
+            for clean in [true, false] {
+                for ts in &queries {
+                    prop_assert_eq!(log.offset_for_timestamp(*ts).expect("lookup"), expect(*ts), "ts {}", ts);
+                }
+                log.close().expect("close");
+                log = open(dir.path(), clean);
+            }
+        }
     }
 }
