@@ -70,7 +70,9 @@ impl Bound {
         let admin_task = tokio::spawn(admin::serve(admin, broker.clone(), shutdown.clone()));
         let retention_task = tokio::spawn(retention::run(
             broker.topics.clone(),
-            std::time::Duration::from_millis(broker.config.settings.log_retention_check_interval_ms),
+            std::time::Duration::from_millis(
+                broker.config.settings.log_retention_check_interval_ms,
+            ),
             shutdown.clone(),
         ));
         broker.set_ready(true);

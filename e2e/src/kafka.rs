@@ -33,11 +33,18 @@ pub struct Delivered {
 }
 
 pub fn admin(bootstrap: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    Ok(ClientConfig::new().set("bootstrap.servers", bootstrap).create()?)
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?)
 }
 
 /// Creates a topic; fails with the broker's error if it refuses.
-pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) -> anyhow::Result<()> {
+pub async fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let admin = admin(bootstrap)?;
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (key, value) in configs {
@@ -112,7 +119,13 @@ fn settle<E>(
 
 /// Reads every partition of `topic` from the beginning until `expected`
 /// records arrived (or `timeout`), returning them in arrival order.
-pub fn consume_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize, timeout: Duration) -> anyhow::Result<Vec<Consumed>> {
+pub fn consume_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Consumed>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "fjord-e2e-reader")
@@ -128,7 +141,10 @@ pub fn consume_all(bootstrap: &str, topic: &str, partitions: i32, expected: usiz
     let mut records = Vec::with_capacity(expected);
     while records.len() < expected {
         if Instant::now() > deadline {
-            bail!("consumed {} of {expected} records from {topic} before the deadline", records.len());
+            bail!(
+                "consumed {} of {expected} records from {topic} before the deadline",
+                records.len()
+            );
         }
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             continue;
@@ -153,7 +169,9 @@ pub fn assert_same_records(delivered: &[Delivered], consumed: &[Consumed]) {
     let mut by_position: HashMap<(i32, i64), &Delivered> = HashMap::new();
     for record in delivered {
         assert!(
-            by_position.insert((record.partition, record.offset), record).is_none(),
+            by_position
+                .insert((record.partition, record.offset), record)
+                .is_none(),
             "two records acknowledged at partition {} offset {}",
             record.partition,
             record.offset
@@ -163,11 +181,33 @@ pub fn assert_same_records(delivered: &[Delivered], consumed: &[Consumed]) {
     for record in consumed {
         let sent = by_position
             .get(&(record.partition, record.offset))
-            .unwrap_or_else(|| panic!("consumed a record never acknowledged at {}/{}", record.partition, record.offset));
-        assert_eq!(record.key.as_deref(), Some(&sent.key[..]), "key at {}/{}", record.partition, record.offset);
-        assert_eq!(record.value.as_deref(), Some(&sent.value[..]), "value at {}/{}", record.partition, record.offset);
+            .unwrap_or_else(|| {
+                panic!(
+                    "consumed a record never acknowledged at {}/{}",
+                    record.partition, record.offset
+                )
+            });
+        assert_eq!(
+            record.key.as_deref(),
+            Some(&sent.key[..]),
+            "key at {}/{}",
+            record.partition,
+            record.offset
+        );
+        assert_eq!(
+            record.value.as_deref(),
+            Some(&sent.value[..]),
+            "value at {}/{}",
+            record.partition,
+            record.offset
+        );
         if let Some(previous) = last_offset.insert(record.partition, record.offset) {
-            assert!(record.offset > previous, "partition {} went back from {previous} to {}", record.partition, record.offset);
+            assert!(
+                record.offset > previous,
+                "partition {} went back from {previous} to {}",
+                record.partition,
+                record.offset
+            );
         }
     }
 }

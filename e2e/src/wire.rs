@@ -22,11 +22,19 @@ impl WireClient {
     pub fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Self { stream, correlation_id: 0 })
+        Ok(Self {
+            stream,
+            correlation_id: 0,
+        })
     }
 
     /// Sends `request` at `version` and returns the decoded response.
-    pub fn call(&mut self, api_key: ApiKey, version: i16, request: RequestKind) -> anyhow::Result<ResponseKind> {
+    pub fn call(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: RequestKind,
+    ) -> anyhow::Result<ResponseKind> {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api_key as i16)
@@ -41,12 +49,18 @@ impl WireClient {
         frame.put_slice(&body);
         self.stream.write_all(&frame)?;
         let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).context("reading the response size (connection closed?)")?;
+        self.stream
+            .read_exact(&mut size)
+            .context("reading the response size (connection closed?)")?;
         let mut payload = vec![0u8; usize::try_from(i32::from_be_bytes(size))?];
         self.stream.read_exact(&mut payload)?;
         let mut payload = Bytes::from(payload);
-        let header = ResponseHeader::decode(&mut payload, api_key.response_header_version(version))?;
-        anyhow::ensure!(header.correlation_id == self.correlation_id, "correlation id mismatch");
+        let header =
+            ResponseHeader::decode(&mut payload, api_key.response_header_version(version))?;
+        anyhow::ensure!(
+            header.correlation_id == self.correlation_id,
+            "correlation id mismatch"
+        );
         ResponseKind::decode(api_key, &mut payload, version)
     }
 }

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use fjord_e2e::kafka::{assert_same_records, consume_all, create_topic, keyed_records, produce_all, producer};
+use fjord_e2e::kafka::{
+    assert_same_records, consume_all, create_topic, keyed_records, produce_all, producer,
+};
 use fjord_e2e::wire::WireClient;
 use fjord_e2e::{BrokerProcess, run_tool, tool};
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
@@ -28,13 +30,33 @@ async fn librdkafka_round_trips_keyed_records_with_every_codec_over_eight_partit
     let bootstrap = broker.bootstrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("codec-{codec}");
-        create_topic(&bootstrap, &topic, PARTITIONS, &[]).await.unwrap();
+        create_topic(&bootstrap, &topic, PARTITIONS, &[])
+            .await
+            .unwrap();
         let records = keyed_records(codec, RECORDS_PER_CODEC, 100);
-        let producer = producer(&bootstrap, &[("compression.type", codec), ("batch.size", "262144")]).unwrap();
-        let delivered = produce_all(&producer, &topic, &records, 10_000).await.unwrap();
-        let partitions_used: std::collections::HashSet<i32> = delivered.iter().map(|d| d.partition).collect();
-        assert_eq!(partitions_used.len(), PARTITIONS as usize, "{codec}: keys spread over every partition");
-        let consumed = consume_all(&bootstrap, &topic, PARTITIONS, records.len(), Duration::from_secs(120)).unwrap();
+        let producer = producer(
+            &bootstrap,
+            &[("compression.type", codec), ("batch.size", "262144")],
+        )
+        .unwrap();
+        let delivered = produce_all(&producer, &topic, &records, 10_000)
+            .await
+            .unwrap();
+        let partitions_used: std::collections::HashSet<i32> =
+            delivered.iter().map(|d| d.partition).collect();
+        assert_eq!(
+            partitions_used.len(),
+            PARTITIONS as usize,
+            "{codec}: keys spread over every partition"
+        );
+        let consumed = consume_all(
+            &bootstrap,
+            &topic,
+            PARTITIONS,
+            records.len(),
+            Duration::from_secs(120),
+        )
+        .unwrap();
         assert_same_records(&delivered, &consumed);
     }
 }
@@ -47,18 +69,40 @@ fn kcat_round_trips_keyed_records_with_every_codec() {
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("kcat-{codec}");
         // Keys repeat, so each key's values must come back in the order sent.
-        let lines: Vec<String> = (0..5_000).map(|i| format!("k{}:{codec}-{i}", i % 50)).collect();
+        let lines: Vec<String> = (0..5_000)
+            .map(|i| format!("k{}:{codec}-{i}", i % 50))
+            .collect();
         let input = dir.path().join(format!("{codec}.txt"));
         std::fs::write(&input, lines.join("\n") + "\n").unwrap();
         run_tool(
             Command::new(&kcat)
-                .args(["-b", &broker.bootstrap(), "-t", &topic, "-P", "-K:", "-z", codec, "-l"])
+                .args([
+                    "-b",
+                    &broker.bootstrap(),
+                    "-t",
+                    &topic,
+                    "-P",
+                    "-K:",
+                    "-z",
+                    codec,
+                    "-l",
+                ])
                 .arg(&input),
             Duration::from_secs(60),
         )
         .unwrap();
         let out = run_tool(
-            Command::new(&kcat).args(["-b", &broker.bootstrap(), "-t", &topic, "-C", "-e", "-q", "-f", "%k:%s\n"]),
+            Command::new(&kcat).args([
+                "-b",
+                &broker.bootstrap(),
+                "-t",
+                &topic,
+                "-C",
+                "-e",
+                "-q",
+                "-f",
+                "%k:%s\n",
+            ]),
             Duration::from_secs(60),
         )
         .unwrap();
@@ -71,7 +115,11 @@ fn kcat_round_trips_keyed_records_with_every_codec() {
         }
         for line in &lines {
             let (key, _) = line.split_once(':').unwrap();
-            let expected: Vec<&str> = lines.iter().filter(|l| l.starts_with(&format!("{key}:"))).map(|l| &l[key.len() + 1..]).collect();
+            let expected: Vec<&str> = lines
+                .iter()
+                .filter(|l| l.starts_with(&format!("{key}:")))
+                .map(|l| &l[key.len() + 1..])
+                .collect();
             assert_eq!(by_key[key], expected, "{codec}: values of {key} in order");
         }
     }
@@ -98,34 +146,72 @@ async fn timestamps_find_offsets_and_delete_records_moves_the_log_start() {
             .key("k")
             .payload("v")
             .timestamp(base + i * 1000);
-        producer.send(record, Duration::from_secs(10)).await.unwrap();
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .unwrap();
     }
     let consumer = reader(&bootstrap);
     let mut wanted = TopicPartitionList::new();
-    wanted.add_partition_offset("timed", 0, Offset::Offset(base + 5_500)).unwrap();
-    let found = consumer.offsets_for_times(wanted, Duration::from_secs(10)).unwrap();
-    assert_eq!(found.find_partition("timed", 0).unwrap().offset(), Offset::Offset(6));
+    wanted
+        .add_partition_offset("timed", 0, Offset::Offset(base + 5_500))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(wanted, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        found.find_partition("timed", 0).unwrap().offset(),
+        Offset::Offset(6)
+    );
     let mut after_all = TopicPartitionList::new();
-    after_all.add_partition_offset("timed", 0, Offset::Offset(base + 60_000)).unwrap();
-    let found = consumer.offsets_for_times(after_all, Duration::from_secs(10)).unwrap();
-    assert_eq!(found.find_partition("timed", 0).unwrap().offset(), Offset::End);
+    after_all
+        .add_partition_offset("timed", 0, Offset::Offset(base + 60_000))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(after_all, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        found.find_partition("timed", 0).unwrap().offset(),
+        Offset::End
+    );
 
     let admin = fjord_e2e::kafka::admin(&bootstrap).unwrap();
     let mut cut = TopicPartitionList::new();
-    cut.add_partition_offset("timed", 0, Offset::Offset(12)).unwrap();
-    let result = admin.delete_records(&cut, &AdminOptions::new()).await.unwrap();
-    assert_eq!(result.find_partition("timed", 0).unwrap().offset(), Offset::Offset(12));
-    assert_eq!(consumer.fetch_watermarks("timed", 0, Duration::from_secs(10)).unwrap(), (12, 20));
+    cut.add_partition_offset("timed", 0, Offset::Offset(12))
+        .unwrap();
+    let result = admin
+        .delete_records(&cut, &AdminOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        result.find_partition("timed", 0).unwrap().offset(),
+        Offset::Offset(12)
+    );
+    assert_eq!(
+        consumer
+            .fetch_watermarks("timed", 0, Duration::from_secs(10))
+            .unwrap(),
+        (12, 20)
+    );
     let consumed = consume_all(&bootstrap, "timed", 1, 8, Duration::from_secs(30)).unwrap();
-    assert_eq!(consumed.first().unwrap().offset, 12, "reading from the beginning starts at the new log start");
+    assert_eq!(
+        consumed.first().unwrap().offset,
+        12,
+        "reading from the beginning starts at the new log start"
+    );
     let mut beyond = TopicPartitionList::new();
-    beyond.add_partition_offset("timed", 0, Offset::Offset(21)).unwrap();
+    beyond
+        .add_partition_offset("timed", 0, Offset::Offset(21))
+        .unwrap();
     let result = admin.delete_records(&beyond, &AdminOptions::new()).await;
     let refused = match result {
         Err(error) => format!("{error}"),
         Ok(list) => format!("{:?}", list.find_partition("timed", 0).unwrap().error()),
     };
-    assert!(refused.contains("OffsetOutOfRange") || refused.contains("out of range"), "{refused}");
+    assert!(
+        refused.contains("OffsetOutOfRange") || refused.contains("out of range"),
+        "{refused}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,16 +222,30 @@ async fn retention_removes_old_segments() {
     let data = dir.path().join("data");
     let broker = BrokerProcess::start_in(&data, &["--config", config.to_str().unwrap()]).unwrap();
     let bootstrap = broker.bootstrap();
-    create_topic(&bootstrap, "short-lived", 1, &[("segment.bytes", "4096"), ("retention.ms", "1500")])
-        .await
-        .unwrap();
+    create_topic(
+        &bootstrap,
+        "short-lived",
+        1,
+        &[("segment.bytes", "4096"), ("retention.ms", "1500")],
+    )
+    .await
+    .unwrap();
     let producer = producer(&bootstrap, &[("linger.ms", "0")]).unwrap();
     let records = keyed_records("old", 200, 200);
-    produce_all(&producer, "short-lived", &records, 1).await.unwrap();
+    produce_all(&producer, "short-lived", &records, 1)
+        .await
+        .unwrap();
     let segments = |dir: &std::path::Path| {
         std::fs::read_dir(dir.join("short-lived-0"))
             .unwrap()
-            .filter(|entry| entry.as_ref().unwrap().path().extension().is_some_and(|e| e == "log"))
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|e| e == "log")
+            })
             .count()
     };
     let before = segments(&data);
@@ -153,12 +253,17 @@ async fn retention_removes_old_segments() {
     let consumer = reader(&bootstrap);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (low, high) = consumer.fetch_watermarks("short-lived", 0, Duration::from_secs(10)).unwrap();
+        let (low, high) = consumer
+            .fetch_watermarks("short-lived", 0, Duration::from_secs(10))
+            .unwrap();
         if low > 0 && segments(&data) < before {
             assert_eq!(high, 200);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "retention never deleted a segment");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention never deleted a segment"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -167,10 +272,15 @@ async fn retention_removes_old_segments() {
 async fn topic_configs_are_described_altered_and_refused_with_reasons() {
     let broker = BrokerProcess::start(&[]).unwrap();
     let bootstrap = broker.bootstrap();
-    create_topic(&bootstrap, "configured", 2, &[("retention.ms", "3600000")]).await.unwrap();
+    create_topic(&bootstrap, "configured", 2, &[("retention.ms", "3600000")])
+        .await
+        .unwrap();
     let admin = fjord_e2e::kafka::admin(&bootstrap).unwrap();
     let results = admin
-        .describe_configs([&ResourceSpecifier::Topic("configured")], &AdminOptions::new())
+        .describe_configs(
+            [&ResourceSpecifier::Topic("configured")],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap();
     let resource = results.into_iter().next().unwrap().unwrap();
@@ -181,25 +291,50 @@ async fn topic_configs_are_described_altered_and_refused_with_reasons() {
     assert_eq!(segment.value.as_deref(), Some("1073741824"));
     assert_eq!(segment.source, rdkafka::admin::ConfigSource::Default);
 
-    let alter = AlterConfig::new(ResourceSpecifier::Topic("configured")).set("segment.bytes", "1048576");
-    let results = admin.alter_configs([&alter], &AdminOptions::new()).await.unwrap();
+    let alter =
+        AlterConfig::new(ResourceSpecifier::Topic("configured")).set("segment.bytes", "1048576");
+    let results = admin
+        .alter_configs([&alter], &AdminOptions::new())
+        .await
+        .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
     let results = admin
-        .describe_configs([&ResourceSpecifier::Topic("configured")], &AdminOptions::new())
+        .describe_configs(
+            [&ResourceSpecifier::Topic("configured")],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap();
     let resource = results.into_iter().next().unwrap().unwrap();
-    assert_eq!(resource.get("segment.bytes").unwrap().value.as_deref(), Some("1048576"));
+    assert_eq!(
+        resource.get("segment.bytes").unwrap().value.as_deref(),
+        Some("1048576")
+    );
     // AlterConfigs replaces the whole set: retention.ms went back to the default.
-    assert_eq!(resource.get("retention.ms").unwrap().source, rdkafka::admin::ConfigSource::Default);
+    assert_eq!(
+        resource.get("retention.ms").unwrap().source,
+        rdkafka::admin::ConfigSource::Default
+    );
 
     // The rdkafka crate drops per-resource AlterConfigs errors, so refused
     // alterations are checked on the wire.
     let mut wire = WireClient::connect(broker.kafka).unwrap();
     for (key, value, reason) in [
-        ("retention.ms", "forever", "Invalid value forever for configuration retention.ms: not a whole number"),
-        ("retention.forever", "1", "Unknown topic config name: retention.forever"),
-        ("cleanup.policy", "compact", "log compaction is not supported yet"),
+        (
+            "retention.ms",
+            "forever",
+            "Invalid value forever for configuration retention.ms: not a whole number",
+        ),
+        (
+            "retention.forever",
+            "1",
+            "Unknown topic config name: retention.forever",
+        ),
+        (
+            "cleanup.policy",
+            "compact",
+            "log compaction is not supported yet",
+        ),
     ] {
         let request = AlterConfigsRequest::default().with_resources(vec![
             AlterConfigsResource::default()
@@ -211,8 +346,9 @@ async fn topic_configs_are_described_altered_and_refused_with_reasons() {
                         .with_value(Some(StrBytes::from_static_str(value))),
                 ]),
         ]);
-        let ResponseKind::AlterConfigs(response) =
-            wire.call(ApiKey::AlterConfigs, 2, RequestKind::AlterConfigs(request)).unwrap()
+        let ResponseKind::AlterConfigs(response) = wire
+            .call(ApiKey::AlterConfigs, 2, RequestKind::AlterConfigs(request))
+            .unwrap()
         else {
             panic!("not an AlterConfigs response");
         };
@@ -221,14 +357,29 @@ async fn topic_configs_are_described_altered_and_refused_with_reasons() {
         let message = result.error_message.as_deref().unwrap_or_default();
         assert!(message.contains(reason), "{key}={value}: {message}");
     }
-    let refused = create_topic(&bootstrap, "badly-configured", 1, &[("segment.bytes", "10")]).await;
-    assert!(format!("{refused:?}").contains("InvalidConfig"), "{refused:?}");
+    let refused = create_topic(
+        &bootstrap,
+        "badly-configured",
+        1,
+        &[("segment.bytes", "10")],
+    )
+    .await;
+    assert!(
+        format!("{refused:?}").contains("InvalidConfig"),
+        "{refused:?}"
+    );
 
     let results = admin
         .describe_configs([&ResourceSpecifier::Broker(0)], &AdminOptions::new())
         .await
         .unwrap();
     let resource = results.into_iter().next().unwrap().unwrap();
-    assert_eq!(resource.get("log.retention.ms").unwrap().value.as_deref(), Some("604800000"));
-    assert_eq!(resource.get("num.partitions").unwrap().value.as_deref(), Some("1"));
+    assert_eq!(
+        resource.get("log.retention.ms").unwrap().value.as_deref(),
+        Some("604800000")
+    );
+    assert_eq!(
+        resource.get("num.partitions").unwrap().value.as_deref(),
+        Some("1")
+    );
 }
