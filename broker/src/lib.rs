@@ -75,7 +75,6 @@ impl Bound {
             ),
             shutdown.clone(),
         ));
-        broker.set_ready(true);
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
         retention_task.await.context("retention task")?;
@@ -136,6 +135,9 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
     .await
     .context("log recovery task")??;
     let broker = Arc::new(Broker::new(config, cluster_id, (host, port), topics));
+    // Logs are recovered and the listener is bound: connections from now on
+    // are queued and served, so the broker is ready.
+    broker.set_ready(true);
     Ok(Bound {
         broker,
         kafka,
