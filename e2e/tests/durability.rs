@@ -201,3 +201,126 @@ async fn kill_9_during_an_acks_all_stream_loses_no_acknowledged_record() {
         consumed.len()
     );
 }
+
+#[test]
+fn a_retried_idempotent_batch_is_answered_with_its_original_offset_even_after_a_restart() {
+    use bytes::Bytes;
+    use fjord_e2e::wire::{WireClient, idempotent_batch};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, CreateTopicsRequest, InitProducerIdRequest, ProduceRequest, RequestKind,
+        ResponseKind, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    fn send(wire: &mut WireClient, batch: Vec<u8>) -> (i16, i64) {
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("idempotent")))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from(batch))),
+                    ]),
+            ]);
+        let ResponseKind::Produce(response) = wire
+            .call(ApiKey::Produce, 9, RequestKind::Produce(request))
+            .unwrap()
+        else {
+            panic!("not a Produce response")
+        };
+        let partition = &response.responses[0].partition_responses[0];
+        (partition.error_code, partition.base_offset)
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::start_in(dir.path(), &[]).unwrap();
+    let mut wire = WireClient::connect(broker.kafka).unwrap();
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![
+            kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("idempotent")))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+    wire.call(ApiKey::CreateTopics, 5, RequestKind::CreateTopics(create))
+        .unwrap();
+    let ResponseKind::InitProducerId(init) = wire
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            RequestKind::InitProducerId(
+                InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(60_000),
+            ),
+        )
+        .unwrap()
+    else {
+        panic!("not an InitProducerId response")
+    };
+    let producer_id = init.producer_id.0;
+    assert!(producer_id >= 0);
+
+    assert_eq!(
+        send(
+            &mut wire,
+            idempotent_batch(&[b"a", b"b"], 0, (producer_id, 0, 0))
+        ),
+        (0, 0)
+    );
+    assert_eq!(
+        send(&mut wire, idempotent_batch(&[b"c"], 0, (producer_id, 0, 2))),
+        (0, 2)
+    );
+    // The retry of the first batch is a duplicate: same offset, nothing written.
+    assert_eq!(
+        send(
+            &mut wire,
+            idempotent_batch(&[b"a", b"b"], 0, (producer_id, 0, 0))
+        ),
+        (0, 0)
+    );
+    // A gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(
+        send(&mut wire, idempotent_batch(&[b"x"], 0, (producer_id, 0, 9))).0,
+        45
+    );
+    assert_eq!(
+        send(&mut wire, idempotent_batch(&[b"d"], 0, (producer_id, 0, 3))),
+        (0, 3)
+    );
+
+    // After kill -9 the producer state is rebuilt from the log.
+    broker.kill9().unwrap();
+    let broker = BrokerProcess::start_in(dir.path(), &[]).unwrap();
+    let mut wire = WireClient::connect(broker.kafka).unwrap();
+    assert_eq!(
+        send(&mut wire, idempotent_batch(&[b"c"], 0, (producer_id, 0, 2))),
+        (0, 2)
+    );
+    assert_eq!(
+        send(&mut wire, idempotent_batch(&[b"e"], 0, (producer_id, 0, 4))),
+        (0, 4)
+    );
+    // A new producer id is never one handed out before the restart.
+    let ResponseKind::InitProducerId(init) = wire
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            RequestKind::InitProducerId(
+                InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(60_000),
+            ),
+        )
+        .unwrap()
+    else {
+        panic!("not an InitProducerId response")
+    };
+    assert!(init.producer_id.0 > producer_id);
+}
