@@ -33,6 +33,9 @@ pub struct ProduceRow {
     pub latency: Option<Latency>,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// CPU cores the broker process kept busy during the case (CPU time
+    /// over wall time); `None` for the raw baseline.
+    pub broker_cores: Option<f64>,
     pub vs_raw: Option<f64>,
     pub vs_tansu: Option<f64>,
 }
@@ -48,6 +51,8 @@ pub struct FetchRow {
     pub seconds: f64,
     pub mb_per_sec: f64,
     pub records_per_sec: f64,
+    /// As in [`ProduceRow::broker_cores`].
+    pub broker_cores: Option<f64>,
     pub vs_raw: Option<f64>,
     pub vs_tansu: Option<f64>,
 }
@@ -246,7 +251,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>7} {:>8}",
+            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8}",
             "target",
             "policy",
             "acks",
@@ -258,6 +263,7 @@ impl Report {
             "p50",
             "p99",
             "p999",
+            "cpu",
             "vs-raw",
             "vs-tansu"
         );
@@ -267,7 +273,7 @@ impl Report {
             });
             let _ = writeln!(
                 out,
-                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>8} {:>8} {:>8} {:>7} {:>8}{}",
+                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8}{}",
                 row.target,
                 row.policy,
                 row.acks.as_deref().unwrap_or("-"),
@@ -279,6 +285,7 @@ impl Report {
                 millis(p50),
                 millis(p99),
                 millis(p999),
+                cores(row.broker_cores),
                 percent(row.vs_raw),
                 percent(row.vs_tansu),
                 if row.errors > 0 {
@@ -298,13 +305,22 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8} {:>10} {:>7} {:>8}",
-            "target", "policy", "parts", "size", "records", "MB/s", "rec/s", "vs-raw", "vs-tansu"
+            "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8} {:>10} {:>5} {:>7} {:>8}",
+            "target",
+            "policy",
+            "parts",
+            "size",
+            "records",
+            "MB/s",
+            "rec/s",
+            "cpu",
+            "vs-raw",
+            "vs-tansu"
         );
         for row in &self.fetch {
             let _ = writeln!(
                 out,
-                "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>7} {:>8}",
+                "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>5} {:>7} {:>8}",
                 row.target,
                 row.policy,
                 row.partitions.map_or("-".into(), |p| p.to_string()),
@@ -312,6 +328,7 @@ impl Report {
                 row.records,
                 row.mb_per_sec,
                 row.records_per_sec,
+                cores(row.broker_cores),
                 percent(row.vs_raw),
                 percent(row.vs_tansu),
             );
@@ -378,6 +395,10 @@ pub fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("-".into(), |r| format!("{:.0}%", r * 100.0))
 }
 
+fn cores(cores: Option<f64>) -> String {
+    cores.map_or("-".into(), |c| format!("{c:.2}"))
+}
+
 fn millis(ms: Option<f64>) -> String {
     match ms {
         None => "-".into(),
@@ -415,6 +436,7 @@ mod tests {
             }),
             errors: 0,
             first_error: None,
+            broker_cores: Some(1.25),
             vs_raw: None,
             vs_tansu: None,
         }
@@ -484,6 +506,7 @@ mod tests {
             .find(|l| l.starts_with("fjord-sync") && l.contains("KiB"))
             .expect("fjord-sync row");
         assert!(line.contains("75%"), "{line}");
+        assert!(line.contains("1.25"), "{line}");
         assert!(line.contains("150%"), "{line}");
         assert!(
             line.contains("1.50") && line.contains("12.5") && line.contains("40.0"),

@@ -48,6 +48,27 @@ pub fn read_status(pid: u32) -> Option<Status> {
         .map(|text| parse_status(&text))
 }
 
+/// CPU time (user + system) of `pid` so far; `None` once the process is gone.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks_per_sec = u64::try_from(ticks_per_sec).ok().filter(|t| *t > 0)?;
+    let ticks = parse_cpu_ticks(&stat)?;
+    Some(Duration::from_secs_f64(ticks as f64 / ticks_per_sec as f64))
+}
+
+/// `utime + stime` (fields 14 and 15, in clock ticks) of a `/proc/<pid>/stat`
+/// line. The command name in field 2 may hold spaces and parentheses, so
+/// fields are counted from its last `)`.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    utime.checked_add(stime)
+}
+
 /// Samples the resident set of one process in a background thread.
 pub struct RssSampler {
     pid: u32,
@@ -128,6 +149,20 @@ mod tests {
         assert_eq!(parse_status(""), Status::default());
         let status = parse_status("VmRSS:\tlots kB\nVmHWM:\t12 MB\n");
         assert_eq!(status, Status::default());
+    }
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_time() {
+        let stat = "4242 (fjord-broker) S 1 4242 4242 0 -1 4194560 2188 0 0 0 \
+            150 25 0 0 20 0 9 0 123456 612340000 7525 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(175));
+    }
+
+    #[test]
+    fn a_command_name_with_spaces_and_parentheses_does_not_shift_fields() {
+        let stat = "7 (a) b (c)) S 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 1 1 1 1";
+        assert_eq!(parse_cpu_ticks(stat), Some(7));
+        assert_eq!(parse_cpu_ticks("7 (x) S 1"), None);
     }
 
     #[test]

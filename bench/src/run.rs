@@ -8,7 +8,7 @@
 //! died ends its target with a note carrying its exit status and log tail.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
@@ -210,6 +210,7 @@ fn run_kafka_target(
                     target.name,
                     acks.as_config()
                 );
+                let mut cpu = None;
                 let outcome = runtime
                     .block_on(kafka_load::create_topics(
                         &bootstrap,
@@ -217,7 +218,17 @@ fn run_kafka_target(
                         partitions,
                     ))
                     .and_then(|()| {
-                        kafka_load::produce(&bootstrap, &topic, partitions, size, acks, plan.budget)
+                        let meter = CpuMeter::start(target.server.pid());
+                        let produced = kafka_load::produce(
+                            &bootstrap,
+                            &topic,
+                            partitions,
+                            size,
+                            acks,
+                            plan.budget,
+                        );
+                        cpu = meter.cores();
+                        produced
                     });
                 target.server.check_alive()?;
                 match outcome {
@@ -229,14 +240,16 @@ fn run_kafka_target(
                         if acks == Acks::Leader && partitions == FETCH_PARTITIONS {
                             fetch_topics.push((topic, size, produced.records));
                         }
-                        report.produce.push(produce_row(
+                        let mut row = produce_row(
                             target.name,
                             target.policy,
                             Some(acks),
                             Some(partitions),
                             size,
                             &produced,
-                        ));
+                        );
+                        row.broker_cores = cpu;
+                        report.produce.push(row);
                     }
                     Err(error) => note(report, &what, format!("{error:#}")),
                 }
@@ -246,7 +259,9 @@ fn run_kafka_target(
 
     for (topic, size, records) in fetch_topics {
         let what = format!("{} fetch {size}B {FETCH_PARTITIONS}p", target.name);
+        let meter = CpuMeter::start(target.server.pid());
         let outcome = kafka_load::fetch_all(&bootstrap, &topic, FETCH_PARTITIONS, records);
+        let cpu = meter.cores();
         target.server.check_alive()?;
         match outcome {
             Ok(fetched) => {
@@ -255,13 +270,15 @@ fn run_kafka_target(
                     fetched.records,
                     mb_per_sec(fetched.bytes, fetched.elapsed)
                 );
-                report.fetch.push(fetch_row(
+                let mut row = fetch_row(
                     target.name,
                     target.policy,
                     Some(FETCH_PARTITIONS),
                     size,
                     &fetched,
-                ));
+                );
+                row.broker_cores = cpu;
+                report.fetch.push(row);
             }
             Err(error) => note(report, &what, format!("{error:#}")),
         }
@@ -278,6 +295,29 @@ fn run_kafka_target(
     );
     report.memory.push(memory);
     Ok(())
+}
+
+/// The broker's CPU time over wall time across one case.
+struct CpuMeter {
+    pid: u32,
+    started: Instant,
+    cpu: Option<Duration>,
+}
+
+impl CpuMeter {
+    fn start(pid: u32) -> Self {
+        Self {
+            pid,
+            started: Instant::now(),
+            cpu: rss::cpu_time(pid),
+        }
+    }
+
+    /// Cores kept busy since `start` (1.0 = one core all the time).
+    fn cores(&self) -> Option<f64> {
+        let used = rss::cpu_time(self.pid)?.checked_sub(self.cpu?)?;
+        Some(used.as_secs_f64() / self.started.elapsed().as_secs_f64().max(1e-9))
+    }
 }
 
 fn progress(what: &str, action: &str, produced: &Produced) {
@@ -313,6 +353,7 @@ fn produce_row(
         latency: produced.latency,
         errors: produced.errors,
         first_error: produced.first_error.clone(),
+        broker_cores: None,
         vs_raw: None,
         vs_tansu: None,
     }
@@ -334,6 +375,7 @@ fn fetch_row(
         seconds: fetched.elapsed.as_secs_f64(),
         mb_per_sec: mb_per_sec(fetched.bytes, fetched.elapsed),
         records_per_sec: per_sec(fetched.records as f64, fetched.elapsed),
+        broker_cores: None,
         vs_raw: None,
         vs_tansu: None,
     }
