@@ -69,6 +69,16 @@ pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     utime.checked_add(stime)
 }
 
+/// The 1-minute load average of the machine, from `/proc/loadavg`.
+pub fn load_average() -> Option<f64> {
+    parse_load_average(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+/// The first field of a `/proc/loadavg` line.
+pub fn parse_load_average(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Samples the resident set of one process in a background thread.
 pub struct RssSampler {
     pid: u32,
@@ -163,6 +173,15 @@ mod tests {
         let stat = "7 (a) b (c)) S 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 1 1 1 1";
         assert_eq!(parse_cpu_ticks(stat), Some(7));
         assert_eq!(parse_cpu_ticks("7 (x) S 1"), None);
+    }
+
+    #[test]
+    fn load_average_is_the_one_minute_figure() {
+        assert_eq!(
+            parse_load_average("5.78 5.47 5.44 3/412 23900\n"),
+            Some(5.78)
+        );
+        assert_eq!(parse_load_average(""), None);
     }
 
     #[test]

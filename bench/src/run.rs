@@ -65,9 +65,19 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
             "librdkafka": rdkafka::util::get_rdkafka_version().1,
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
             "work_dir": plan.work_root.display().to_string(),
+            "load_average_at_start": rss::load_average(),
         }),
         ..Report::default()
     };
+
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(load) = rss::load_average().filter(|load| *load > cpus as f64 / 2.0) {
+        note(
+            &mut report,
+            "machine",
+            format!("load average {load:.1} on {cpus} CPUs at start: other work skews the figures"),
+        );
+    }
 
     run_raw(plan, work.path(), &mut report);
 
@@ -112,6 +122,9 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
             "tansu",
             "skipped: no --tansu PATH (or FJORD_TANSU) given".into(),
         ),
+    }
+    if let Some(settings) = report.settings.as_object_mut() {
+        settings.insert("load_average_at_end".into(), rss::load_average().into());
     }
     Ok(report)
 }
