@@ -1,5 +1,11 @@
 //! Kafka API handlers: one file per API, each thin, calling the domain modules.
 //! `handle` dispatches a decoded request and counts it by API and error.
+//!
+//! A handler's work that must happen in request order (appends) is done
+//! before `handle` returns; what only waits (the fsync of a produce) may come
+//! back as [`Handled::Deferred`], which the connection awaits in order while it
+//! already reads and appends the next requests. Pipelined produce requests
+//! thereby share flusher rounds.
 
 mod api_versions;
 mod cluster_info;
@@ -12,6 +18,8 @@ mod produce;
 pub use produce::now_ms;
 mod topics_admin;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
@@ -41,24 +49,54 @@ pub(crate) async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(move || work(&topics)).await?)
 }
 
-/// Answers one request. `Ok(None)` means no response is sent (Produce with
-/// `acks=0`).
-pub async fn handle(
-    broker: &Arc<Broker>,
-    request: Request,
-) -> Result<Option<ResponseKind>, HandleError> {
+/// The rest of a request's answer, awaited by the connection in order.
+pub type Deferred = Pin<Box<dyn Future<Output = Result<Option<ResponseKind>, HandleError>> + Send>>;
+
+/// What `handle` produced: the answer, or a future of it.
+#[allow(clippy::large_enum_variant)] // one per request, moved once into the write queue
+pub enum Handled {
+    /// The answer; `None` means none is sent (Produce with `acks=0`).
+    Ready(Option<ResponseKind>),
+    /// The answer once durable waits end.
+    Deferred(Deferred),
+}
+
+/// Handles one request: everything order-sensitive is done when this returns.
+pub async fn handle(broker: &Arc<Broker>, request: Request) -> Result<Handled, HandleError> {
     let api_key = request.api_key;
     let version = request.header.request_api_version;
-    let response = match request.body {
+    let body = match request.body {
+        RequestKind::Produce(body) => body,
+        other => {
+            return handle_now(broker, api_key, version, other)
+                .await
+                .map(Handled::Ready);
+        }
+    };
+    let deferred = produce::handle(broker, body).await?;
+    let broker = broker.clone();
+    Ok(Handled::Deferred(Box::pin(async move {
+        let response = deferred.await?.map(ResponseKind::Produce);
+        broker
+            .metrics
+            .count_request(api_name(api_key), response.as_ref().map_or(0, first_error));
+        Ok(response)
+    })))
+}
+
+async fn handle_now(
+    broker: &Arc<Broker>,
+    api_key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    body: RequestKind,
+) -> Result<Option<ResponseKind>, HandleError> {
+    let response = match body {
         RequestKind::ApiVersions(_) => {
             Some(ResponseKind::ApiVersions(api_versions::handle(version)))
         }
         RequestKind::Metadata(body) => Some(ResponseKind::Metadata(
             metadata::handle(broker, body, version).await?,
         )),
-        RequestKind::Produce(body) => produce::handle(broker, body)
-            .await?
-            .map(ResponseKind::Produce),
         RequestKind::Fetch(body) => Some(ResponseKind::Fetch(
             fetch::handle(broker, body, version).await?,
         )),

@@ -9,6 +9,8 @@
 //!          ─► flusher.sync(all touched partitions) ─► notify fetchers ─► answer
 //! ```
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,25 +57,26 @@ impl Refused {
     }
 }
 
+/// The part of a produce that waits for durability, awaited in request order.
+pub type PendingProduce =
+    Pin<Box<dyn Future<Output = Result<Option<ProduceResponse>, HandleError>> + Send>>;
+
+/// Appends now (in request order); returns the wait for fsync and the answer.
 pub async fn handle(
     broker: &Arc<Broker>,
     request: ProduceRequest,
-) -> Result<Option<ProduceResponse>, HandleError> {
+) -> Result<PendingProduce, HandleError> {
     let started = Instant::now();
     let acks = request.acks;
     if request.transactional_id.is_some() {
         // Transactions come later; no transactional producer gets this far
         // without FindCoordinator, which is not advertised.
-        return Ok(Some(all_failed(
-            request,
-            ResponseError::TransactionalIdAuthorizationFailed,
-        )));
+        let response = all_failed(request, ResponseError::TransactionalIdAuthorizationFailed);
+        return Ok(Box::pin(async move { Ok(Some(response)) }));
     }
     if !(-1..=1).contains(&acks) {
-        return Ok(Some(all_failed(
-            request,
-            ResponseError::InvalidRequiredAcks,
-        )));
+        let response = all_failed(request, ResponseError::InvalidRequiredAcks);
+        return Ok(Box::pin(async move { Ok(Some(response)) }));
     }
     let (responses, syncs) = blocking(broker, move |topics| {
         let now = now_ms();
@@ -125,64 +128,58 @@ pub async fn handle(
     })
     .await?;
 
-    let mut responses = responses;
+    // The fsyncs are queued now, so that requests pipelined behind this one
+    // join the same flusher round; the answer waits for them in order.
     let must_sync = acks != 0 && broker.config.settings.flush_policy == FlushPolicy::Sync;
-    if must_sync
-        && !syncs.is_empty()
-        && let Err(error) = sync_all(broker, syncs).await
-    {
-        // Nothing in this request is acknowledged: it may not be on disk.
-        tracing::error!(%error, "fsync failed; answering KAFKA_STORAGE_ERROR");
-        for partition in responses
-            .iter_mut()
-            .flat_map(|topic| topic.partition_responses.iter_mut())
-        {
-            if partition.error_code == 0 {
-                partition.error_code = ResponseError::KafkaStorageError.code();
-                partition.error_message = Some(StrBytes::from_string(error.to_string()));
+    let waits: Vec<_> = if must_sync {
+        syncs
+            .into_iter()
+            .map(|handle| broker.flusher.submit(handle))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    broker.appended.notify_waiters();
+    let broker = broker.clone();
+    Ok(Box::pin(async move {
+        let mut responses = responses;
+        let mut failure = None;
+        for wait in waits {
+            if let Err(error) = wait.await {
+                failure.get_or_insert(error);
             }
         }
-    }
-    broker.appended.notify_waiters();
-    broker
-        .metrics
-        .produce_latency
-        .observe(started.elapsed().as_secs_f64());
-    if acks == 0 {
-        let failed = responses
-            .iter()
-            .flat_map(|topic| topic.partition_responses.iter())
-            .find(|partition| partition.error_code != 0);
-        return match failed {
-            // acks=0 has no answer to carry an error: like Kafka, close the
-            // connection so the producer notices.
-            Some(partition) => Err(HandleError::AcksZeroFailed(partition.error_code)),
-            None => Ok(None),
-        };
-    }
-    Ok(Some(ProduceResponse::default().with_responses(responses)))
-}
-
-/// Waits until every touched partition is fsynced; the flusher batches the
-/// fsyncs of concurrent requests into rounds.
-async fn sync_all(
-    broker: &Arc<Broker>,
-    syncs: Vec<SyncHandle>,
-) -> Result<(), crate::log::LogError> {
-    let mut waits = tokio::task::JoinSet::new();
-    for handle in syncs {
-        let broker = broker.clone();
-        waits.spawn(async move { broker.flusher.sync(handle).await });
-    }
-    let mut result = Ok(());
-    while let Some(joined) = waits.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => result = Err(error),
-            Err(_) => result = Err(crate::log::LogError::FlusherStopped),
+        if let Some(error) = failure {
+            // Nothing in this request is acknowledged: it may not be on disk.
+            tracing::error!(%error, "fsync failed; answering KAFKA_STORAGE_ERROR");
+            for partition in responses
+                .iter_mut()
+                .flat_map(|topic| topic.partition_responses.iter_mut())
+            {
+                if partition.error_code == 0 {
+                    partition.error_code = ResponseError::KafkaStorageError.code();
+                    partition.error_message = Some(StrBytes::from_string(error.to_string()));
+                }
+            }
         }
-    }
-    result
+        broker
+            .metrics
+            .produce_latency
+            .observe(started.elapsed().as_secs_f64());
+        if acks == 0 {
+            let failed = responses
+                .iter()
+                .flat_map(|topic| topic.partition_responses.iter())
+                .find(|partition| partition.error_code != 0);
+            return match failed {
+                // acks=0 has no answer to carry an error: like Kafka, close
+                // the connection so the producer notices.
+                Some(partition) => Err(HandleError::AcksZeroFailed(partition.error_code)),
+                None => Ok(None),
+            };
+        }
+        Ok(Some(ProduceResponse::default().with_responses(responses)))
+    }))
 }
 
 fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, Refused> {

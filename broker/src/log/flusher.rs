@@ -119,18 +119,37 @@ impl Flusher {
     /// Resolves once everything written through `handle` up to now is fsynced. Concurrent
     /// callers share one fsync per file per round; an fsync error reaches every one of them.
     pub async fn sync(&self, handle: SyncHandle) -> Result<(), LogError> {
-        if let Some(e) = handle.failed_error() {
-            return Err(e);
+        self.submit(handle).await
+    }
+
+    /// Queues the fsync now and returns a future for its outcome: unlike
+    /// [`sync`](Self::sync), the request reaches the flusher before the
+    /// future is first polled, so a caller can start several and await them
+    /// later (pipelined requests share a round that way).
+    pub fn submit(
+        &self,
+        handle: SyncHandle,
+    ) -> impl Future<Output = Result<(), LogError>> + Send + 'static {
+        let queued = (|| {
+            if let Some(e) = handle.failed_error() {
+                return Err(e);
+            }
+            if handle.file.is_none() {
+                return Ok(None);
+            }
+            let (done, answer) = oneshot::channel();
+            let requests = self.requests.as_ref().ok_or(LogError::FlusherStopped)?;
+            requests
+                .send(SyncRequest { handle, done })
+                .map_err(|_| LogError::FlusherStopped)?;
+            Ok(Some(answer))
+        })();
+        async move {
+            match queued? {
+                None => Ok(()),
+                Some(answer) => answer.await.map_err(|_| LogError::FlusherStopped)?,
+            }
         }
-        if handle.file.is_none() {
-            return Ok(());
-        }
-        let (done, answer) = oneshot::channel();
-        let requests = self.requests.as_ref().ok_or(LogError::FlusherStopped)?;
-        requests
-            .send(SyncRequest { handle, done })
-            .map_err(|_| LogError::FlusherStopped)?;
-        answer.await.map_err(|_| LogError::FlusherStopped)?
     }
 
     /// Stops taking requests, answers those already queued, and joins the thread.
@@ -172,13 +191,32 @@ fn run(requests: mpsc::Receiver<SyncRequest>) {
             }
         }
         tracing::trace!(files = groups.len(), "flusher round");
-        for (handle, waiters) in groups {
-            let result = handle.sync_now();
-            for done in waiters {
-                // A waiter that gave up (its task was cancelled) needs no answer.
-                let _ = done.send(copy_result(&result));
-            }
+        if groups.len() == 1 {
+            sync_group(groups.pop().expect("one group"));
+            continue;
         }
+        // Files of one round are fsynced in parallel: on a journaling file
+        // system concurrent fsyncs share journal commits, so a round over
+        // many partitions costs about one fsync, not one per partition.
+        let per_thread = groups.len().div_ceil(PARALLEL_SYNCS);
+        std::thread::scope(|scope| {
+            let mut groups = groups.into_iter().peekable();
+            while groups.peek().is_some() {
+                let chunk: Vec<_> = groups.by_ref().take(per_thread).collect();
+                scope.spawn(move || chunk.into_iter().for_each(sync_group));
+            }
+        });
+    }
+}
+
+/// Most fsyncs in flight at once in one round.
+const PARALLEL_SYNCS: usize = 8;
+
+fn sync_group((handle, waiters): (SyncHandle, Vec<Waiter>)) {
+    let result = handle.sync_now();
+    for done in waiters {
+        // A waiter that gave up (its task was cancelled) needs no answer.
+        let _ = done.send(copy_result(&result));
     }
 }
 

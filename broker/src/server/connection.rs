@@ -1,4 +1,17 @@
 //! One client connection: frames in, responses out, in request order.
+//!
+//! ```text
+//!  reader: read frame ─► decode ─► api::handle (appends happen here, in order)
+//!             │ pending answer (ready, or a future waiting for fsync)
+//!             ▼ bounded queue (MAX_IN_FLIGHT)
+//!  writer: await each answer in order ─► encode ─► write
+//! ```
+//!
+//! The reader keeps reading while earlier answers wait for durability, so a
+//! client's pipelined produce requests share flusher rounds; answers still
+//! leave in request order. Either side ending closes the connection: the
+//! writer cancels the reader's token, the reader closing the queue lets the
+//! writer finish what is queued and stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,32 +20,58 @@ use std::time::Duration;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::api;
+use crate::api::{self, Handled};
 use crate::broker::Broker;
 use crate::protocol::codec::{self, DecodeError};
 use crate::protocol::frame::{FrameError, FrameReader};
 use crate::protocol::{ResponseError, versions};
 
+/// Requests read ahead of the oldest unanswered one (librdkafka pipelines up
+/// to five produce requests; Java up to five as well).
+const MAX_IN_FLIGHT: usize = 16;
+
+/// An answer to write once it is ready.
+struct Pending {
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    answer: Handled,
+    span: tracing::Span,
+}
+
 /// Serves one connection until the peer leaves, a protocol error closes it,
 /// it idles past `connections.max.idle.ms`, or shutdown.
 pub async fn run(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     broker: &Arc<Broker>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
+    let (mut read_half, write_half) = stream.into_split();
+    let closed = shutdown.child_token();
+    let (queue, answers) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
+    let writer = tokio::spawn(write_answers(
+        write_half,
+        answers,
+        broker.clone(),
+        peer,
+        closed.clone(),
+    ));
+
     let settings = &broker.config.settings;
     let idle = Duration::from_millis(settings.connections_max_idle_ms);
     let mut reader = FrameReader::new(settings.socket_request_max_bytes);
     loop {
         // Cancel-safe: FrameReader keeps partial frames buffered.
         let frame = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            frame = tokio::time::timeout(idle, reader.next(&mut stream)) => frame,
+            _ = closed.cancelled() => break,
+            frame = tokio::time::timeout(idle, reader.next(&mut read_half)) => frame,
         };
         let frame = match frame {
             Err(_) => {
@@ -51,7 +90,7 @@ pub async fn run(
             }
         };
         broker.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
-        let response = match codec::decode_request(frame) {
+        let pending = match codec::decode_request(frame) {
             Ok(request) => {
                 let api_key = request.api_key;
                 let version = request.header.request_api_version;
@@ -63,9 +102,14 @@ pub async fn run(
                     correlation_id,
                     client_id = request.header.client_id.as_deref().unwrap_or(""),
                 );
-                match api::handle(broker, request).instrument(span).await {
-                    Ok(Some(body)) => Some((api_key, version, correlation_id, body)),
-                    Ok(None) => None,
+                match api::handle(broker, request).instrument(span.clone()).await {
+                    Ok(answer) => Pending {
+                        api_key,
+                        version,
+                        correlation_id,
+                        answer,
+                        span,
+                    },
                     Err(error) => {
                         tracing::warn!(%peer, ?api_key, %error, "closing connection: request failed");
                         break;
@@ -82,12 +126,13 @@ pub async fn run(
                 tracing::debug!(%peer, version, "ApiVersions above our range; answering at v0");
                 let body =
                     versions::api_versions_response(ResponseError::UnsupportedVersion.code());
-                Some((
-                    ApiKey::ApiVersions,
-                    0,
+                Pending {
+                    api_key: ApiKey::ApiVersions,
+                    version: 0,
                     correlation_id,
-                    ResponseKind::ApiVersions(body),
-                ))
+                    answer: Handled::Ready(Some(ResponseKind::ApiVersions(body))),
+                    span: tracing::Span::none(),
+                }
             }
             Err(error) => {
                 // As Kafka does: a request we cannot read closes the connection.
@@ -95,21 +140,63 @@ pub async fn run(
                 break;
             }
         };
-        let Some((api_key, version, correlation_id, body)) = response else {
+        // Cancel-safe: a send that does not complete queues nothing.
+        let sent = tokio::select! {
+            _ = closed.cancelled() => false,
+            sent = queue.send(pending) => sent.is_ok(),
+        };
+        if !sent {
+            break;
+        }
+    }
+    // Let the writer answer what is queued, then close.
+    drop(queue);
+    if let Err(error) = writer.await {
+        tracing::error!(%peer, %error, "connection writer task failed");
+    }
+}
+
+/// Writes answers in request order until the queue closes or a write fails.
+async fn write_answers(
+    mut out: OwnedWriteHalf,
+    mut answers: mpsc::Receiver<Pending>,
+    broker: Arc<Broker>,
+    peer: SocketAddr,
+    closed: CancellationToken,
+) {
+    while let Some(pending) = answers.recv().await {
+        let body = match pending.answer {
+            Handled::Ready(body) => body,
+            Handled::Deferred(future) => match future.instrument(pending.span).await {
+                Ok(body) => body,
+                Err(error) => {
+                    tracing::warn!(%peer, api_key = ?pending.api_key, %error, "closing connection: request failed");
+                    break;
+                }
+            },
+        };
+        let Some(body) = body else {
             continue;
         };
-        let bytes = match codec::encode_response(api_key, version, correlation_id, &body) {
+        let bytes = match codec::encode_response(
+            pending.api_key,
+            pending.version,
+            pending.correlation_id,
+            &body,
+        ) {
             Ok(bytes) => bytes,
             Err(error) => {
-                tracing::error!(%peer, ?api_key, version, error = format!("{error:#}"), "encoding a response failed");
+                tracing::error!(%peer, api_key = ?pending.api_key, version = pending.version, error = format!("{error:#}"), "encoding a response failed");
                 break;
             }
         };
-        if let Err(error) = stream.write_all(&bytes).await {
+        if let Err(error) = out.write_all(&bytes).await {
             tracing::debug!(%peer, %error, "connection write failed");
             break;
         }
         broker.metrics.bytes_out.inc_by(bytes.len() as u64);
     }
-    let _ = stream.shutdown().await;
+    // Stop the reader too, whatever ended the writer.
+    closed.cancel();
+    let _ = out.shutdown().await;
 }
