@@ -21,7 +21,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        other => return Err(format!("unknown duration unit {other:?} in {text:?} (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {text:?} (use ms, s, m, h or d)"
+            ));
+        }
     };
     value
         .checked_mul(millis_per_unit)
@@ -49,7 +53,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
         "TB" => 1_000_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
     };
     value
         .checked_mul(multiplier)
@@ -73,9 +81,21 @@ mod tests {
     #[test]
     fn bad_durations_say_what_is_wrong() {
         assert!(parse_duration("").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("ten seconds").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("10 fortnights").unwrap_err().contains("unknown duration unit"));
-        assert!(parse_duration("99999999999999999d").unwrap_err().contains("too large"));
+        assert!(
+            parse_duration("ten seconds")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(
+            parse_duration("10 fortnights")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
+        assert!(
+            parse_duration("99999999999999999d")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]
@@ -90,7 +110,15 @@ mod tests {
     #[test]
     fn bad_byte_sizes_say_what_is_wrong() {
         assert!(parse_bytes("-1").unwrap_err().contains("not a byte size"));
-        assert!(parse_bytes("3 parsecs").unwrap_err().contains("unknown size unit"));
-        assert!(parse_bytes("99999999999TiB").unwrap_err().contains("too large"));
+        assert!(
+            parse_bytes("3 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(
+            parse_bytes("99999999999TiB")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

@@ -1,0 +1,1 @@
+//! Tests of the Helm charts live in `tests/`; this library is empty.
