@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 /// The desired state of a Fjord cluster: how many brokers, what they run, where
 /// they keep their data and how they are configured.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "each printcolumn(...) repeats the same keys"
+)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "fjord.dev",

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// The desired state of a topic. The resource is authoritative: the operator
 /// creates the topic, makes its configuration match exactly (keys removed here
 /// go back to the broker default), adds partitions, and reverts drift.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "each printcolumn(...) repeats the same keys"
+)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "fjord.dev",
