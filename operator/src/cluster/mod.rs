@@ -156,3 +156,7 @@ pub fn error_policy(_cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context
     ctx.metrics.failure(CONTROLLER, error.category());
     Action::requeue(Duration::from_secs(10))
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod reconcile_tests;

@@ -370,3 +370,7 @@ pub fn error_policy(_topic: Arc<Topic>, error: &Error, ctx: Arc<Context>) -> Act
     ctx.metrics.failure(CONTROLLER, error.category());
     Action::requeue(Duration::from_secs(10))
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod reconcile_tests;
