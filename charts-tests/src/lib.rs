@@ -1,1 +1,6 @@
-//! Tests of the Helm charts live in `tests/`; this library is empty.
+//! Helpers for testing Fjord's Helm charts with the real `helm` binaries:
+//! finding and running helm ([`helm`]) and checking rendered custom
+//! resources against their CRD's OpenAPI schema ([`schema`]).
+
+pub mod helm;
+pub mod schema;
