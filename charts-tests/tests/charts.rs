@@ -649,3 +649,32 @@ fn chart_versions_and_default_images_match_the_binaries() {
         );
     }
 }
+
+#[test]
+fn the_dockerfile_builds_the_images_the_charts_name_as_non_root() {
+    let dockerfile =
+        std::fs::read_to_string(helm::charts_dir().join("../Dockerfile")).expect("Dockerfile");
+    for binary in ["fjord-broker", "fjord-operator"] {
+        assert!(
+            dockerfile.contains(&format!(" AS {binary}\n")),
+            "no {binary} stage"
+        );
+        assert!(
+            dockerfile.contains(&format!("-t ghcr.io/fjord/{binary}:")),
+            "no image name for {binary}"
+        );
+        assert!(
+            dockerfile.contains(&format!("ENTRYPOINT [\"/usr/local/bin/{binary}\"]")),
+            "{binary} entrypoint"
+        );
+    }
+    assert_eq!(
+        dockerfile.matches("USER 65532:65532").count(),
+        2,
+        "both images run as non-root"
+    );
+    let values = std::fs::read_to_string(helm::charts_dir().join("fjord-operator/values.yaml"))
+        .expect("values");
+    assert!(values.contains("repository: ghcr.io/fjord/fjord-operator"));
+    assert!(values.contains("repository: ghcr.io/fjord/fjord-broker"));
+}

@@ -52,6 +52,7 @@ impl Telemetry {
             .with_context(|| format!("invalid --log-level {:?}", args.log_level))?;
         let fmt = match args.log_format {
             LogFormat::Human => tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer()

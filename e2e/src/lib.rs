@@ -1,1 +1,222 @@
-//! End-to-end tests live in `tests/`; this library holds what they share.
+//! What the end-to-end tests share: starting a real `fjord-broker` process on
+//! loopback with free ports, and finding the real client tools.
+//!
+//! Tools are found through the variables `scripts/install-test-tools` writes
+//! (`FJORD_KCAT`, `FJORD_PYTHON`, ...) or on `PATH`. A missing tool fails the
+//! test with a message saying how to install it: a test that silently skips
+//! proves nothing.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+/// A `fjord-broker` process with its own data directory.
+pub struct BrokerProcess {
+    child: Child,
+    pub kafka: SocketAddr,
+    pub admin: SocketAddr,
+    pub data_dir: PathBuf,
+    _owned_dir: Option<tempfile::TempDir>,
+}
+
+impl BrokerProcess {
+    /// Starts a broker on free loopback ports in a fresh temporary directory.
+    pub fn start(extra_args: &[&str]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().to_path_buf();
+        let mut broker = Self::start_in(&path, extra_args)?;
+        broker._owned_dir = Some(dir);
+        Ok(broker)
+    }
+
+    /// Starts a broker on free loopback ports over `data_dir` (which may hold
+    /// data from an earlier broker).
+    pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut child = Command::new(broker_binary()?)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .env(
+                "FJORD_LOG_LEVEL",
+                std::env::var("FJORD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawning fjord-broker")?;
+        let stdout = child.stdout.take().context("broker stdout")?;
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = match received.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait()?;
+                bail!("fjord-broker printed no listening line within 60 s (exit: {status})");
+            }
+        };
+        let field = |name: &str| -> anyhow::Result<SocketAddr> {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name))
+                .with_context(|| format!("no {name} in {line:?}"))?
+                .parse()
+                .with_context(|| format!("bad address in {line:?}"))
+        };
+        Ok(Self {
+            kafka: field("kafka=")?,
+            admin: field("admin=")?,
+            child,
+            data_dir: data_dir.to_path_buf(),
+            _owned_dir: None,
+        })
+    }
+
+    /// The `host:port` clients bootstrap from.
+    pub fn bootstrap(&self) -> String {
+        self.kafka.to_string()
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit (up to 30 s).
+    pub fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = i32::try_from(self.child.id())?;
+        // SAFETY: kill(2) on a child we spawned and have not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        wait_with_timeout(&mut self.child, Duration::from_secs(30))
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// GET on the admin port; returns (status, body).
+    pub fn admin_get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(self.admin)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .with_context(|| format!("bad HTTP response {response:?}"))?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_with_timeout(
+    child: &mut Child,
+    timeout: Duration,
+) -> anyhow::Result<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `fjord-broker` binary cargo built next to this test executable.
+pub fn broker_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("FJORD_BROKER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>/fjord-broker
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no profile directory")?;
+    let path = profile_dir.join("fjord-broker");
+    if !path.exists() {
+        bail!(
+            "{} does not exist: build it first (`cargo build -p fjord-broker`, which \
+             `cargo nextest run --workspace` does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A client tool: from the named variable, else found on `PATH`.
+pub fn tool(variable: &str, name: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| {
+            format!("{name} not found (set {variable} or run scripts/install-test-tools)")
+        })
+}
+
+/// Runs a command with a deadline; returns stdout, failing with stderr.
+pub fn run_tool(command: &mut Command, timeout: Duration) -> anyhow::Result<String> {
+    // cargo points LD_LIBRARY_PATH at build outputs, which may hold another
+    // librdkafka than the one the tool was built for.
+    let mut child = command
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawning {command:?}"))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout));
+    let err = std::thread::spawn(move || std::io::read_to_string(stderr));
+    let status = wait_with_timeout(&mut child, timeout)
+        .with_context(|| format!("{command:?} did not finish"))?;
+    let stdout = out.join().map_err(|_| anyhow::anyhow!("stdout reader"))??;
+    let stderr = err.join().map_err(|_| anyhow::anyhow!("stderr reader"))??;
+    if !status.success() {
+        bail!("{command:?} failed ({status}): {stderr}");
+    }
+    Ok(stdout)
+}
+
+pub mod kafka;
+pub mod wire;

@@ -219,7 +219,9 @@ impl TcpAdmin {
             .with_topics(vec![
                 CreatePartitionsTopic::default()
                     .with_name(topic_name(name))
-                    .with_count(count),
+                    .with_count(count)
+                    // None: the broker spreads the new partitions itself.
+                    .with_assignments(None),
             ])
             .with_timeout_ms(timeout_ms());
         let response = self.conn.send(ApiKey::CreatePartitions, request).await?;

@@ -1,0 +1,132 @@
+//! Kafka API handlers: one file per API, each thin, calling the domain modules.
+//! `handle` dispatches a decoded request and counts it by API and error.
+
+mod api_versions;
+mod cluster_info;
+mod configs;
+mod fetch;
+mod metadata;
+mod offsets;
+mod produce;
+
+pub use produce::now_ms;
+mod topics_admin;
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+
+use crate::broker::Broker;
+use crate::metrics::RequestLabels;
+use crate::protocol::codec::Request;
+
+/// A request that cannot be answered; the connection is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("no handler for {0:?}")]
+    NoHandler(kafka_protocol::messages::ApiKey),
+    #[error(
+        "an acks=0 produce failed with error code {0}; closing the connection so the producer notices"
+    )]
+    AcksZeroFailed(i16),
+    #[error("a blocking task of the handler failed: {0}")]
+    Blocking(#[from] tokio::task::JoinError),
+}
+
+/// Runs `work` on the blocking pool: topic and log operations touch files.
+pub(crate) async fn blocking<T: Send + 'static>(
+    broker: &Arc<Broker>,
+    work: impl FnOnce(&crate::topics::Topics) -> T + Send + 'static,
+) -> Result<T, HandleError> {
+    let topics = broker.topics.clone();
+    Ok(tokio::task::spawn_blocking(move || work(&topics)).await?)
+}
+
+/// Answers one request. `Ok(None)` means no response is sent (Produce with
+/// `acks=0`).
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: Request,
+) -> Result<Option<ResponseKind>, HandleError> {
+    let api_key = request.api_key;
+    let version = request.header.request_api_version;
+    let response = match request.body {
+        RequestKind::ApiVersions(_) => {
+            Some(ResponseKind::ApiVersions(api_versions::handle(version)))
+        }
+        RequestKind::Metadata(body) => Some(ResponseKind::Metadata(
+            metadata::handle(broker, body, version).await?,
+        )),
+        RequestKind::Produce(body) => produce::handle(broker, body)
+            .await?
+            .map(ResponseKind::Produce),
+        RequestKind::Fetch(body) => Some(ResponseKind::Fetch(
+            fetch::handle(broker, body, version).await?,
+        )),
+        RequestKind::ListOffsets(body) => Some(ResponseKind::ListOffsets(
+            offsets::list_offsets(broker, body, version).await?,
+        )),
+        RequestKind::OffsetForLeaderEpoch(body) => Some(ResponseKind::OffsetForLeaderEpoch(
+            offsets::offset_for_leader_epoch(broker, body).await?,
+        )),
+        RequestKind::DeleteRecords(body) => Some(ResponseKind::DeleteRecords(
+            offsets::delete_records(broker, body).await?,
+        )),
+        RequestKind::CreateTopics(body) => Some(ResponseKind::CreateTopics(
+            topics_admin::create_topics(broker, body, version).await?,
+        )),
+        RequestKind::DeleteTopics(body) => Some(ResponseKind::DeleteTopics(
+            topics_admin::delete_topics(broker, body).await?,
+        )),
+        RequestKind::CreatePartitions(body) => Some(ResponseKind::CreatePartitions(
+            topics_admin::create_partitions(broker, body).await?,
+        )),
+        RequestKind::DescribeConfigs(body) => Some(ResponseKind::DescribeConfigs(
+            configs::describe_configs(broker, body, version).await?,
+        )),
+        RequestKind::AlterConfigs(body) => Some(ResponseKind::AlterConfigs(
+            configs::alter_configs(broker, body).await?,
+        )),
+        RequestKind::IncrementalAlterConfigs(body) => Some(ResponseKind::IncrementalAlterConfigs(
+            configs::incremental_alter_configs(broker, body).await?,
+        )),
+        RequestKind::DescribeCluster(body) => Some(ResponseKind::DescribeCluster(
+            cluster_info::describe_cluster(broker, &body),
+        )),
+        RequestKind::InitProducerId(body) => Some(ResponseKind::InitProducerId(
+            cluster_info::init_producer_id(broker, body).await?,
+        )),
+        _ => return Err(HandleError::NoHandler(api_key)),
+    };
+    broker
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            api: api_name(api_key),
+            error: "NONE",
+        })
+        .inc();
+    Ok(response)
+}
+
+fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
+    use kafka_protocol::messages::ApiKey::*;
+    match key {
+        Produce => "Produce",
+        Fetch => "Fetch",
+        ListOffsets => "ListOffsets",
+        Metadata => "Metadata",
+        ApiVersions => "ApiVersions",
+        CreateTopics => "CreateTopics",
+        DeleteTopics => "DeleteTopics",
+        CreatePartitions => "CreatePartitions",
+        DescribeConfigs => "DescribeConfigs",
+        AlterConfigs => "AlterConfigs",
+        IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        DeleteRecords => "DeleteRecords",
+        DescribeCluster => "DescribeCluster",
+        InitProducerId => "InitProducerId",
+        OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
+        _ => "Other",
+    }
+}

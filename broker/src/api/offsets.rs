@@ -1,0 +1,180 @@
+//! ListOffsets, OffsetForLeaderEpoch and DeleteRecords.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+};
+
+use super::{HandleError, blocking};
+use crate::broker::Broker;
+use crate::protocol::ResponseError;
+use crate::protocol::errors::log_error;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub async fn list_offsets(
+    broker: &Arc<Broker>,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> Result<ListOffsetsResponse, HandleError> {
+    // Leader epochs are part of the answer from v4 on.
+    let epoch = if version >= 4 { 0 } else { -1 };
+    let topics = blocking(broker, move |topics| {
+        request
+            .topics
+            .into_iter()
+            .map(|topic| {
+                let partitions = topic
+                    .partitions
+                    .into_iter()
+                    .map(|wanted| {
+                        let response = ListOffsetsPartitionResponse::default()
+                            .with_partition_index(wanted.partition_index)
+                            .with_timestamp(-1)
+                            .with_offset(-1);
+                        let Some(partition) =
+                            topics.partition(topic.name.0.as_str(), wanted.partition_index)
+                        else {
+                            return response
+                                .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        };
+                        let log = partition.log();
+                        let found = match wanted.timestamp {
+                            LATEST => Ok(Some((log.log_end_offset(), -1))),
+                            EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                            MAX_TIMESTAMP => Ok(log.max_timestamp()),
+                            LATEST_TIERED => Ok(None),
+                            ts if ts < 0 => Err(ResponseError::InvalidRequest),
+                            ts => log
+                                .offset_for_timestamp(ts)
+                                .map_err(|error| log_error(&error)),
+                        };
+                        match found {
+                            Ok(Some((offset, timestamp))) => response
+                                .with_offset(offset)
+                                .with_timestamp(timestamp)
+                                .with_leader_epoch(epoch),
+                            Ok(None) => response,
+                            Err(error) => response.with_error_code(error.code()),
+                        }
+                    })
+                    .collect();
+                ListOffsetsTopicResponse::default()
+                    .with_name(topic.name)
+                    .with_partitions(partitions)
+            })
+            .collect()
+    })
+    .await?;
+    Ok(ListOffsetsResponse::default().with_topics(topics))
+}
+
+pub async fn offset_for_leader_epoch(
+    broker: &Arc<Broker>,
+    request: OffsetForLeaderEpochRequest,
+) -> Result<OffsetForLeaderEpochResponse, HandleError> {
+    let topics = blocking(broker, move |topics| {
+        request
+            .topics
+            .into_iter()
+            .map(|topic| {
+                let partitions = topic
+                    .partitions
+                    .into_iter()
+                    .map(|wanted| {
+                        let response = EpochEndOffset::default()
+                            .with_partition(wanted.partition)
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1);
+                        let Some(partition) =
+                            topics.partition(topic.topic.0.as_str(), wanted.partition)
+                        else {
+                            return response
+                                .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        };
+                        // This broker leads every partition at epoch 0.
+                        if wanted.current_leader_epoch > 0 {
+                            return response
+                                .with_error_code(ResponseError::UnknownLeaderEpoch.code());
+                        }
+                        match partition.log().end_offset_for_epoch(wanted.leader_epoch) {
+                            Some((epoch, end_offset)) => response
+                                .with_leader_epoch(epoch)
+                                .with_end_offset(end_offset),
+                            None => response,
+                        }
+                    })
+                    .collect();
+                OffsetForLeaderTopicResult::default()
+                    .with_topic(topic.topic)
+                    .with_partitions(partitions)
+            })
+            .collect()
+    })
+    .await?;
+    Ok(OffsetForLeaderEpochResponse::default().with_topics(topics))
+}
+
+pub async fn delete_records(
+    broker: &Arc<Broker>,
+    request: DeleteRecordsRequest,
+) -> Result<DeleteRecordsResponse, HandleError> {
+    let topics = blocking(broker, move |topics| {
+        request
+            .topics
+            .into_iter()
+            .map(|topic| {
+                let partitions = topic
+                    .partitions
+                    .into_iter()
+                    .map(|wanted| {
+                        let response = DeleteRecordsPartitionResult::default()
+                            .with_partition_index(wanted.partition_index)
+                            .with_low_watermark(-1);
+                        let Some(partition) =
+                            topics.partition(topic.name.0.as_str(), wanted.partition_index)
+                        else {
+                            return response
+                                .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        };
+                        let mut log = partition.log();
+                        // -1 means "up to the high watermark".
+                        let offset = if wanted.offset == -1 {
+                            log.log_end_offset()
+                        } else {
+                            wanted.offset
+                        };
+                        if offset < 0 || offset > log.log_end_offset() {
+                            return response
+                                .with_error_code(ResponseError::OffsetOutOfRange.code());
+                        }
+                        match log.delete_records_before(offset) {
+                            Ok(low_watermark) => response.with_low_watermark(low_watermark),
+                            Err(error) => response.with_error_code(log_error(&error).code()),
+                        }
+                    })
+                    .collect();
+                DeleteRecordsTopicResult::default()
+                    .with_name(topic.name)
+                    .with_partitions(partitions)
+            })
+            .collect()
+    })
+    .await?;
+    Ok(DeleteRecordsResponse::default().with_topics(topics))
+}

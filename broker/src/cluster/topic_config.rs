@@ -1,0 +1,254 @@
+//! Topic-level configs by their Kafka names: which exist, how each is
+//! validated, which broker setting it falls back to, and the effective value
+//! with its source (for DescribeConfigs).
+
+use std::collections::BTreeMap;
+
+use crate::config::BrokerSettings;
+use crate::log::{LogConfig, TimestampType};
+
+/// The value type, as DescribeConfigs v3+ reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Int = 3,
+    Long = 5,
+    String = 2,
+    List = 7,
+}
+
+/// Where an effective value comes from (Kafka's `ConfigSource` codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Topic = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+/// One topic config.
+pub struct ConfigDef {
+    pub name: &'static str,
+    /// The broker setting that supplies the default.
+    pub broker_key: &'static str,
+    pub kind: Kind,
+    pub doc: &'static str,
+    validate: fn(&str) -> Result<(), String>,
+}
+
+fn long_at_least(min: i64) -> impl Fn(&str) -> Result<(), String> {
+    move |value| match value.parse::<i64>() {
+        Ok(n) if n >= min => Ok(()),
+        Ok(_) => Err(format!("must be at least {min}")),
+        Err(_) => Err("not a whole number".to_owned()),
+    }
+}
+
+fn int_at_least(min: i64) -> impl Fn(&str) -> Result<(), String> {
+    move |value| match value.parse::<i32>() {
+        Ok(n) if i64::from(n) >= min => Ok(()),
+        Ok(_) => Err(format!("must be at least {min}")),
+        Err(_) => Err("not a 32-bit whole number".to_owned()),
+    }
+}
+
+/// Every topic config this broker knows.
+pub const TOPIC_CONFIGS: &[ConfigDef] = &[
+    ConfigDef {
+        name: "cleanup.policy",
+        broker_key: "log.cleanup.policy",
+        kind: Kind::List,
+        doc: "What happens to old segments: delete (compaction is not available yet).",
+        validate: |value| match value.trim() {
+            "delete" => Ok(()),
+            "compact" | "compact,delete" | "delete,compact" => {
+                Err("log compaction is not supported yet; use delete".to_owned())
+            }
+            _ => Err("must be delete".to_owned()),
+        },
+    },
+    ConfigDef {
+        name: "retention.ms",
+        broker_key: "log.retention.ms",
+        kind: Kind::Long,
+        doc: "How long segments are kept before deletion; -1 keeps them forever.",
+        validate: |v| long_at_least(-1)(v),
+    },
+    ConfigDef {
+        name: "retention.bytes",
+        broker_key: "log.retention.bytes",
+        kind: Kind::Long,
+        doc: "Largest size a partition may grow to before old segments are deleted; -1 = no limit.",
+        validate: |v| long_at_least(-1)(v),
+    },
+    ConfigDef {
+        name: "segment.bytes",
+        broker_key: "log.segment.bytes",
+        kind: Kind::Int,
+        doc: "Size at which a segment is closed and a new one started.",
+        validate: |v| int_at_least(14)(v),
+    },
+    ConfigDef {
+        name: "segment.ms",
+        broker_key: "log.roll.ms",
+        kind: Kind::Long,
+        doc: "Age at which a segment is closed even if not full.",
+        validate: |v| long_at_least(1)(v),
+    },
+    ConfigDef {
+        name: "index.interval.bytes",
+        broker_key: "log.index.interval.bytes",
+        kind: Kind::Int,
+        doc: "Bytes between offset-index entries.",
+        validate: |v| int_at_least(0)(v),
+    },
+    ConfigDef {
+        name: "max.message.bytes",
+        broker_key: "message.max.bytes",
+        kind: Kind::Int,
+        doc: "Largest record batch accepted.",
+        validate: |v| int_at_least(0)(v),
+    },
+    ConfigDef {
+        name: "message.timestamp.type",
+        broker_key: "log.message.timestamp.type",
+        kind: Kind::String,
+        doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches on append.",
+        validate: |value| match value {
+            "CreateTime" | "LogAppendTime" => Ok(()),
+            _ => Err("must be CreateTime or LogAppendTime".to_owned()),
+        },
+    },
+    ConfigDef {
+        name: "min.insync.replicas",
+        broker_key: "min.insync.replicas",
+        kind: Kind::Int,
+        doc: "Replicas that must acknowledge an acks=all write.",
+        validate: |v| int_at_least(1)(v),
+    },
+];
+
+/// Finds a topic config by name.
+pub fn find(name: &str) -> Option<&'static ConfigDef> {
+    TOPIC_CONFIGS.iter().find(|def| def.name == name)
+}
+
+/// Checks one override; the error is the message for INVALID_CONFIG.
+pub fn validate(name: &str, value: &str) -> Result<(), String> {
+    let def = find(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+    (def.validate)(value)
+        .map_err(|reason| format!("Invalid value {value} for configuration {name}: {reason}"))
+}
+
+/// Checks a whole set of overrides.
+pub fn validate_all(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    configs
+        .iter()
+        .try_for_each(|(name, value)| validate(name, value))
+}
+
+/// The effective value of `def` for a topic with `overrides`.
+pub fn effective(
+    def: &ConfigDef,
+    settings: &BrokerSettings,
+    overrides: &BTreeMap<String, String>,
+) -> (String, Source) {
+    if let Some(value) = overrides.get(def.name) {
+        return (value.clone(), Source::Topic);
+    }
+    let (value, explicit) = broker_value(settings, def.broker_key);
+    (
+        value,
+        if explicit {
+            Source::StaticBroker
+        } else {
+            Source::Default
+        },
+    )
+}
+
+/// The broker setting `key`'s value and whether the config file set it.
+pub fn broker_value(settings: &BrokerSettings, key: &str) -> (String, bool) {
+    settings
+        .describe()
+        .into_iter()
+        .find(|(name, _, _)| *name == key)
+        .map(|(_, value, explicit)| (value, explicit))
+        .expect("every topic config's broker_key is a described broker setting")
+}
+
+/// The log settings of a topic with `overrides` (validated beforehand).
+pub fn log_config(settings: &BrokerSettings, overrides: &BTreeMap<String, String>) -> LogConfig {
+    let value = |name: &str| {
+        let def = find(name).expect("known topic config");
+        effective(def, settings, overrides).0
+    };
+    let number = |name: &str| value(name).parse::<i64>().unwrap_or(-1);
+    LogConfig {
+        segment_bytes: number("segment.bytes").max(14) as u64,
+        segment_ms: number("segment.ms").max(1) as u64,
+        index_interval_bytes: number("index.interval.bytes").max(0) as u64,
+        retention_ms: number("retention.ms"),
+        retention_bytes: number("retention.bytes"),
+        max_message_bytes: number("max.message.bytes").clamp(0, i64::from(i32::MAX)) as u32,
+        timestamp_type: if value("message.timestamp.type") == "LogAppendTime" {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_config_falls_back_to_a_described_broker_setting() {
+        let settings = BrokerSettings::default();
+        for def in TOPIC_CONFIGS {
+            let (value, source) = effective(def, &settings, &BTreeMap::new());
+            assert_eq!(source, Source::Default, "{}", def.name);
+            assert!(
+                validate(def.name, &value).is_ok(),
+                "default of {} is invalid: {value}",
+                def.name
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_win_and_report_the_topic_as_source() {
+        let settings = BrokerSettings::default();
+        let overrides = BTreeMap::from([("retention.ms".to_owned(), "60000".to_owned())]);
+        let def = find("retention.ms").unwrap();
+        assert_eq!(
+            effective(def, &settings, &overrides),
+            ("60000".to_owned(), Source::Topic)
+        );
+        let config = log_config(&settings, &overrides);
+        assert_eq!(config.retention_ms, 60_000);
+        assert_eq!(config.segment_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn bad_overrides_get_kafkas_messages() {
+        assert_eq!(
+            validate("retention.msx", "1").unwrap_err(),
+            "Unknown topic config name: retention.msx"
+        );
+        assert_eq!(
+            validate("retention.ms", "soon").unwrap_err(),
+            "Invalid value soon for configuration retention.ms: not a whole number"
+        );
+        assert!(
+            validate("segment.bytes", "10")
+                .unwrap_err()
+                .contains("at least 14")
+        );
+        assert!(
+            validate("cleanup.policy", "compact")
+                .unwrap_err()
+                .contains("not supported yet")
+        );
+        assert!(validate("message.timestamp.type", "WallClock").is_err());
+    }
+}

@@ -1,0 +1,427 @@
+//! Broker-level settings by their Kafka names, with Kafka's defaults.
+//!
+//! Topic configs (`retention.ms`, `segment.bytes`, ...) fall back to these
+//! (`log.retention.ms`, `log.segment.bytes`, ...); DescribeConfigs on the
+//! BROKER resource reports them with their source.
+
+use std::collections::BTreeMap;
+
+/// When an acknowledged write is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// `acks=1`/`acks=all` are answered only after the batch is fsynced
+    /// (group commit batches fsyncs across partitions and requests).
+    Sync,
+    /// Kafka's behaviour: answer once the batch is in the page cache and let
+    /// the operating system write it back.
+    Os,
+}
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Broker settings, each field named after its Kafka key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerSettings {
+    /// `num.partitions`: partitions of auto-created topics and of CreateTopics
+    /// requests that leave the count to the broker.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`: Metadata for an unknown topic creates it.
+    pub auto_create_topics_enable: bool,
+    /// `log.segment.bytes`.
+    pub log_segment_bytes: u64,
+    /// `log.roll.ms` (or `log.roll.hours`).
+    pub log_roll_ms: u64,
+    /// `log.retention.ms` (or `.minutes`, `.hours`); -1 keeps data forever.
+    pub log_retention_ms: i64,
+    /// `log.retention.bytes`; -1 = no size limit.
+    pub log_retention_bytes: i64,
+    /// `log.index.interval.bytes`.
+    pub log_index_interval_bytes: u64,
+    /// `message.max.bytes`: the largest record batch accepted.
+    pub message_max_bytes: u32,
+    /// `log.message.timestamp.type`: CreateTime or LogAppendTime.
+    pub log_message_timestamp_type: String,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: i32,
+    /// `log.cleanup.policy`.
+    pub log_cleanup_policy: String,
+    /// `log.retention.check.interval.ms`.
+    pub log_retention_check_interval_ms: u64,
+    /// `socket.request.max.bytes`: larger frames close the connection.
+    pub socket_request_max_bytes: u32,
+    /// `max.connections`.
+    pub max_connections: u32,
+    /// `connections.max.idle.ms`.
+    pub connections_max_idle_ms: u64,
+    /// `offsets.retention.minutes`.
+    pub offsets_retention_minutes: u64,
+    /// `log.flush.policy` (Fjord): `sync` (default) or `os`.
+    pub flush_policy: FlushPolicy,
+    /// The keys set explicitly in the config file, as written.
+    pub explicit: BTreeMap<String, String>,
+}
+
+const DAY_MS: i64 = 7 * 24 * 3_600_000;
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            log_segment_bytes: 1 << 30,
+            log_roll_ms: DAY_MS as u64,
+            log_retention_ms: DAY_MS,
+            log_retention_bytes: -1,
+            log_index_interval_bytes: 4096,
+            message_max_bytes: 1_048_588,
+            log_message_timestamp_type: "CreateTime".to_owned(),
+            min_insync_replicas: 1,
+            log_cleanup_policy: "delete".to_owned(),
+            log_retention_check_interval_ms: 300_000,
+            socket_request_max_bytes: 104_857_600,
+            max_connections: i32::MAX as u32,
+            connections_max_idle_ms: 600_000,
+            offsets_retention_minutes: 10_080,
+            flush_policy: FlushPolicy::Sync,
+            explicit: BTreeMap::new(),
+        }
+    }
+}
+
+impl BrokerSettings {
+    /// Builds settings from `key=value` pairs. Unknown keys are kept in
+    /// [`explicit`](Self::explicit) and reported by [`unknown_keys`](Self::unknown_keys).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, SettingsError> {
+        let mut settings = Self::default();
+        let map: BTreeMap<String, String> = pairs.into_iter().collect();
+        let get = |key: &str| map.get(key).map(String::as_str);
+
+        if let Some(v) = get("num.partitions") {
+            settings.num_partitions =
+                int_in(key_value("num.partitions", v), 1, i32::MAX as i64)? as i32;
+        }
+        if let Some(v) = get("default.replication.factor") {
+            settings.default_replication_factor = int_in(
+                key_value("default.replication.factor", v),
+                1,
+                i16::MAX as i64,
+            )? as i16;
+        }
+        if let Some(v) = get("auto.create.topics.enable") {
+            settings.auto_create_topics_enable =
+                boolean(key_value("auto.create.topics.enable", v))?;
+        }
+        if let Some(v) = get("log.segment.bytes") {
+            settings.log_segment_bytes =
+                int_in(key_value("log.segment.bytes", v), 14, i32::MAX as i64)? as u64;
+        }
+        // Kafka's precedence: ms, then hours.
+        if let Some(v) = get("log.roll.ms") {
+            settings.log_roll_ms = int_in(key_value("log.roll.ms", v), 1, i64::MAX)? as u64;
+        } else if let Some(v) = get("log.roll.hours") {
+            settings.log_roll_ms =
+                int_in(key_value("log.roll.hours", v), 1, i64::MAX / 3_600_000)? as u64 * 3_600_000;
+        }
+        // Kafka's precedence: ms, then minutes, then hours.
+        if let Some(v) = get("log.retention.ms") {
+            settings.log_retention_ms = retention(key_value("log.retention.ms", v), 1)?;
+        } else if let Some(v) = get("log.retention.minutes") {
+            settings.log_retention_ms = retention(key_value("log.retention.minutes", v), 60_000)?;
+        } else if let Some(v) = get("log.retention.hours") {
+            settings.log_retention_ms = retention(key_value("log.retention.hours", v), 3_600_000)?;
+        }
+        if let Some(v) = get("log.retention.bytes") {
+            settings.log_retention_bytes =
+                int_in(key_value("log.retention.bytes", v), -1, i64::MAX)?;
+        }
+        if let Some(v) = get("log.index.interval.bytes") {
+            settings.log_index_interval_bytes =
+                int_in(key_value("log.index.interval.bytes", v), 0, i32::MAX as i64)? as u64;
+        }
+        if let Some(v) = get("message.max.bytes") {
+            settings.message_max_bytes =
+                int_in(key_value("message.max.bytes", v), 0, i32::MAX as i64)? as u32;
+        }
+        if let Some(v) = get("log.message.timestamp.type") {
+            settings.log_message_timestamp_type = one_of(
+                key_value("log.message.timestamp.type", v),
+                &["CreateTime", "LogAppendTime"],
+            )?;
+        }
+        if let Some(v) = get("min.insync.replicas") {
+            settings.min_insync_replicas =
+                int_in(key_value("min.insync.replicas", v), 1, i32::MAX as i64)? as i32;
+        }
+        if let Some(v) = get("log.cleanup.policy") {
+            settings.log_cleanup_policy = one_of(key_value("log.cleanup.policy", v), &["delete"])?;
+        }
+        if let Some(v) = get("log.retention.check.interval.ms") {
+            settings.log_retention_check_interval_ms =
+                int_in(key_value("log.retention.check.interval.ms", v), 1, i64::MAX)? as u64;
+        }
+        if let Some(v) = get("socket.request.max.bytes") {
+            settings.socket_request_max_bytes =
+                int_in(key_value("socket.request.max.bytes", v), 1, i32::MAX as i64)? as u32;
+        }
+        if let Some(v) = get("max.connections") {
+            settings.max_connections =
+                int_in(key_value("max.connections", v), 0, i32::MAX as i64)? as u32;
+        }
+        if let Some(v) = get("connections.max.idle.ms") {
+            settings.connections_max_idle_ms =
+                int_in(key_value("connections.max.idle.ms", v), 1, i64::MAX)? as u64;
+        }
+        if let Some(v) = get("offsets.retention.minutes") {
+            settings.offsets_retention_minutes = int_in(
+                key_value("offsets.retention.minutes", v),
+                1,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if let Some(v) = get("log.flush.policy") {
+            settings.flush_policy =
+                match one_of(key_value("log.flush.policy", v), &["sync", "os"])?.as_str() {
+                    "os" => FlushPolicy::Os,
+                    _ => FlushPolicy::Sync,
+                };
+        }
+        settings.explicit = map;
+        Ok(settings)
+    }
+
+    /// Keys in the file that this broker does not know (logged at start-up,
+    /// as Kafka does, rather than refused).
+    pub fn unknown_keys(&self) -> impl Iterator<Item = &str> {
+        self.explicit
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !KNOWN_KEYS.contains(key))
+    }
+
+    /// Every known setting with its effective value, in name order, and
+    /// whether the config file set it (for DescribeConfigs on the BROKER).
+    pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
+        let mut entries: Vec<(&'static str, String)> = vec![
+            ("num.partitions", self.num_partitions.to_string()),
+            (
+                "default.replication.factor",
+                self.default_replication_factor.to_string(),
+            ),
+            (
+                "auto.create.topics.enable",
+                self.auto_create_topics_enable.to_string(),
+            ),
+            ("log.segment.bytes", self.log_segment_bytes.to_string()),
+            ("log.roll.ms", self.log_roll_ms.to_string()),
+            ("log.retention.ms", self.log_retention_ms.to_string()),
+            ("log.retention.bytes", self.log_retention_bytes.to_string()),
+            (
+                "log.index.interval.bytes",
+                self.log_index_interval_bytes.to_string(),
+            ),
+            ("message.max.bytes", self.message_max_bytes.to_string()),
+            (
+                "log.message.timestamp.type",
+                self.log_message_timestamp_type.clone(),
+            ),
+            ("min.insync.replicas", self.min_insync_replicas.to_string()),
+            ("log.cleanup.policy", self.log_cleanup_policy.clone()),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+            ),
+            (
+                "socket.request.max.bytes",
+                self.socket_request_max_bytes.to_string(),
+            ),
+            ("max.connections", self.max_connections.to_string()),
+            (
+                "connections.max.idle.ms",
+                self.connections_max_idle_ms.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                self.offsets_retention_minutes.to_string(),
+            ),
+            (
+                "log.flush.policy",
+                match self.flush_policy {
+                    FlushPolicy::Sync => "sync",
+                    FlushPolicy::Os => "os",
+                }
+                .to_owned(),
+            ),
+        ];
+        entries.sort_by_key(|(name, _)| *name);
+        entries
+            .into_iter()
+            .map(|(name, value)| {
+                let explicit = self.explicit.contains_key(name)
+                    || synonyms_of(name)
+                        .iter()
+                        .any(|s| self.explicit.contains_key(*s));
+                (name, value, explicit)
+            })
+            .collect()
+    }
+}
+
+/// Keys whose value another key also sets, in Kafka's precedence order.
+fn synonyms_of(name: &str) -> &'static [&'static str] {
+    match name {
+        "log.retention.ms" => &["log.retention.minutes", "log.retention.hours"],
+        "log.roll.ms" => &["log.roll.hours"],
+        _ => &[],
+    }
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.roll.hours",
+    "log.retention.ms",
+    "log.retention.minutes",
+    "log.retention.hours",
+    "log.retention.bytes",
+    "log.index.interval.bytes",
+    "message.max.bytes",
+    "log.message.timestamp.type",
+    "min.insync.replicas",
+    "log.cleanup.policy",
+    "log.retention.check.interval.ms",
+    "socket.request.max.bytes",
+    "max.connections",
+    "connections.max.idle.ms",
+    "offsets.retention.minutes",
+    "log.flush.policy",
+];
+
+fn key_value<'a>(key: &'a str, value: &'a str) -> (&'a str, &'a str) {
+    (key, value)
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn int_in((key, value): (&str, &str), min: i64, max: i64) -> Result<i64, SettingsError> {
+    let number: i64 = value
+        .parse()
+        .map_err(|_| invalid(key, value, "not a whole number"))?;
+    if number < min || number > max {
+        return Err(invalid(
+            key,
+            value,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(number)
+}
+
+fn boolean((key, value): (&str, &str)) -> Result<bool, SettingsError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "must be true or false")),
+    }
+}
+
+fn one_of((key, value): (&str, &str), allowed: &[&str]) -> Result<String, SettingsError> {
+    allowed
+        .iter()
+        .find(|candidate| candidate.eq_ignore_ascii_case(value))
+        .map(|candidate| (*candidate).to_owned())
+        .ok_or_else(|| invalid(key, value, format!("must be one of {}", allowed.join(", "))))
+}
+
+fn retention((key, value): (&str, &str), unit_ms: i64) -> Result<i64, SettingsError> {
+    let number = int_in((key, value), -1, i64::MAX / unit_ms)?;
+    Ok(if number < 0 { -1 } else { number * unit_ms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let settings = BrokerSettings::default();
+        assert_eq!(settings.log_retention_ms, 604_800_000);
+        assert_eq!(settings.log_segment_bytes, 1_073_741_824);
+        assert_eq!(settings.message_max_bytes, 1_048_588);
+        assert_eq!(settings.socket_request_max_bytes, 104_857_600);
+        assert!(settings.auto_create_topics_enable);
+        assert_eq!(settings.flush_policy, FlushPolicy::Sync);
+    }
+
+    #[test]
+    fn retention_in_ms_wins_over_minutes_and_hours() {
+        let s = BrokerSettings::from_pairs(pairs(&[
+            ("log.retention.hours", "1"),
+            ("log.retention.minutes", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.log_retention_ms, 120_000);
+        let s = BrokerSettings::from_pairs(pairs(&[
+            ("log.retention.hours", "1"),
+            ("log.retention.ms", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(s.log_retention_ms, 5);
+        let described = s.describe();
+        let entry = described
+            .iter()
+            .find(|(n, _, _)| *n == "log.retention.ms")
+            .unwrap();
+        assert_eq!((entry.1.as_str(), entry.2), ("5", true));
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_the_rule() {
+        let error = BrokerSettings::from_pairs(pairs(&[("num.partitions", "0")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid value \"0\" for num.partitions: must be between 1 and 2147483647"
+        );
+        let error =
+            BrokerSettings::from_pairs(pairs(&[("auto.create.topics.enable", "yes")])).unwrap_err();
+        assert!(error.to_string().contains("must be true or false"));
+        let error =
+            BrokerSettings::from_pairs(pairs(&[("log.flush.policy", "never")])).unwrap_err();
+        assert!(error.to_string().contains("must be one of sync, os"));
+    }
+
+    #[test]
+    fn unknown_keys_are_kept_and_reported() {
+        let s = BrokerSettings::from_pairs(pairs(&[("log.dirs", "/x"), ("num.partitions", "3")]))
+            .unwrap();
+        assert_eq!(s.num_partitions, 3);
+        assert_eq!(s.unknown_keys().collect::<Vec<_>>(), vec!["log.dirs"]);
+    }
+}

@@ -1,0 +1,172 @@
+//! The partition log: Kafka's on-disk layout, append, read, recovery and retention.
+//!
+//! # On disk
+//!
+//! One directory per partition:
+//!
+//! ```text
+//! 00000000000000000000.log        RecordBatch v2 batches, bytes as produced, offsets assigned
+//! 00000000000000000000.index      sparse: relative offset u32 → byte position u32
+//! 00000000000000000000.timeindex  sparse: max timestamp i64 → relative offset u32
+//! 00000000000000052113.log        the next segment, named after its base offset (20 digits)
+//! ...
+//! recovery-point-offset-checkpoint  everything below this offset is fsynced, indexes too
+//! log-start-offset-checkpoint       first readable offset (DeleteRecords, retention)
+//! leader-epoch-checkpoint           epoch → start offset, for OffsetForLeaderEpoch
+//! ```
+//!
+//! Formats are in [`batch`], `index`, `time_index` and `checkpoint`. Index files grow by appends
+//! and are never preallocated.
+//!
+//! # Invariants
+//!
+//! - Segments are ordered by base offset; each `.log` is whole, valid batches back to back with
+//!   increasing offsets; the last segment is the only one written (the active segment).
+//! - `log_start_offset <= log_end_offset`; no segment lies wholly below the log start offset
+//!   except the active one.
+//! - Memory per partition is a few counters per segment. Indexes are read with `pread` per
+//!   lookup, never loaded. Only the active segment, once written, holds file descriptors (its
+//!   `.log`, `.index`, `.timeindex`); a closed segment opens its files for a read and closes them.
+//! - Batches are never decoded record by record: append checks the header and CRC-32C and
+//!   rewrites `baseOffset` and `partitionLeaderEpoch` (outside the CRC). For LogAppendTime topics
+//!   it also sets the timestamp-type bit and `maxTimestamp` and recomputes the CRC. Timestamp
+//!   lookups therefore answer per batch: the first batch whose maxTimestamp reaches the target.
+//!
+//! # Ordering and durability
+//!
+//! Append writes batch bytes, then index entries, and does not fsync. Durability comes from the
+//! group-commit [`Flusher`] (the caller's acknowledgement waits for it) or from [`PartitionLog::flush`].
+//! Rolling a segment fsyncs the closed segment with its indexes (final time-index entry
+//! included) and then advances the recovery point, so unclean recovery only ever scans the
+//! active segment plus whatever followed a stale checkpoint. A new leader epoch is checkpointed
+//! before its first batch is written. Deletion (retention, DeleteRecords) persists the new log
+//! start offset first and removes files second; opening a partition deletes segments left below
+//! the log start offset and index files left without their `.log`.
+//!
+//! # Failure handling
+//!
+//! - Unclean open (`clean_shutdown = false`): segments from the one containing the recovery point
+//!   onwards are scanned and every batch validated (length, magic, CRC-32C, increasing offsets).
+//!   The first bad batch and everything after it is cut: the `.log` is truncated to exactly the
+//!   whole valid batches before it, later segments are deleted, indexes are rebuilt, the leader
+//!   epoch cache is trimmed to the new log end, the result is fsynced and the recovery point set.
+//! - Any open: a missing or implausible index is rebuilt from its `.log`.
+//! - A failed fsync marks the log failed: appends and syncs return [`LogError::LogFailed`]
+//!   until it is reopened, since the kernel may already have dropped the unsynced pages.
+//! - A failed write is not fatal: appends write at the known end position, so a partial write is
+//!   overwritten by the next append and never counted.
+//! - Disk errors are [`LogError::is_storage_error`] (KAFKA_STORAGE_ERROR); checkpoints that do
+//!   not parse are `Corrupt`, except the recovery point, which falls back to a full scan.
+//!
+//! # Use
+//!
+//! The produce path appends under the partition's lock, then waits for durability outside it:
+//!
+//! ```no_run
+//! # use std::sync::Mutex;
+//! # use fjord_broker::log::{Flusher, LogError, PartitionLog};
+//! # async fn produce(log: &Mutex<PartitionLog>, flusher: &Flusher, batch: &mut [u8], epoch: i32, now_ms: i64)
+//! #     -> Result<i64, LogError> {
+//! let (info, handle) = {
+//!     let mut log = log.lock().expect("lock not poisoned");
+//!     let info = log.append(batch, epoch, now_ms)?;
+//!     (info, log.sync_handle())
+//! };
+//! flusher.sync(handle).await?; // acks=all / acks=1: acknowledged means fsynced
+//! Ok(info.base_offset)
+//! # }
+//! ```
+//!
+//! A broker starts one [`Flusher`] per data directory, opens each partition with
+//! `clean_shutdown` set from its clean-shutdown marker, and at shutdown calls
+//! [`PartitionLog::close`] on every partition before writing the marker.
+//!
+//! # Not here
+//!
+//! Compaction, tiering and replication fetch sessions live elsewhere; this module exposes what
+//! they need: raw batch reads, segment-granular deletes, leader epochs, and for followers
+//! [`PartitionLog::append_replicated`] (offsets as the leader assigned them) and
+//! [`PartitionLog::truncate_to`] (cut a divergent tail). Compaction is not implemented yet;
+//! reads and recovery already tolerate the offset gaps it will leave.
+
+pub mod batch;
+mod checkpoint;
+mod error;
+mod flusher;
+mod index;
+mod leader_epoch;
+mod partition;
+mod recovery;
+#[cfg(test)]
+mod recovery_tests;
+mod replica;
+mod retention;
+mod scan;
+mod segment;
+#[cfg(test)]
+mod test_batch;
+mod time_index;
+
+#[cfg(test)]
+mod tests;
+
+pub use batch::BatchError;
+pub use error::LogError;
+pub use flusher::{Flusher, SyncHandle};
+pub use partition::PartitionLog;
+
+/// Per-topic log configuration; fields keep Kafka's topic config names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll the active segment before it would exceed this size.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment once it is this old.
+    pub segment_ms: u64,
+    /// `index.interval.bytes`: bytes of batches between two offset index entries.
+    pub index_interval_bytes: u64,
+    /// `retention.ms`: delete closed segments whose newest timestamp is older; -1 = unlimited.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete the oldest closed segments while the log is larger; -1 = unlimited.
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: largest batch accepted.
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+}
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * DAY_MS,
+            index_interval_bytes: 4096,
+            retention_ms: 7 * DAY_MS as i64,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+/// `message.timestamp.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps.
+    #[default]
+    CreateTime,
+    /// Stamp each batch with the broker's clock at append.
+    LogAppendTime,
+}
+
+/// Where an appended batch went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped on the batch, -1 for CreateTime topics.
+    pub log_append_time: i64,
+    pub max_timestamp: i64,
+    pub bytes: usize,
+}

@@ -1,0 +1,368 @@
+//! [`PartitionLog`]: one partition directory — open, append, read, lookups, flush.
+//! Loading segments at open is in `recovery.rs`, retention and DeleteRecords in `retention.rs`.
+//! See the module docs of `log` for the on-disk layout and the ordering rules.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use tracing::instrument;
+
+use super::batch::{self, BatchError, BatchHeader};
+use super::checkpoint::{self, LOG_START_OFFSET, RECOVERY_POINT};
+use super::error::LogError;
+use super::flusher::SyncHandle;
+use super::leader_epoch::LeaderEpochCache;
+use super::recovery;
+use super::segment::{MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
+use super::{AppendInfo, LogConfig, TimestampType};
+
+pub struct PartitionLog {
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
+    /// Ordered by base offset, never empty; the last one is active.
+    pub(super) segments: Vec<Segment>,
+    pub(super) log_start_offset: i64,
+    pub(super) recovery_point: i64,
+    pub(super) epochs: LeaderEpochCache,
+    failed: Arc<AtomicBool>,
+}
+
+impl PartitionLog {
+    /// Opens (creating if missing) the partition directory. `clean_shutdown` = the broker-wide
+    /// clean-shutdown marker was present: then skip scanning; otherwise recover from the last
+    /// recovery checkpoint: scan forward validating batches, truncate a torn/corrupt tail,
+    /// rebuild missing or corrupt .index/.timeindex.
+    #[instrument(skip_all, fields(dir = %dir.display(), clean_shutdown))]
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        clean_shutdown: bool,
+    ) -> Result<PartitionLog, LogError> {
+        fs::create_dir_all(dir).map_err(LogError::io("create partition directory", dir))?;
+        let mut epochs = LeaderEpochCache::load(dir)?;
+        let epochs_before = epochs.entries().to_vec();
+        let checkpointed_start = checkpoint::read_offset(dir, LOG_START_OFFSET)?;
+        let recovery_point = match checkpoint::read_offset(dir, RECOVERY_POINT) {
+            Ok(point) => point.unwrap_or(0),
+            Err(e @ LogError::Corrupt { .. }) => {
+                tracing::warn!(error = %e, "ignoring corrupt recovery point; scanning the whole log");
+                0
+            }
+            Err(e) => return Err(e),
+        };
+        let (mut segments, recovered) = recovery::load_segments(
+            dir,
+            checkpointed_start,
+            recovery_point,
+            clean_shutdown,
+            config.index_interval_bytes,
+            &mut epochs,
+        )?;
+        if segments.is_empty() {
+            segments.push(Segment::new(dir, checkpointed_start.unwrap_or(0).max(0)));
+        }
+        let first_base = segments[0].base_offset;
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset: checkpointed_start.unwrap_or(first_base).max(first_base),
+            recovery_point,
+            epochs,
+            failed: Arc::new(AtomicBool::new(false)),
+        };
+        let end = log.log_end_offset();
+        if log.log_start_offset > end {
+            // Data up to the log start was lost in a crash after the start was checkpointed:
+            // start over with an empty segment there, so the log never goes backwards.
+            tracing::warn!(
+                log_start_offset = log.log_start_offset,
+                log_end_offset = end,
+                "log ends below its start"
+            );
+            for seg in &mut log.segments {
+                seg.delete_files()?;
+            }
+            log.segments = vec![Segment::new(dir, log.log_start_offset)];
+        }
+        let end = log.log_end_offset();
+        log.epochs.truncate_from_end(end);
+        log.epochs.truncate_from_start(log.log_start_offset);
+        if log.epochs.entries() != epochs_before.as_slice() {
+            log.epochs.persist()?;
+        }
+        if recovered || log.recovery_point > end {
+            checkpoint::sync_dir(dir)?;
+            log.recovery_point = end;
+            checkpoint::write_offset(dir, RECOVERY_POINT, end)?;
+        }
+        tracing::debug!(
+            segments = log.segments.len(),
+            log_start_offset = log.log_start_offset,
+            log_end_offset = end,
+            recovered,
+            "opened partition log"
+        );
+        Ok(log)
+    }
+
+    /// Validates then appends ONE record batch (bytes exactly as received from a Produce
+    /// request, RecordBatch v2). Assigns offsets by rewriting baseOffset and
+    /// partitionLeaderEpoch; for LogAppendTime topics also sets the timestamp-type bit and
+    /// maxTimestamp and recomputes the CRC. Does NOT fsync. Rolls the segment when
+    /// `segment.bytes` / `segment.ms` say so.
+    pub fn append(
+        &mut self,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.ensure_writable()?;
+        if batch.len() > self.config.max_message_bytes as usize {
+            return Err(LogError::MessageTooLarge {
+                size: batch.len(),
+                max: self.config.max_message_bytes,
+            });
+        }
+        let header = batch::validate_batch(batch)?;
+        if header.record_count == 0 {
+            return Err(BatchError::CorruptMessage(
+                "a produced batch must hold records".to_string(),
+            )
+            .into());
+        }
+        let base_offset = self.log_end_offset();
+        let last_offset = base_offset + i64::from(header.last_offset_delta);
+        self.maybe_roll(batch.len() as u64, last_offset, now_ms)?;
+        if self.epochs.assign(leader_epoch, base_offset) {
+            self.epochs.persist()?;
+        }
+        batch::assign_offset(batch, base_offset, leader_epoch);
+        let log_append_time = match self.config.timestamp_type {
+            TimestampType::CreateTime => -1,
+            TimestampType::LogAppendTime => {
+                batch::set_log_append_time(batch, now_ms);
+                now_ms
+            }
+        };
+        let header = BatchHeader::parse(batch)?;
+        self.append_to_active(batch, &header, now_ms)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time,
+            max_timestamp: header.max_timestamp,
+            bytes: batch.len(),
+        })
+    }
+
+    pub(super) fn ensure_writable(&self) -> Result<(), LogError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(LogError::LogFailed {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes a batch whose offsets are final into the active segment.
+    pub(super) fn append_to_active(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let interval = self.config.index_interval_bytes;
+        let active = self.active_mut();
+        active.roll_base_ms.get_or_insert(now_ms);
+        active.append(batch, header, interval)
+    }
+
+    pub(super) fn maybe_roll(
+        &mut self,
+        batch_bytes: u64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let max_bytes = self.config.segment_bytes.clamp(1, MAX_SEGMENT_BYTES);
+        let full = active.size + batch_bytes > max_bytes;
+        let aged = active
+            .roll_base_ms
+            .is_some_and(|since| now_ms.saturating_sub(since) >= self.config.segment_ms as i64);
+        let offsets_overflow = last_offset - active.base_offset > MAX_RELATIVE_OFFSET;
+        if full || aged || offsets_overflow {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the active segment (final time-index entry, fsync, no descriptors) and starts a
+    /// new one at the log end offset, which becomes the recovery point.
+    fn roll(&mut self) -> Result<(), LogError> {
+        let end = self.log_end_offset();
+        let active = self.active_mut();
+        active.finish_time_index()?;
+        if let Err(e) = active.sync() {
+            self.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
+        active.close_files();
+        tracing::debug!(base_offset = end, "rolled segment");
+        self.segments.push(Segment::new(&self.dir, end));
+        self.recovery_point = end;
+        checkpoint::write_offset(&self.dir, RECOVERY_POINT, end)
+    }
+
+    /// Reads raw batch bytes starting at the batch containing `offset`: at most `max_bytes`
+    /// (but always one whole batch if one exists), only whole batches, only batches ending below
+    /// `upper_bound` (exclusive; the high watermark), from one segment.
+    pub fn read(&self, offset: i64, max_bytes: usize, upper_bound: i64) -> Result<Bytes, LogError> {
+        let end = self.log_end_offset();
+        if offset < self.log_start_offset || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: end,
+            });
+        }
+        if offset >= upper_bound || offset == end {
+            return Ok(Bytes::new());
+        }
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        for seg in &self.segments[first..] {
+            if let Some(bytes) = seg.read(offset, max_bytes, upper_bound)? {
+                return Ok(bytes);
+            }
+        }
+        Ok(Bytes::new())
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The next offset to be assigned.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// ListOffsets by timestamp: the first batch (at or after the log start) whose maxTimestamp
+    /// is `>= ts`, as `(offset, that maxTimestamp)`; the offset is the batch's base offset, or
+    /// the log start offset if the batch straddles it.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        for seg in &self.segments {
+            if seg.next_offset <= self.log_start_offset || seg.max_timestamp < ts {
+                continue;
+            }
+            if let Some(found) = seg.offset_for_timestamp(ts, self.log_start_offset)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: `(offset, timestamp)` of the largest timestamp in the log.
+    /// Per batch: the base offset of the first batch reaching it (its records include it),
+    /// raised to the log start offset. As in Kafka, a batch below the log start offset that
+    /// shares a segment with readable ones still counts.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let mut best: Option<(i64, i64)> = None;
+        for seg in &self.segments {
+            if seg.next_offset <= self.log_start_offset || seg.max_timestamp < 0 {
+                continue;
+            }
+            if best.is_none_or(|(_, ts)| seg.max_timestamp > ts) {
+                best = Some((
+                    seg.offset_of_max_timestamp.max(self.log_start_offset),
+                    seg.max_timestamp,
+                ));
+            }
+        }
+        best
+    }
+
+    /// OffsetForLeaderEpoch: `(epoch, end offset)` per Kafka semantics; `None` = UNDEFINED.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Handle to fsync everything appended so far (for the group-commit [`super::Flusher`]).
+    pub fn sync_handle(&self) -> SyncHandle {
+        let active = self.active();
+        SyncHandle::new(
+            active.log_handle(),
+            active.log_path().to_path_buf(),
+            self.dir.clone(),
+            Arc::clone(&self.failed),
+        )
+    }
+
+    /// fsyncs the active segment and its indexes, then checkpoints the recovery point (the log
+    /// end offset) and the log start offset. Used at clean shutdown.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(LogError::LogFailed {
+                dir: self.dir.clone(),
+            });
+        }
+        let active = self.active_mut();
+        active.finish_time_index()?;
+        if let Err(e) = active.sync() {
+            self.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
+        self.recovery_point = self.log_end_offset();
+        checkpoint::write_offset(&self.dir, RECOVERY_POINT, self.recovery_point)?;
+        checkpoint::write_offset(&self.dir, LOG_START_OFFSET, self.log_start_offset)
+    }
+
+    /// Flushes and releases every file.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.flush()?;
+        self.active_mut().close_files();
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(super) fn mark_failed_for_test(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    pub(super) fn active(&self) -> &Segment {
+        self.segments
+            .last()
+            .expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log always has an active segment")
+    }
+}

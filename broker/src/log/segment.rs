@@ -1,0 +1,651 @@
+//! One segment: `<base offset>.log` plus its `.index` and `.timeindex`.
+//!
+//! The `.log` holds whole RecordBatch v2 batches back to back, exactly as appended. In memory a
+//! segment is a few counters (size, next offset, max timestamp, index entry counts); file
+//! handles exist only while the segment is active and has been written since it was opened.
+//! A closed segment opens its files for the duration of a read and closes them again, so idle
+//! partitions hold no descriptors.
+//!
+//! Write order within an append: batch bytes first, index entries after. Nothing is fsynced
+//! here except on request ([`Segment::sync`]); recovery rebuilds indexes of anything past the
+//! recovery point, so an index never needs to be durable before its data.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::ops::Deref;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD, be_i32, be_i64};
+use super::checkpoint::sync_dir;
+use super::error::LogError;
+use super::index::{self, OffsetEntry};
+use super::leader_epoch::LeaderEpochCache;
+use super::scan::{BatchScanner, Scan, ScannedBatch};
+use super::time_index::TimeEntry;
+
+pub(crate) const LOG_SUFFIX: &str = "log";
+/// Largest `.log` a segment may reach: index positions are u32, Kafka caps at `i32::MAX`.
+pub(crate) const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
+/// Largest last offset minus base offset within a segment (Kafka's limit).
+pub(crate) const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
+pub(crate) const INDEX_SUFFIX: &str = "index";
+pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
+
+/// `<20-digit zero-padded base offset>.<suffix>`, as Kafka names segment files.
+pub(crate) fn file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}.{suffix}")
+}
+
+struct OpenFiles {
+    log: Arc<File>,
+    index: File,
+    time_index: File,
+}
+
+/// A file either held by the active segment or opened just for one read.
+enum Handle<'a> {
+    Borrowed(&'a File),
+    Owned(File),
+}
+
+impl Deref for Handle<'_> {
+    type Target = File;
+    fn deref(&self) -> &File {
+        match self {
+            Handle::Borrowed(f) => f,
+            Handle::Owned(f) => f,
+        }
+    }
+}
+
+pub(crate) struct Segment {
+    pub base_offset: i64,
+    log_path: PathBuf,
+    /// Bytes of whole batches in the `.log`; appends write at this position.
+    pub size: u64,
+    /// One past the last offset in this segment (`base_offset` when empty).
+    pub next_offset: i64,
+    /// Largest batch maxTimestamp, -1 when empty.
+    pub max_timestamp: i64,
+    /// Base offset of the first batch that reached `max_timestamp`.
+    pub offset_of_max_timestamp: i64,
+    /// Where `segment.ms` counts from: the wall clock at the first append into the segment, or
+    /// after a restart the first batch's maxTimestamp.
+    pub roll_base_ms: Option<i64>,
+    index_entries: u64,
+    time_entries: u64,
+    last_time_entry: Option<TimeEntry>,
+    bytes_since_index: u64,
+    files: Option<OpenFiles>,
+}
+
+impl Segment {
+    /// A new, empty segment. No file is created until the first append.
+    pub(crate) fn new(dir: &Path, base_offset: i64) -> Segment {
+        Segment::at(dir.join(file_name(base_offset, LOG_SUFFIX)), base_offset)
+    }
+
+    fn at(log_path: PathBuf, base_offset: i64) -> Segment {
+        Segment {
+            base_offset,
+            log_path,
+            size: 0,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            roll_base_ms: None,
+            index_entries: 0,
+            time_entries: 0,
+            last_time_entry: None,
+            bytes_since_index: 0,
+            files: None,
+        }
+    }
+
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.log_path.with_extension(INDEX_SUFFIX)
+    }
+
+    fn time_index_path(&self) -> PathBuf {
+        self.log_path.with_extension(TIME_INDEX_SUFFIX)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Loads a segment trusted to be whole (clean shutdown, or below the recovery point):
+    /// sizes from file metadata, max timestamp from the time index's last entry, and — for the
+    /// active segment, whose next offset is not implied by a successor — a header walk from the
+    /// last index entry to the end. Indexes that are missing or fail their sanity check, or a
+    /// tail that does not walk cleanly, fall back to [`Segment::recover`].
+    pub(crate) fn load(
+        dir: &Path,
+        base_offset: i64,
+        next_base: Option<i64>,
+        index_interval: u64,
+        epochs: &mut LeaderEpochCache,
+    ) -> Result<(Segment, u64), LogError> {
+        let mut seg = Segment::new(dir, base_offset);
+        seg.size = fs::metadata(&seg.log_path)
+            .map_err(LogError::io("stat segment", &seg.log_path))?
+            .len();
+        match seg.load_indexes(next_base)? {
+            Ok(()) => Ok((seg, 0)),
+            Err(reason) => {
+                tracing::warn!(segment = %seg.log_path.display(), reason, "rebuilding segment indexes");
+                let truncated = seg.recover(next_base, index_interval, epochs)?;
+                Ok((seg, truncated))
+            }
+        }
+    }
+
+    /// `Ok(Err(reason))` when the segment needs a rebuild.
+    fn load_indexes(&mut self, next_base: Option<i64>) -> Result<Result<(), String>, LogError> {
+        let (Some(index), Some(time_index)) = (
+            open_existing(&self.index_path())?,
+            open_existing(&self.time_index_path())?,
+        ) else {
+            return Ok(Err("index file missing".to_string()));
+        };
+        let size = self.size;
+        // Relative offsets must stay inside the segment; for the active one that is re-checked
+        // once the tail walk below has found its end.
+        let max_relative =
+            next_base.map_or(i64::from(u32::MAX), |next| next - self.base_offset - 1);
+        let len = |f: &File, p: &Path| {
+            f.metadata()
+                .map(|m| m.len())
+                .map_err(LogError::io("stat index", p))
+        };
+        let offset_check =
+            index::check::<OffsetEntry>(&index, len(&index, &self.index_path())?, |e| {
+                u64::from(e.position) < size && i64::from(e.relative_offset) <= max_relative
+            });
+        let time_check = index::check::<TimeEntry>(
+            &time_index,
+            len(&time_index, &self.time_index_path())?,
+            |e| i64::from(e.relative_offset) <= max_relative,
+        );
+        let ((index_entries, last_index), (time_entries, last_time)) =
+            match (offset_check, time_check) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(reason), _) | (_, Err(reason)) => return Ok(Err(reason)),
+            };
+        self.index_entries = index_entries;
+        self.time_entries = time_entries;
+        self.last_time_entry = last_time;
+        if let Some(t) = last_time {
+            self.max_timestamp = t.timestamp;
+            self.offset_of_max_timestamp = self.base_offset + i64::from(t.relative_offset);
+        }
+        let tail_start = last_index.map_or(0, |e| u64::from(e.position));
+        self.bytes_since_index = size.saturating_sub(tail_start);
+        if let Some(next) = next_base {
+            self.next_offset = next;
+            return Ok(Ok(()));
+        }
+        if size == 0 {
+            return Ok(Ok(()));
+        }
+        // Active segment: the first batch starts the segment.ms clock; a walk over the headers
+        // after the last index entry finds the next offset.
+        let log =
+            File::open(&self.log_path).map_err(LogError::io("open segment", &self.log_path))?;
+        match first_header(&log, &self.log_path)? {
+            Ok(first) => self.roll_base_ms = Some(first.max_timestamp),
+            Err(reason) => return Ok(Err(reason)),
+        }
+        let path = self.log_path.clone();
+        let mut scanner = BatchScanner::new(&log, &path, tail_start, size, false);
+        loop {
+            match scanner.next_batch()? {
+                Scan::Batch(b) => {
+                    self.next_offset = b.header.last_offset() + 1;
+                    self.note_timestamp(&b.header);
+                }
+                Scan::End => break,
+                Scan::Invalid { position, reason } => {
+                    return Ok(Err(format!("tail does not walk at {position}: {reason}")));
+                }
+            }
+        }
+        let end = self.next_offset - self.base_offset;
+        let inside = |relative: Option<u32>| relative.is_none_or(|r| i64::from(r) < end);
+        if !inside(last_index.map(|e| e.relative_offset))
+            || !inside(last_time.map(|e| e.relative_offset))
+        {
+            return Ok(Err("index entries point past the last batch".to_string()));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Rebuilds the segment from its `.log`: validates every batch (lengths, magic, CRC-32C,
+    /// offsets increasing and below `next_base`, the next segment's base offset), rewrites both indexes, truncates the `.log` after the last whole
+    /// valid batch, notes leader epochs, and fsyncs the result. Returns the bytes truncated.
+    pub(crate) fn recover(
+        &mut self,
+        next_base: Option<i64>,
+        index_interval: u64,
+        epochs: &mut LeaderEpochCache,
+    ) -> Result<u64, LogError> {
+        let mut fresh = Segment::at(self.log_path.clone(), self.base_offset);
+        let files = fresh.open_files(true)?;
+        let log = Arc::clone(&files.log);
+        let file_size = log
+            .metadata()
+            .map_err(LogError::io("stat segment", &self.log_path))?
+            .len();
+        let mut scanner = BatchScanner::new(&log, &self.log_path, 0, file_size, true);
+        let valid_end = loop {
+            match scanner.next_batch()? {
+                // baseOffset is outside the CRC: check it makes sense here.
+                Scan::Batch(b)
+                    if b.header.base_offset < fresh.next_offset
+                        || b.header.last_offset() - self.base_offset > MAX_RELATIVE_OFFSET
+                        || next_base.is_some_and(|next| b.header.last_offset() >= next)
+                        || b.position + b.size() > MAX_SEGMENT_BYTES =>
+                {
+                    tracing::warn!(segment = %self.log_path.display(), position = b.position,
+                        offset = b.header.base_offset, "batch offset or position out of place; truncating");
+                    break b.position;
+                }
+                Scan::Batch(b) => {
+                    epochs.assign(b.header.partition_leader_epoch, b.header.base_offset);
+                    fresh.track_batch(&b, index_interval)?;
+                }
+                Scan::End => break scanner.position(),
+                Scan::Invalid { position, reason } => {
+                    tracing::warn!(segment = %self.log_path.display(), position, reason, "truncating invalid tail");
+                    break position;
+                }
+            }
+        };
+        let truncated = file_size - valid_end;
+        if truncated > 0 {
+            log.set_len(valid_end)
+                .map_err(LogError::io("truncate segment", &self.log_path))?;
+        }
+        fresh.finish_time_index()?;
+        fresh.sync()?;
+        fresh.files = None;
+        *self = fresh;
+        Ok(truncated)
+    }
+
+    /// Indexes a batch the same way whether it was just appended or found by a rebuild.
+    /// `interval` is `index.interval.bytes`.
+    fn track_batch(&mut self, b: &ScannedBatch, interval: u64) -> Result<(), LogError> {
+        self.note_timestamp(&b.header);
+        if self.roll_base_ms.is_none() {
+            self.roll_base_ms = Some(b.header.max_timestamp);
+        }
+        if self.bytes_since_index > interval {
+            self.write_index_entry(b.header.last_offset(), b.position)?;
+        }
+        self.bytes_since_index += b.size();
+        self.size = b.position + b.size();
+        self.next_offset = b.header.last_offset() + 1;
+        Ok(())
+    }
+
+    fn note_timestamp(&mut self, h: &BatchHeader) {
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.base_offset;
+        }
+    }
+
+    fn write_index_entry(&mut self, last_offset: i64, position: u64) -> Result<(), LogError> {
+        let entry = OffsetEntry {
+            relative_offset: self.relative(last_offset)?,
+            position: u32::try_from(position)
+                .map_err(|_| self.corrupt(format!("position {position} beyond 4 GiB")))?,
+        };
+        let slot = self.index_entries;
+        let files = self.open_files(false)?;
+        index::append(&files.index, slot, entry)
+            .map_err(LogError::io("append offset index", self.index_path()))?;
+        self.index_entries += 1;
+        self.bytes_since_index = 0;
+        self.write_time_entry()
+    }
+
+    /// Appends `(max timestamp so far, its offset)` to the time index if the max grew.
+    fn write_time_entry(&mut self) -> Result<(), LogError> {
+        if self.max_timestamp < 0
+            || self
+                .last_time_entry
+                .is_some_and(|t| t.timestamp >= self.max_timestamp)
+        {
+            return Ok(());
+        }
+        let entry = TimeEntry {
+            timestamp: self.max_timestamp,
+            relative_offset: self.relative(self.offset_of_max_timestamp)?,
+        };
+        let slot = self.time_entries;
+        let files = self.open_files(false)?;
+        index::append(&files.time_index, slot, entry)
+            .map_err(LogError::io("append time index", self.time_index_path()))?;
+        self.time_entries += 1;
+        self.last_time_entry = Some(entry);
+        Ok(())
+    }
+
+    /// Makes the time index's last entry the segment's max timestamp. Called whenever the
+    /// segment stops being active: roll, flush, close, recovery.
+    pub(crate) fn finish_time_index(&mut self) -> Result<(), LogError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        self.write_time_entry()
+    }
+
+    /// `offset` relative to the base offset. Appends roll before this can fail; recovery
+    /// refuses batches that would make it fail, so an error here means a damaged segment.
+    fn relative(&self, offset: i64) -> Result<u32, LogError> {
+        u32::try_from(offset - self.base_offset).map_err(|_| {
+            self.corrupt(format!(
+                "offset {offset} is not within a u32 of the base offset"
+            ))
+        })
+    }
+
+    fn corrupt(&self, reason: String) -> LogError {
+        LogError::Corrupt {
+            path: self.log_path.clone(),
+            reason,
+        }
+    }
+
+    /// Opens (creating if needed) the segment's three files for appending. A newly created
+    /// `.log` gets its directory entry fsynced. `truncate_indexes` empties both indexes.
+    fn open_files(&mut self, truncate_indexes: bool) -> Result<&OpenFiles, LogError> {
+        if truncate_indexes {
+            self.files = None;
+        }
+        if self.files.is_none() {
+            let existed = self.log_path.exists();
+            let open = |path: PathBuf, truncate: bool| {
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(truncate)
+                    .open(&path)
+                    .map_err(LogError::io("open segment file", path))
+            };
+            let files = OpenFiles {
+                log: Arc::new(open(self.log_path.clone(), false)?),
+                index: open(self.index_path(), truncate_indexes)?,
+                time_index: open(self.time_index_path(), truncate_indexes)?,
+            };
+            if !existed && let Some(dir) = self.log_path.parent() {
+                sync_dir(dir)?;
+            }
+            self.files = Some(files);
+        }
+        Ok(self.files.as_ref().expect("opened above"))
+    }
+
+    /// Appends one batch whose offsets are already assigned. Bytes go at `self.size` with a
+    /// positional write, so a failed, partial write is simply overwritten by the next append.
+    pub(crate) fn append(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        index_interval: u64,
+    ) -> Result<(), LogError> {
+        let position = self.size;
+        let files = self.open_files(false)?;
+        files
+            .log
+            .write_all_at(batch, position)
+            .map_err(LogError::io("append batch", &self.log_path))?;
+        self.track_batch(
+            &ScannedBatch {
+                position,
+                header: *header,
+            },
+            index_interval,
+        )
+    }
+
+    /// Cuts the batch containing `offset` and everything after it, then rebuilds the indexes
+    /// and fsyncs (a scan of the segment: truncation is rare, on a leader change).
+    pub(crate) fn truncate_from(
+        &mut self,
+        offset: i64,
+        index_interval: u64,
+        epochs: &mut LeaderEpochCache,
+    ) -> Result<(), LogError> {
+        let Some(batch) = self.locate(&*self.log_file()?, offset)? else {
+            return Ok(());
+        };
+        let cut = batch.position;
+        OpenOptions::new()
+            .write(true)
+            .open(&self.log_path)
+            .and_then(|f| f.set_len(cut))
+            .map_err(LogError::io("truncate segment", &self.log_path))?;
+        tracing::info!(segment = %self.log_path.display(), offset, position = cut, "truncated segment");
+        self.recover(None, index_interval, epochs).map(|_| ())
+    }
+
+    /// The active `.log` handle for the flusher, if the segment has been written since opening.
+    pub(crate) fn log_handle(&self) -> Option<Arc<File>> {
+        self.files.as_ref().map(|f| Arc::clone(&f.log))
+    }
+
+    /// fsyncs the `.log` and both indexes, if open.
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        if let Some(f) = &self.files {
+            f.log
+                .sync_data()
+                .map_err(LogError::io("fsync segment", &self.log_path))?;
+            f.index
+                .sync_data()
+                .map_err(LogError::io("fsync offset index", self.index_path()))?;
+            f.time_index
+                .sync_data()
+                .map_err(LogError::io("fsync time index", self.time_index_path()))?;
+        }
+        Ok(())
+    }
+
+    /// Drops the file handles; the next access reopens them.
+    pub(crate) fn close_files(&mut self) {
+        self.files = None;
+    }
+
+    /// Removes the segment's files: `.log` first, so a crash midway leaves only index files,
+    /// which opening a partition deletes as orphans.
+    pub(crate) fn delete_files(&mut self) -> Result<(), LogError> {
+        self.files = None;
+        for path in [
+            self.log_path.clone(),
+            self.index_path(),
+            self.time_index_path(),
+        ] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io("delete segment file", path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn log_file(&self) -> Result<Handle<'_>, LogError> {
+        match &self.files {
+            Some(f) => Ok(Handle::Borrowed(&f.log)),
+            None => File::open(&self.log_path)
+                .map(Handle::Owned)
+                .map_err(LogError::io("open segment", &self.log_path)),
+        }
+    }
+
+    /// Position of the batch containing `offset`, or of the first batch after it; `None` when
+    /// no batch of this segment ends at or after `offset`.
+    fn locate(&self, log: &File, offset: i64) -> Result<Option<ScannedBatch>, LogError> {
+        let start = self.index_position(offset)?;
+        let mut scanner = BatchScanner::new(log, &self.log_path, start, self.size, false);
+        loop {
+            match scanner.next_batch()? {
+                Scan::Batch(b) if b.header.last_offset() >= offset => return Ok(Some(b)),
+                Scan::Batch(_) => {}
+                Scan::End => return Ok(None),
+                Scan::Invalid { position, reason } => {
+                    return Err(LogError::Corrupt {
+                        path: self.log_path.clone(),
+                        reason: format!("at position {position}: {reason}"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A batch boundary at or before the batch containing `offset`, from the offset index.
+    fn index_position(&self, offset: i64) -> Result<u64, LogError> {
+        if self.index_entries == 0 || offset <= self.base_offset {
+            return Ok(0);
+        }
+        let target = u32::try_from(offset - self.base_offset).unwrap_or(u32::MAX);
+        let path = self.index_path();
+        let found = match &self.files {
+            Some(f) => index::lookup::<OffsetEntry>(&f.index, self.index_entries, target),
+            None => match open_existing(&path)? {
+                Some(file) => index::lookup::<OffsetEntry>(&file, self.index_entries, target),
+                None => return Ok(0),
+            },
+        };
+        let found = found.map_err(LogError::io("read offset index", &path))?;
+        // Entries name a batch's last offset; an entry below `offset` means the batch containing
+        // `offset` starts at or after that entry's position.
+        Ok(found.map_or(0, |e| u64::from(e.position)))
+    }
+
+    /// Whole batches from the one containing `offset`: at most `max_bytes` unless the first
+    /// batch alone is larger, and only batches ending below `upper_bound`.
+    pub(crate) fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+    ) -> Result<Option<Bytes>, LogError> {
+        if self.is_empty() || offset >= self.next_offset {
+            return Ok(None);
+        }
+        let log = self.log_file()?;
+        let Some(first) = self.locate(&log, offset)? else {
+            return Ok(None);
+        };
+        if first.header.last_offset() >= upper_bound {
+            return Ok(Some(Bytes::new()));
+        }
+        let available = self.size - first.position;
+        let want = first.size().max((max_bytes as u64).min(available));
+        let mut buf = vec![0u8; want as usize];
+        log.read_exact_at(&mut buf, first.position)
+            .map_err(LogError::io("read segment", &self.log_path))?;
+        // Keep whole batches below the upper bound; the first one is already known to qualify.
+        let mut end = first.size() as usize;
+        while end + LOG_OVERHEAD <= buf.len() {
+            let size = LOG_OVERHEAD + be_i32(&buf, end + 8).max(0) as usize;
+            let Some(header) = buf.get(end..end + 27) else {
+                break;
+            };
+            let last = be_i64(header, 0) + i64::from(be_i32(header, 23));
+            if size < HEADER_SIZE || end + size > buf.len() || last >= upper_bound {
+                break;
+            }
+            end += size;
+        }
+        buf.truncate(end);
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// First batch with maxTimestamp >= `ts` ending at or after `min_offset`:
+    /// `(max(base offset, min_offset), its maxTimestamp)`.
+    pub(crate) fn offset_for_timestamp(
+        &self,
+        ts: i64,
+        min_offset: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        if self.is_empty() || self.max_timestamp < ts {
+            return Ok(None);
+        }
+        let below = match (ts.checked_sub(1), self.time_entries) {
+            (Some(target), n) if n > 0 => {
+                let path = self.time_index_path();
+                let found = match &self.files {
+                    Some(f) => index::lookup::<TimeEntry>(&f.time_index, n, target),
+                    None => match open_existing(&path)? {
+                        Some(file) => index::lookup::<TimeEntry>(&file, n, target),
+                        None => Ok(None),
+                    },
+                };
+                found.map_err(LogError::io("read time index", &path))?
+            }
+            _ => None,
+        };
+        let from_offset = below.map_or(self.base_offset, |e| {
+            self.base_offset + i64::from(e.relative_offset)
+        });
+        let log = self.log_file()?;
+        let start = self.index_position(from_offset.max(min_offset))?;
+        let mut scanner = BatchScanner::new(&log, &self.log_path, start, self.size, false);
+        loop {
+            match scanner.next_batch()? {
+                Scan::Batch(b)
+                    if b.header.max_timestamp >= ts && b.header.last_offset() >= min_offset =>
+                {
+                    return Ok(Some((
+                        b.header.base_offset.max(min_offset),
+                        b.header.max_timestamp,
+                    )));
+                }
+                Scan::Batch(_) => {}
+                Scan::End => return Ok(None),
+                Scan::Invalid { position, reason } => {
+                    return Err(LogError::Corrupt {
+                        path: self.log_path.clone(),
+                        reason: format!("at position {position}: {reason}"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn open_existing(path: &Path) -> Result<Option<File>, LogError> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LogError::io("open index", path)(e)),
+    }
+}
+
+/// The first batch's header, or why there is none (a segment that needs recovery).
+fn first_header(log: &File, path: &Path) -> Result<Result<BatchHeader, String>, LogError> {
+    let mut buf = [0u8; HEADER_SIZE];
+    match log.read_exact_at(&mut buf, 0) {
+        Ok(()) => Ok(BatchHeader::parse(&buf).map_err(|e| format!("first batch: {e}"))),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Ok(Err("first batch is torn".to_string()))
+        }
+        Err(e) => Err(LogError::io("read segment", path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

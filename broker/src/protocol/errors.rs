@@ -1,0 +1,49 @@
+//! The one place internal errors become Kafka error codes.
+
+use kafka_protocol::ResponseError;
+
+use crate::log::{BatchError, LogError};
+use crate::topics::TopicError;
+
+/// The Kafka error for a topic operation that failed.
+pub fn topic_error(error: &TopicError) -> ResponseError {
+    match error {
+        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        TopicError::Unknown(_) => ResponseError::UnknownTopicOrPartition,
+        TopicError::InvalidName(_) => ResponseError::InvalidTopicException,
+        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        TopicError::Metadata(_) | TopicError::OpenPartition { .. } => {
+            ResponseError::KafkaStorageError
+        }
+    }
+}
+
+/// The Kafka error for a log operation that failed.
+pub fn log_error(error: &LogError) -> ResponseError {
+    match error {
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::InvalidBatch(batch) => batch_error(batch),
+        LogError::FlusherStopped => ResponseError::NotLeaderOrFollower,
+        _ if error.is_storage_error() => ResponseError::KafkaStorageError,
+        _ => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error for a record batch that failed validation.
+pub fn batch_error(error: &BatchError) -> ResponseError {
+    match error {
+        BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        BatchError::UnsupportedCompression(_) => ResponseError::UnsupportedCompressionType,
+        _ => ResponseError::CorruptMessage,
+    }
+}
+
+/// The error message Kafka clients show, for errors worth explaining.
+pub fn message(error: &impl std::fmt::Display) -> Option<kafka_protocol::protocol::StrBytes> {
+    Some(kafka_protocol::protocol::StrBytes::from_string(
+        error.to_string(),
+    ))
+}

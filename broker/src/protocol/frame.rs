@@ -1,0 +1,191 @@
+//! Length-prefixed frames: a big-endian `i32` size, then that many bytes.
+//!
+//! The buffer grows with the bytes that actually arrive, never with the size a
+//! peer claims, so a peer announcing 100 MiB and sending nothing costs nothing.
+
+use bytes::{Buf as _, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+
+/// How much the read buffer grows per read at most.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a connection's frame stream ended.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame size {size} is outside 8..={max} (socket.request.max.bytes)")]
+    BadSize { size: i64, max: u32 },
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    #[error("reading from the connection: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The fixed start of every request: key, version and correlation id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prelude {
+    pub api_key: i16,
+    pub api_version: i16,
+    pub correlation_id: i32,
+}
+
+/// Smallest valid request frame: api key, api version, correlation id.
+pub const PRELUDE_LEN: usize = 8;
+
+impl Prelude {
+    /// Reads the prelude of a frame; `None` when the frame is too short.
+    pub fn read(frame: &[u8]) -> Option<Self> {
+        let mut head = frame.get(..PRELUDE_LEN)?;
+        Some(Self {
+            api_key: head.get_i16(),
+            api_version: head.get_i16(),
+            correlation_id: head.get_i32(),
+        })
+    }
+}
+
+/// Reads frames from one connection.
+#[derive(Debug)]
+pub struct FrameReader {
+    buffer: BytesMut,
+    max_size: u32,
+}
+
+impl FrameReader {
+    pub fn new(max_size: u32) -> Self {
+        Self {
+            buffer: BytesMut::with_capacity(8 * 1024),
+            max_size,
+        }
+    }
+
+    /// Next whole frame (without its size prefix); `Ok(None)` on a clean end
+    /// of stream between frames.
+    ///
+    /// Cancel-safe: bytes read before cancellation stay buffered.
+    pub async fn next<R: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut R,
+    ) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            if let Some(frame) = self.take_frame()? {
+                return Ok(Some(frame));
+            }
+            let wanted = self.bytes_wanted().clamp(1, READ_CHUNK);
+            self.buffer.reserve(wanted);
+            if io.read_buf(&mut self.buffer).await? == 0 {
+                return if self.buffer.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(FrameError::Truncated)
+                };
+            }
+        }
+    }
+
+    /// Bytes still missing for the frame being read.
+    fn bytes_wanted(&self) -> usize {
+        if self.buffer.len() < 4 {
+            return 4 - self.buffer.len();
+        }
+        let size = (&self.buffer[..4]).get_i32() as usize;
+        (4 + size).saturating_sub(self.buffer.len())
+    }
+
+    fn take_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        if self.buffer.len() < 4 {
+            return Ok(None);
+        }
+        let size = (&self.buffer[..4]).get_i32();
+        if size < PRELUDE_LEN as i32 || size as u32 > self.max_size {
+            return Err(FrameError::BadSize {
+                size: size.into(),
+                max: self.max_size,
+            });
+        }
+        let total = 4 + size as usize;
+        if self.buffer.len() < total {
+            return Ok(None);
+        }
+        let mut frame = self.buffer.split_to(total);
+        frame.advance(4);
+        Ok(Some(frame.freeze()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[tokio::test]
+    async fn pipelined_frames_come_out_whole_and_in_order() {
+        let mut wire = framed(b"first-frame");
+        wire.extend(framed(b"second-frame!"));
+        let mut reader = FrameReader::new(1024);
+        let mut io = &wire[..];
+        assert_eq!(
+            reader.next(&mut io).await.unwrap().unwrap(),
+            &b"first-frame"[..]
+        );
+        assert_eq!(
+            reader.next(&mut io).await.unwrap().unwrap(),
+            &b"second-frame!"[..]
+        );
+        assert!(reader.next(&mut io).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_truncated_not_a_clean_end() {
+        let wire = framed(b"0123456789");
+        let mut reader = FrameReader::new(1024);
+        let mut io = &wire[..9];
+        assert!(matches!(
+            reader.next(&mut io).await,
+            Err(FrameError::Truncated)
+        ));
+    }
+
+    #[tokio::test]
+    async fn sizes_below_the_prelude_negative_or_over_the_limit_are_refused() {
+        for size in [-1i32, 0, 3, 7, 1025, i32::MAX] {
+            let mut reader = FrameReader::new(1024);
+            let wire = size.to_be_bytes();
+            let mut io = &wire[..];
+            let result = reader.next(&mut io).await;
+            assert!(
+                matches!(result, Err(FrameError::BadSize { .. })),
+                "size {size}: {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claimed_size_does_not_allocate_before_bytes_arrive() {
+        let mut reader = FrameReader::new(u32::MAX);
+        let wire = (100 * 1024 * 1024i32).to_be_bytes();
+        let mut io = &wire[..];
+        assert!(matches!(
+            reader.next(&mut io).await,
+            Err(FrameError::Truncated)
+        ));
+        assert!(reader.buffer.capacity() <= 2 * READ_CHUNK);
+    }
+
+    #[test]
+    fn the_prelude_needs_eight_bytes() {
+        assert_eq!(Prelude::read(&[0, 18, 0, 3, 0, 0, 0]), None);
+        assert_eq!(
+            Prelude::read(&[0, 18, 0, 3, 0, 0, 0, 42]),
+            Some(Prelude {
+                api_key: 18,
+                api_version: 3,
+                correlation_id: 42
+            })
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! A raw Kafka protocol client for tests that must send what no well-behaved
+//! client sends: corrupt batches, old message formats, bad acks. Requests and
+//! responses are encoded and decoded with the `kafka-protocol` crate; record
+//! batches are built by hand so they can be broken on purpose.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable as _, Encodable as _, StrBytes};
+
+/// One connection speaking the Kafka protocol.
+pub struct WireClient {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl WireClient {
+    pub fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Self {
+            stream,
+            correlation_id: 0,
+        })
+    }
+
+    /// Sends `request` at `version` and returns the decoded response.
+    pub fn call(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: RequestKind,
+    ) -> anyhow::Result<ResponseKind> {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("fjord-wire-test")));
+        let mut body = BytesMut::new();
+        header.encode(&mut body, api_key.request_header_version(version))?;
+        request.encode(&mut body, version)?;
+        let mut frame = BytesMut::with_capacity(body.len() + 4);
+        frame.put_i32(i32::try_from(body.len())?);
+        frame.put_slice(&body);
+        self.stream.write_all(&frame)?;
+        let mut size = [0u8; 4];
+        self.stream
+            .read_exact(&mut size)
+            .context("reading the response size (connection closed?)")?;
+        let mut payload = vec![0u8; usize::try_from(i32::from_be_bytes(size))?];
+        self.stream.read_exact(&mut payload)?;
+        let mut payload = Bytes::from(payload);
+        let header =
+            ResponseHeader::decode(&mut payload, api_key.response_header_version(version))?;
+        anyhow::ensure!(
+            header.correlation_id == self.correlation_id,
+            "correlation id mismatch"
+        );
+        ResponseKind::decode(api_key, &mut payload, version)
+    }
+}
+
+/// Builds one uncompressed RecordBatch v2 holding `values` (no keys, no
+/// headers), with a correct CRC-32C.
+pub fn record_batch(values: &[&[u8]], timestamp: i64) -> Vec<u8> {
+    let mut records = Vec::new();
+    for (delta, value) in values.iter().enumerate() {
+        let mut record = Vec::new();
+        record.push(0); // attributes
+        put_varlong(&mut record, 0); // timestamp delta
+        put_varlong(&mut record, delta as i64); // offset delta
+        put_varlong(&mut record, -1); // null key
+        put_varlong(&mut record, value.len() as i64);
+        record.extend_from_slice(value);
+        put_varlong(&mut record, 0); // no headers
+        put_varlong(&mut records, record.len() as i64);
+        records.extend(record);
+    }
+    let mut after_crc = BytesMut::new();
+    after_crc.put_i16(0); // attributes: no compression, CreateTime
+    after_crc.put_i32(values.len() as i32 - 1); // last offset delta
+    after_crc.put_i64(timestamp); // base timestamp
+    after_crc.put_i64(timestamp); // max timestamp
+    after_crc.put_i64(-1); // producer id
+    after_crc.put_i16(-1); // producer epoch
+    after_crc.put_i32(-1); // base sequence
+    after_crc.put_i32(values.len() as i32);
+    after_crc.put_slice(&records);
+    let mut batch = BytesMut::new();
+    batch.put_i64(0); // base offset
+    batch.put_i32((4 + 1 + 4 + after_crc.len()) as i32); // length after this field
+    batch.put_i32(-1); // partition leader epoch
+    batch.put_i8(2); // magic
+    batch.put_u32(crc32c::crc32c(&after_crc));
+    batch.put_slice(&after_crc);
+    batch.to_vec()
+}
+
+/// The same batch with the magic byte set to an old message format.
+pub fn with_magic(mut batch: Vec<u8>, magic: i8) -> Vec<u8> {
+    batch[16] = magic as u8;
+    batch
+}
+
+/// Reads the i16 at `position` of a batch (for assertions on headers).
+pub fn i16_at(batch: &[u8], position: usize) -> i16 {
+    (&batch[position..position + 2]).get_i16()
+}
+
+fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        if zigzag < 0x80 {
+            out.push(zigzag as u8);
+            return;
+        }
+        out.push((zigzag as u8 & 0x7f) | 0x80);
+        zigzag >>= 7;
+    }
+}
