@@ -223,6 +223,91 @@ mod tests {
         );
     }
 
+    fn lease_json(holder: &str, renewed: &str) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "fjord-operator", "namespace": "ops", "resourceVersion": "41"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "renewTime": renewed, "leaseTransitions": 2},
+        })
+    }
+
+    const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/fjord-operator";
+
+    fn elector(ctx: &crate::context::Context, identity: &str) -> Elector {
+        Elector::new(
+            ctx.client.clone(),
+            "ops",
+            "fjord-operator",
+            identity,
+            Duration::from_secs(15),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_first_replica_creates_the_lease() {
+        let kafka = crate::kafka::memory::MemoryCluster::default();
+        let (ctx, mut api) = crate::fixtures::context(&kafka);
+        let run = tokio::spawn(async move { elector(&ctx, "pod-a").try_lead().await });
+        api.expect("GET", LEASE, crate::fixtures::not_found).await;
+        let created = api
+            .expect(
+                "POST",
+                "/apis/coordination.k8s.io/v1/namespaces/ops/leases",
+                crate::fixtures::echo,
+            )
+            .await;
+        assert_eq!(created.body["spec"]["holderIdentity"], "pod-a");
+        assert!(run.await.expect("task").expect("API answers"), "leads");
+        api.done().await;
+    }
+
+    #[tokio::test]
+    async fn a_replica_stands_by_while_another_holds_a_fresh_lease() {
+        let kafka = crate::kafka::memory::MemoryCluster::default();
+        let (ctx, mut api) = crate::fixtures::context(&kafka);
+        let run = tokio::spawn(async move { elector(&ctx, "pod-b").try_lead().await });
+        let fresh = Timestamp::now().to_string();
+        api.expect(
+            "GET",
+            LEASE,
+            crate::fixtures::reply(lease_json("pod-a", &fresh)),
+        )
+        .await;
+        assert!(
+            !run.await.expect("task").expect("API answers"),
+            "stands by, writes nothing"
+        );
+        api.done().await;
+    }
+
+    #[tokio::test]
+    async fn taking_over_an_expired_lease_is_fenced_by_resource_version() {
+        let kafka = crate::kafka::memory::MemoryCluster::default();
+        let (ctx, mut api) = crate::fixtures::context(&kafka);
+        let run = tokio::spawn(async move { elector(&ctx, "pod-b").try_lead().await });
+        api.expect(
+            "GET",
+            LEASE,
+            crate::fixtures::reply(lease_json("pod-a", "2020-01-01T00:00:00.000000Z")),
+        )
+        .await;
+        let replaced = api
+            .expect("PUT", LEASE, |_| {
+                (409, serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409, "message": "changed"}))
+            })
+            .await;
+        assert_eq!(replaced.body["metadata"]["resourceVersion"], "41");
+        assert_eq!(replaced.body["spec"]["holderIdentity"], "pod-b");
+        assert_eq!(replaced.body["spec"]["leaseTransitions"], 3);
+        assert!(
+            !run.await
+                .expect("task")
+                .expect("a conflict is not an error"),
+            "lost the race"
+        );
+        api.done().await;
+    }
+
     #[test]
     fn an_expired_or_released_lease_is_taken_over() {
         assert_eq!(
