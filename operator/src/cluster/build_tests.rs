@@ -301,3 +301,37 @@ fn cluster_id_is_the_uid_in_kafka_form() {
     let id = cluster_id(&cluster(MAIN)).expect("id");
     assert_eq!(id, "bxwqTgt9TB6aVS89TlprfA");
 }
+
+/// The whole rendering of one cluster, compared with a reviewed snapshot.
+/// After an intended change: `FJORD_UPDATE_SNAPSHOTS=1 cargo nextest run -p fjord-operator`.
+#[test]
+fn the_objects_of_a_cluster_match_their_snapshot() {
+    let objects = build(&cluster(MAIN), "ghcr.io/fjord/fjord-broker:0.1.0");
+    let mut rendered = String::from(
+        "# Objects fjord-operator builds for the KafkaCluster in build_tests.rs (MAIN).\n",
+    );
+    let documents = [
+        serde_yaml::to_string(&objects.service_account),
+        serde_yaml::to_string(&objects.config_map),
+        serde_yaml::to_string(&objects.headless_service),
+        serde_yaml::to_string(&objects.bootstrap_service),
+        serde_yaml::to_string(&objects.stateful_set),
+        serde_yaml::to_string(&objects.pod_disruption_budget),
+    ];
+    for document in documents {
+        rendered.push_str("---\n");
+        rendered.push_str(&document.expect("object serializes"));
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/cluster/snapshots/main.yaml"
+    );
+    if std::env::var_os("FJORD_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &rendered).expect("snapshot written");
+    }
+    let snapshot = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        snapshot == rendered,
+        "the built objects differ from {path}; review the change and rerun with FJORD_UPDATE_SNAPSHOTS=1"
+    );
+}
