@@ -75,7 +75,6 @@ impl Bound {
             ),
             shutdown.clone(),
         ));
-        broker.set_ready(true);
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
         retention_task.await.context("retention task")?;
@@ -120,10 +119,12 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
         .await
         .with_context(|| format!("cannot listen on --admin-listen {}", config.admin_listen))?;
     let bound_addr = kafka.local_addr()?;
-    let (host, port) = config
-        .advertised
-        .clone()
-        .unwrap_or_else(|| (bound_addr.ip().to_string(), bound_addr.port()));
+    let (host, port) = match &config.advertised {
+        Some(advertised) => advertised.clone(),
+        // Clients cannot connect to a wildcard: advertise this host's name.
+        None if bound_addr.ip().is_unspecified() => (local_hostname()?, bound_addr.port()),
+        None => (bound_addr.ip().to_string(), bound_addr.port()),
+    };
     let data_dir = config.data_dir.clone();
     let settings = config.settings.clone();
     let topics = tokio::task::spawn_blocking(move || -> anyhow::Result<topics::Topics> {
@@ -136,9 +137,34 @@ pub async fn bind(config: Config) -> anyhow::Result<Bound> {
     .await
     .context("log recovery task")??;
     let broker = Arc::new(Broker::new(config, cluster_id, (host, port), topics));
+    // Logs are recovered and the listener is bound: connections from now on
+    // are queued and served, so the broker is ready.
+    broker.set_ready(true);
     Ok(Bound {
         broker,
         kafka,
         admin,
     })
+}
+
+/// This machine's host name, advertised when listening on a wildcard address.
+fn local_hostname() -> anyhow::Result<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    anyhow::ensure!(
+        status == 0,
+        "cannot read the host name: {}",
+        std::io::Error::last_os_error()
+    );
+    let end = buffer
+        .iter()
+        .position(|byte| *byte == 0)
+        .unwrap_or(buffer.len());
+    let name = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    anyhow::ensure!(
+        !name.is_empty(),
+        "listening on a wildcard address with no host name: set --advertised-address"
+    );
+    Ok(name)
 }

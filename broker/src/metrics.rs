@@ -12,7 +12,14 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub api: &'static str,
-    pub error: &'static str,
+    /// Kafka's error name (`NONE` for success), as in Kafka's own metrics.
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
 }
 
 /// Every metric the broker exports.
@@ -25,6 +32,8 @@ pub struct Metrics {
     pub produce_latency: Histogram,
     pub fetch_latency: Histogram,
     pub partitions: Gauge,
+    pub log_end_offset: Family<PartitionLabels, Gauge>,
+    pub log_size: Family<PartitionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -68,6 +77,18 @@ impl Default for Metrics {
         );
         let partitions = Gauge::default();
         registry.register("partitions", "Partitions hosted", partitions.clone());
+        let log_end_offset = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "log_end_offset",
+            "Next offset to be written, per partition",
+            log_end_offset.clone(),
+        );
+        let log_size = Family::<PartitionLabels, Gauge>::default();
+        registry.register(
+            "log_size_bytes",
+            "Bytes on local disk, per partition",
+            log_size.clone(),
+        );
         Self {
             registry,
             requests,
@@ -77,6 +98,8 @@ impl Default for Metrics {
             produce_latency,
             fetch_latency,
             partitions,
+            log_end_offset,
+            log_size,
         }
     }
 }
@@ -91,9 +114,15 @@ impl Metrics {
         out
     }
 
-    /// Extra lines appended after the registry (per-partition gauges that come
-    /// and go with topics are rendered by the caller).
-    pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
+    /// Counts one answered request.
+    pub fn count_request(&self, api: &'static str, error_code: i16) {
+        let error = match kafka_protocol::ResponseError::try_from_code(error_code) {
+            None => "NONE".to_owned(),
+            Some(kafka_protocol::ResponseError::Unknown(code)) => format!("UNKNOWN_{code}"),
+            Some(error) => format!("{error:?}"),
+        };
+        self.requests
+            .get_or_create(&RequestLabels { api, error })
+            .inc();
     }
 }

@@ -68,6 +68,12 @@ impl WireClient {
 /// Builds one uncompressed RecordBatch v2 holding `values` (no keys, no
 /// headers), with a correct CRC-32C.
 pub fn record_batch(values: &[&[u8]], timestamp: i64) -> Vec<u8> {
+    idempotent_batch(values, timestamp, (-1, -1, -1))
+}
+
+/// Like [`record_batch`], from an idempotent producer: `(producer id, epoch,
+/// base sequence)`.
+pub fn idempotent_batch(values: &[&[u8]], timestamp: i64, producer: (i64, i16, i32)) -> Vec<u8> {
     let mut records = Vec::new();
     for (delta, value) in values.iter().enumerate() {
         let mut record = Vec::new();
@@ -86,9 +92,9 @@ pub fn record_batch(values: &[&[u8]], timestamp: i64) -> Vec<u8> {
     after_crc.put_i32(values.len() as i32 - 1); // last offset delta
     after_crc.put_i64(timestamp); // base timestamp
     after_crc.put_i64(timestamp); // max timestamp
-    after_crc.put_i64(-1); // producer id
-    after_crc.put_i16(-1); // producer epoch
-    after_crc.put_i32(-1); // base sequence
+    after_crc.put_i64(producer.0);
+    after_crc.put_i16(producer.1);
+    after_crc.put_i32(producer.2);
     after_crc.put_i32(values.len() as i32);
     after_crc.put_slice(&records);
     let mut batch = BytesMut::new();

@@ -100,6 +100,8 @@ fn read(topics: &Topics, request: &FetchRequest, version: i16) -> (FetchResponse
                 .partitions
                 .iter()
                 .map(|wanted| {
+                    let _span = tracing::debug_span!("partition", topic = name.as_deref().unwrap_or(""), partition = wanted.partition)
+                        .entered();
                     let mut data = PartitionData::default()
                         .with_partition_index(wanted.partition)
                         .with_high_watermark(-1)

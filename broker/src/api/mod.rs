@@ -17,7 +17,6 @@ use std::sync::Arc;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use crate::broker::Broker;
-use crate::metrics::RequestLabels;
 use crate::protocol::codec::Request;
 
 /// A request that cannot be answered; the connection is closed.
@@ -100,13 +99,52 @@ pub async fn handle(
     };
     broker
         .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            api: api_name(api_key),
-            error: "NONE",
-        })
-        .inc();
+        .count_request(api_name(api_key), response.as_ref().map_or(0, first_error));
     Ok(response)
+}
+
+fn first_nonzero(mut codes: impl Iterator<Item = i16>) -> i16 {
+    codes.find(|code| *code != 0).unwrap_or(0)
+}
+
+/// The first error a response carries, top-level or per partition (0 = none).
+fn first_error(response: &ResponseKind) -> i16 {
+    match response {
+        ResponseKind::Produce(r) => first_nonzero(
+            r.responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code)),
+        ),
+        ResponseKind::Fetch(r) if r.error_code != 0 => r.error_code,
+        ResponseKind::Fetch(r) => first_nonzero(
+            r.responses
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        ),
+        ResponseKind::ListOffsets(r) => first_nonzero(
+            r.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        ),
+        ResponseKind::Metadata(r) => first_nonzero(r.topics.iter().map(|t| t.error_code)),
+        ResponseKind::CreateTopics(r) => first_nonzero(r.topics.iter().map(|t| t.error_code)),
+        ResponseKind::DeleteTopics(r) => first_nonzero(r.responses.iter().map(|t| t.error_code)),
+        ResponseKind::CreatePartitions(r) => first_nonzero(r.results.iter().map(|t| t.error_code)),
+        ResponseKind::DescribeConfigs(r) => first_nonzero(r.results.iter().map(|t| t.error_code)),
+        ResponseKind::AlterConfigs(r) => first_nonzero(r.responses.iter().map(|t| t.error_code)),
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            first_nonzero(r.responses.iter().map(|t| t.error_code))
+        }
+        ResponseKind::DeleteRecords(r) => first_nonzero(
+            r.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        ),
+        ResponseKind::InitProducerId(r) => r.error_code,
+        ResponseKind::DescribeCluster(r) => r.error_code,
+        ResponseKind::ApiVersions(r) => r.error_code,
+        _ => 0,
+    }
 }
 
 fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {

@@ -86,6 +86,12 @@ pub async fn handle(
                     .partition_data
                     .into_iter()
                     .map(|data| {
+                        let _span = tracing::debug_span!(
+                            "partition",
+                            topic = topic.name.0.as_str(),
+                            partition = data.index
+                        )
+                        .entered();
                         let outcome = match topics.partition(topic.name.0.as_str(), data.index) {
                             None => Err(Refused::new(ResponseError::UnknownTopicOrPartition, None)),
                             Some(partition) => {

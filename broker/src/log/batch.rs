@@ -85,8 +85,13 @@ impl BatchHeader {
     pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         if bytes.len() > MAGIC_AT {
             let magic = bytes[MAGIC_AT] as i8;
-            if magic != MAGIC_V2 {
+            if matches!(magic, 0 | 1) {
                 return Err(BatchError::UnsupportedMagic(magic));
+            }
+            if magic != MAGIC_V2 {
+                return Err(BatchError::CorruptMessage(format!(
+                    "invalid record batch magic {magic}"
+                )));
             }
         }
         let Some(h) = bytes.get(..HEADER_SIZE) else {
@@ -156,7 +161,10 @@ pub fn split_batches(records: &[u8]) -> Result<Vec<Range<usize>>, BatchError> {
 
 /// Size of the batch at the start of `bytes` from its length field, checked to fit in `bytes`.
 fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
-    if bytes.len() > MAGIC_AT && bytes[MAGIC_AT] as i8 != MAGIC_V2 {
+    // An old-format message set (v0/v1 keep their magic at the same place)
+    // is refused as such whatever its lengths say; any other magic is checked
+    // after the lengths, as garbage.
+    if bytes.len() > MAGIC_AT && matches!(bytes[MAGIC_AT] as i8, 0 | 1) {
         return Err(BatchError::UnsupportedMagic(bytes[MAGIC_AT] as i8));
     }
     if bytes.len() < LOG_OVERHEAD {

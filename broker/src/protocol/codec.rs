@@ -156,4 +156,25 @@ mod tests {
         let error = decode_request(frame(ApiKey::Metadata as i16, 1, 3, &body)).unwrap_err();
         assert!(matches!(error, DecodeError::Malformed { .. }), "{error}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_decode_or_fail_but_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = decode_request(Bytes::from(bytes));
+        }
+
+        #[test]
+        fn every_supported_api_survives_random_bodies(
+            key in proptest::sample::select(vec![0i16, 1, 2, 3, 18, 19, 20, 21, 22, 23, 32, 33, 37, 44, 60]),
+            version in 0i16..18,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..128),
+        ) {
+            // A plausible header (null client id, empty tagged fields), then noise.
+            let mut rest = vec![0xff, 0xff, 0];
+            rest.extend(body);
+            let _ = decode_request(frame(key, version, 1, &rest));
+        }
+    }
 }
