@@ -122,14 +122,23 @@ pub async fn run(args: cli::RunArgs) -> anyhow::Result<()> {
         "starting controllers"
     );
     let config = watcher::Config::default();
+    // Only the objects the operator made: not every Service and ConfigMap.
+    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=fjord-operator");
     let clusters = Controller::new(api::<KafkaCluster>(&client, ns), config.clone())
-        .owns(api::<StatefulSet>(&client, ns), config.clone())
-        .owns(api::<Service>(&client, ns), config.clone())
-        .owns(api::<ConfigMap>(&client, ns), config.clone())
+        .owns(api::<StatefulSet>(&client, ns), owned.clone())
+        .owns(api::<Service>(&client, ns), owned.clone())
+        .owns(api::<ConfigMap>(&client, ns), owned)
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(cluster::reconcile, cluster::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    let topics = Controller::new(api::<Topic>(&client, ns), config)
+    let topic_controller = Controller::new(api::<Topic>(&client, ns), config.clone());
+    let topic_store = topic_controller.store();
+    // A KafkaCluster that changes (becomes ready, moves its bootstrap address)
+    // wakes the Topics that name it.
+    let topics = topic_controller
+        .watches(api::<KafkaCluster>(&client, ns), config, move |cluster| {
+            topic::topics_on(&topic_store.state(), &cluster)
+        })
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(topic::reconcile, topic::error_policy, ctx)
         .for_each(|_| futures::future::ready(()));

@@ -364,6 +364,22 @@ async fn warn_once(ctx: &Context, topic: &Topic, reason: &str, message: &str) {
     }
 }
 
+/// The Topics in `topics` that live on `cluster` (by name, same namespace).
+pub fn topics_on(
+    topics: &[Arc<Topic>],
+    cluster: &KafkaCluster,
+) -> Vec<kube::runtime::reflector::ObjectRef<Topic>> {
+    topics
+        .iter()
+        .filter(|t| {
+            t.metadata.namespace == cluster.metadata.namespace
+                && t.spec.cluster.name.is_some()
+                && t.spec.cluster.name == cluster.metadata.name
+        })
+        .map(|t| kube::runtime::reflector::ObjectRef::from_obj(t.as_ref()))
+        .collect()
+}
+
 /// Transient failures back off; the metric records the category.
 pub fn error_policy(_topic: Arc<Topic>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(%error, "reconcile failed, retrying");

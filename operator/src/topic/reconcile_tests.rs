@@ -376,3 +376,25 @@ async fn a_paused_topic_is_not_touched() {
     api.done().await;
     assert!(kafka.take_calls().is_empty());
 }
+
+#[test]
+fn a_cluster_wakes_only_the_topics_that_name_it() {
+    let on = |ns: &str, name: &str, cluster: Value| {
+        let mut object = topic(json!({}), json!({"cluster": cluster}), Value::Null);
+        object["metadata"]["namespace"] = json!(ns);
+        object["metadata"]["name"] = json!(name);
+        parse(&object)
+    };
+    let topics = vec![
+        on("shop", "a", json!({"name": "main"})),
+        on("shop", "b", json!({"name": "other"})),
+        on("elsewhere", "c", json!({"name": "main"})),
+        on("shop", "d", json!({"bootstrapServers": "k:9092"})),
+    ];
+    let cluster: KafkaCluster = serde_json::from_value(ready_cluster()).expect("cluster parses");
+    let woken: Vec<String> = topics_on(&topics, &cluster)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(woken, ["a"]);
+}
