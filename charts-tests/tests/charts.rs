@@ -678,3 +678,23 @@ fn the_dockerfile_builds_the_images_the_charts_name_as_non_root() {
     assert!(values.contains("repository: ghcr.io/fjord/fjord-operator"));
     assert!(values.contains("repository: ghcr.io/fjord/fjord-broker"));
 }
+
+#[test]
+fn a_mistyped_operator_value_is_refused_by_the_values_schema() {
+    for helm in helm::all() {
+        for (values, complaint) in [
+            ("watchNamespce: apps", "watchNamespce"),
+            ("log: {format: xml}", "format"),
+            ("leaderElection: {leaseDuration: soon}", "leaseDuration"),
+        ] {
+            let error = helm
+                .template(OPERATOR, "fjord", RELEASE_NS, values)
+                .expect_err(values);
+            assert!(
+                error.to_string().contains(complaint),
+                "helm {}: {error:#}",
+                helm.major
+            );
+        }
+    }
+}
