@@ -353,6 +353,7 @@ const OPERATOR_GRANTS: &[&str] = &[
     "/configmaps patch",
     "/serviceaccounts create",
     "/serviceaccounts patch",
+    "/pods list",
     "policy/poddisruptionbudgets create",
     "policy/poddisruptionbudgets patch",
     "policy/poddisruptionbudgets delete",

@@ -27,9 +27,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fjord_crds::{KafkaCluster, KafkaClusterStatus};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource as _;
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use tracing::instrument;
@@ -87,8 +89,19 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         }
     }
 
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let pods = pods
+        .list(&ListParams::default().labels(&build::selector_string(&names)))
+        .await
+        .map_err(|source| Error::Get {
+            kind: "Pod".to_owned(),
+            namespace: namespace.clone(),
+            name: build::selector_string(&names),
+            source: Box::new(source),
+        })?
+        .items;
     let bootstrap = names.bootstrap_servers(&cluster);
-    let verdicts = status::verdicts(&cluster, &sts, &bootstrap);
+    let verdicts = status::verdicts(&cluster, &sts, &pods, &bootstrap);
     let ready = verdicts.first().is_some_and(|v| v.status);
     write_status(&ctx, &cluster, verdicts, Some(&sts)).await?;
     Ok(Action::requeue(if ready {

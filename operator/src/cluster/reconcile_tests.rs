@@ -41,6 +41,15 @@ fn assert_applied(seen: &Seen, kind: &str) {
 }
 
 /// The StatefulSet as the API server returns it after the apply, with status.
+fn pod_list(items: Value) -> impl FnOnce(&Seen) -> (u16, Value) {
+    move |_| {
+        (
+            200,
+            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}),
+        )
+    }
+}
+
 fn sts_with_status(ready: i32) -> impl FnOnce(&Seen) -> (u16, Value) {
     move |seen| {
         let mut sts = seen.body.clone();
@@ -88,6 +97,14 @@ async fn a_valid_cluster_is_applied_in_order_and_reports_ready() {
         )
         .await;
     assert_applied(&pdb, "PodDisruptionBudget");
+    let listed = api
+        .expect("GET", &format!("/api/v1{NS}/pods"), pod_list(json!([])))
+        .await;
+    assert!(
+        listed.query.contains("labelSelector=") && listed.query.contains("main"),
+        "pods are listed by the brokers' selector: {}",
+        listed.query
+    );
     let status = api
         .expect("PATCH", STATUS_PATH, reply(object.clone()))
         .await;
@@ -139,6 +156,8 @@ async fn brokers_still_starting_requeue_soon_and_a_disabled_budget_is_deleted() 
         not_found,
     )
     .await;
+    api.expect("GET", &format!("/api/v1{NS}/pods"), pod_list(json!([])))
+        .await;
     let status = api
         .expect("PATCH", STATUS_PATH, reply(object.clone()))
         .await;
@@ -225,5 +244,57 @@ async fn an_api_error_is_a_retriable_kubernetes_failure() {
     let action = error_policy(parse(&object), &error, ctx.clone());
     assert_eq!(action, Action::requeue(Duration::from_secs(10)));
     assert!(ctx.metrics.render().contains(r#"category="kubernetes""#));
+    api.done().await;
+}
+
+#[tokio::test]
+async fn a_crash_looping_broker_pod_makes_the_cluster_degraded() {
+    let (ctx, mut api) = fixtures::context(&MemoryCluster::default());
+    let object = cluster(json!({}), json!({}));
+    let run = tokio::spawn(reconcile(parse(&object), ctx));
+    for path in [
+        "serviceaccounts/main-broker",
+        "configmaps/main-config",
+        "services/main-brokers",
+        "services/main-bootstrap",
+    ] {
+        api.expect("PATCH", &format!("/api/v1{NS}/{path}"), echo)
+            .await;
+    }
+    api.expect(
+        "PATCH",
+        &format!("/apis/apps/v1{NS}/statefulsets/main-broker"),
+        sts_with_status(0),
+    )
+    .await;
+    api.expect(
+        "PATCH",
+        &format!("/apis/policy/v1{NS}/poddisruptionbudgets/main-broker"),
+        echo,
+    )
+    .await;
+    let looping = json!([{
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "main-broker-0", "namespace": "streaming"},
+        "status": {"containerStatuses": [{
+            "name": "broker", "image": "fjord-broker", "imageID": "", "ready": false, "restartCount": 7,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}}
+        }]}
+    }]);
+    api.expect("GET", &format!("/api/v1{NS}/pods"), pod_list(looping))
+        .await;
+    let status = api
+        .expect("PATCH", STATUS_PATH, reply(object.clone()))
+        .await;
+    let degraded = condition(&status.body, "Degraded");
+    assert_eq!(degraded["status"], "True");
+    assert_eq!(degraded["reason"], "BrokerPodFailing");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("main-broker-0 is CrashLoopBackOff"))
+    );
+    assert_eq!(condition(&status.body, "Ready")["status"], "False");
+    run.await.expect("task").expect("reconcile succeeds");
     api.done().await;
 }
