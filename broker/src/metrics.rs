@@ -2,6 +2,8 @@
 //! Names follow `fjord_<component>_<thing>_<unit>`; labels stay low-cardinality
 //! (API names and error names, never client ids).
 
+use std::borrow::Cow;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -13,7 +15,7 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     pub api: &'static str,
     /// Kafka's error name (`NONE` for success), as in Kafka's own metrics.
-    pub error: String,
+    pub error: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -116,10 +118,13 @@ impl Metrics {
 
     /// Counts one answered request.
     pub fn count_request(&self, api: &'static str, error_code: i16) {
+        // Success, the common case, allocates nothing.
         let error = match kafka_protocol::ResponseError::try_from_code(error_code) {
-            None => "NONE".to_owned(),
-            Some(kafka_protocol::ResponseError::Unknown(code)) => format!("UNKNOWN_{code}"),
-            Some(error) => format!("{error:?}"),
+            None => Cow::Borrowed("NONE"),
+            Some(kafka_protocol::ResponseError::Unknown(code)) => {
+                Cow::Owned(format!("UNKNOWN_{code}"))
+            }
+            Some(error) => Cow::Owned(format!("{error:?}")),
         };
         self.requests
             .get_or_create(&RequestLabels { api, error })

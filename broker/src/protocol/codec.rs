@@ -78,7 +78,7 @@ pub fn encode_response(
     correlation_id: i32,
     body: &ResponseKind,
 ) -> anyhow::Result<BytesMut> {
-    let mut out = BytesMut::with_capacity(256);
+    let mut out = BytesMut::with_capacity(256 + records_len(body));
     out.put_i32(0); // size, filled in below
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
@@ -87,6 +87,25 @@ pub fn encode_response(
     let size = i32::try_from(out.len() - 4)?;
     out[..4].copy_from_slice(&size.to_be_bytes());
     Ok(out)
+}
+
+/// Record bytes a response carries: reserved up front so a large fetch
+/// answer is copied once, not regrown by doubling.
+fn records_len(body: &ResponseKind) -> usize {
+    match body {
+        ResponseKind::Fetch(fetch) => fetch
+            .responses
+            .iter()
+            .flat_map(|topic| topic.partitions.iter())
+            .map(|partition| {
+                partition
+                    .records
+                    .as_ref()
+                    .map_or(0, |records| records.len())
+            })
+            .sum(),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
