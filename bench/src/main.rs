@@ -69,6 +69,23 @@ struct Args {
     /// removed afterwards). Put it on the disk you want to measure.
     #[arg(long, env = "FJORD_BENCH_WORK_DIR")]
     work_dir: Option<PathBuf>,
+
+    /// Only these targets, comma-separated: raw, fjord-sync, fjord-os, tansu
+    /// (default: all). Checks whose figures were not measured are left out.
+    #[arg(long, value_delimiter = ',', value_parser = ["raw", "fjord-sync", "fjord-os", "tansu"])]
+    targets: Vec<String>,
+
+    /// Only these record sizes in bytes, comma-separated: 100, 1024.
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<usize>,
+
+    /// Only these partition counts, comma-separated: 1, 8.
+    #[arg(long, value_delimiter = ',')]
+    partitions: Vec<i32>,
+
+    /// Only these acks settings, comma-separated: 1, all.
+    #[arg(long, value_delimiter = ',', value_parser = ["1", "all"])]
+    acks: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -108,6 +125,16 @@ fn plan(args: &Args) -> anyhow::Result<run::Plan> {
         "no broker binary at {} (build it with `cargo build --release -p fjord-broker`, or pass --broker)",
         broker.display()
     );
+    anyhow::ensure!(
+        args.sizes.iter().all(|s| run::RECORD_SIZES.contains(s)),
+        "--sizes takes {:?}",
+        run::RECORD_SIZES
+    );
+    anyhow::ensure!(
+        args.partitions.iter().all(|p| run::PARTITIONS.contains(p)),
+        "--partitions takes {:?}",
+        run::PARTITIONS
+    );
     let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     Ok(run::Plan {
         broker,
@@ -120,5 +147,11 @@ fn plan(args: &Args) -> anyhow::Result<run::Plan> {
         idle_wait: Duration::from_secs(if args.quick { 1 } else { 3 }),
         work_root,
         quick: args.quick,
+        only: run::Only {
+            targets: args.targets.clone(),
+            sizes: args.sizes.clone(),
+            partitions: args.partitions.clone(),
+            acks: args.acks.clone(),
+        },
     })
 }

@@ -19,8 +19,8 @@ use crate::report::{FetchRow, MemoryRow, Note, ProduceRow, Report};
 use crate::rss::{self, RssSampler};
 use crate::stats::{mb_per_sec, per_sec};
 
-const RECORD_SIZES: [usize; 2] = [100, 1024];
-const PARTITIONS: [i32; 2] = [1, 8];
+pub const RECORD_SIZES: [usize; 2] = [100, 1024];
+pub const PARTITIONS: [i32; 2] = [1, 8];
 const ACKS: [Acks; 2] = [Acks::Leader, Acks::All];
 /// The partitions of the catch-up read (the `acks=1` topic of that count).
 const FETCH_PARTITIONS: i32 = 8;
@@ -36,6 +36,32 @@ pub struct Plan {
     pub idle_wait: Duration,
     pub work_root: PathBuf,
     pub quick: bool,
+    pub only: Only,
+}
+
+/// A subset of the run, from the command line; an empty list means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Only {
+    pub targets: Vec<String>,
+    pub sizes: Vec<usize>,
+    pub partitions: Vec<i32>,
+    pub acks: Vec<String>,
+}
+
+impl Only {
+    fn target(&self, name: &str) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|t| t == name)
+    }
+
+    fn size(&self, size: usize) -> bool {
+        self.sizes.is_empty() || self.sizes.contains(&size)
+    }
+
+    fn case(&self, size: usize, partitions: i32, acks: Acks) -> bool {
+        self.size(size)
+            && (self.partitions.is_empty() || self.partitions.contains(&partitions))
+            && (self.acks.is_empty() || self.acks.iter().any(|a| a == acks.as_config()))
+    }
 }
 
 /// A Kafka-speaking target under test.
@@ -79,9 +105,14 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
         );
     }
 
-    run_raw(plan, work.path(), &mut report);
+    if plan.only.target("raw") {
+        run_raw(plan, work.path(), &mut report);
+    }
 
     for (name, policy) in [("fjord-sync", "sync"), ("fjord-os", "os")] {
+        if !plan.only.target(name) {
+            continue;
+        }
         let dir = work.path().join(name);
         let outcome = start_fjord(plan, &dir, policy).and_then(|server| {
             let mut target = Target {
@@ -98,6 +129,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
 
     match plan.tansu.as_deref() {
+        _ if !plan.only.target("tansu") => {}
         Some(tansu) if tansu.is_file() => {
             let outcome =
                 Server::start_tansu(tansu, work.path().join("tansu.log")).and_then(|server| {
@@ -140,7 +172,7 @@ fn note(report: &mut Report, what: &str, why: String) {
 /// The raw sink and reader for both durability policies and both sizes.
 fn run_raw(plan: &Plan, work: &Path, report: &mut Report) {
     for (durability, policy) in [(Durability::Sync, "sync"), (Durability::Os, "os")] {
-        for size in RECORD_SIZES {
+        for size in RECORD_SIZES.into_iter().filter(|s| plan.only.size(*s)) {
             let file = work.join(format!("raw-{policy}-{size}.log"));
             let what = format!("raw {policy} {size}B");
             match raw::write(&file, size, durability, plan.budget) {
@@ -191,7 +223,7 @@ fn run_kafka_target(
     };
     let rss_now = |server: &Server| rss::read_status(server.pid()).and_then(|s| s.rss);
 
-    if measure_idle {
+    if measure_idle && plan.only == Only::default() {
         std::thread::sleep(Duration::from_secs(1));
         memory.idle_rss_bytes = rss_now(&target.server);
         let topics: Vec<String> = (0..IDLE_TOPICS).map(|i| format!("idle-{i:03}")).collect();
@@ -217,6 +249,9 @@ fn run_kafka_target(
     for size in RECORD_SIZES {
         for partitions in PARTITIONS {
             for acks in ACKS {
+                if !plan.only.case(size, partitions, acks) {
+                    continue;
+                }
                 let topic = format!("bench-{size}b-{partitions}p-acks{}", acks.as_config());
                 let what = format!(
                     "{} {size}B {partitions}p acks={}",

@@ -13,8 +13,9 @@
 //! Correctness rests on ordering: a caller appends, then takes its [`SyncHandle`], then calls
 //! [`Flusher::sync`]. Its request is queued after the write, and the fsync that answers it starts
 //! after the request was dequeued, so the write is covered. Requests arriving during an fsync wait
-//! for the next round. Segments that roll are fsynced by the log itself when they close, so a
-//! handle only ever needs to cover the active segment.
+//! for the next round. A handle holds the segment's file, so an fsync still covers a
+//! segment that rolled in between; closed segments are also fsynced by the log itself, in the
+//! background, before the recovery point moves past them.
 //!
 //! Bounds: the request queue is unbounded on purpose. A bounded one would make `sync` block a
 //! runtime thread when full; the number of queued requests is already bounded by the produce

@@ -36,9 +36,14 @@
 //!
 //! Append writes batch bytes, then index entries, and does not fsync. Durability comes from the
 //! group-commit [`Flusher`] (the caller's acknowledgement waits for it) or from [`PartitionLog::flush`].
-//! Rolling a segment fsyncs the closed segment with its indexes (final time-index entry
-//! included) and then advances the recovery point, so unclean recovery only ever scans the
-//! active segment plus whatever followed a stale checkpoint. A new leader epoch is checkpointed
+//! Rolling a segment writes its final time-index entry and hands its files to a background
+//! thread that fsyncs them (as Kafka's roll schedules an asynchronous flush): under
+//! `log.flush.policy=os` a closed segment can hold a whole segment of dirty pages, which an
+//! inline fsync would turn into a multi-second stall for every producer of the partition. The
+//! recovery point moves past a closed segment only once its fsync is done (checked on later
+//! appends; a roll with more than a few still running waits for the oldest; flush, close and
+//! truncation wait for all), so unclean recovery only ever scans the segments that may hold
+//! unsynced data plus whatever followed a stale checkpoint. A new leader epoch is checkpointed
 //! before its first batch is written. Deletion (retention, DeleteRecords) persists the new log
 //! start offset first and removes files second; opening a partition deletes segments left below
 //! the log start offset and index files left without their `.log`.

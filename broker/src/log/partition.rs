@@ -2,6 +2,7 @@
 //! Loading segments at open is in `recovery.rs`, retention and DeleteRecords in `retention.rs`.
 //! See the module docs of `log` for the on-disk layout and the ordering rules.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use super::error::LogError;
 use super::flusher::SyncHandle;
 use super::leader_epoch::LeaderEpochCache;
 use super::recovery;
-use super::segment::{MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
+use super::segment::{ClosedFiles, MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
 use super::{AppendInfo, LogConfig, TimestampType};
 
 pub struct PartitionLog {
@@ -28,7 +29,22 @@ pub struct PartitionLog {
     pub(super) recovery_point: i64,
     pub(super) epochs: LeaderEpochCache,
     failed: Arc<AtomicBool>,
+    /// Segments closed by a roll whose fsync runs on a thread of its own, oldest first. The
+    /// recovery point moves past each one only once it is durable.
+    pub(super) closing: VecDeque<Closing>,
 }
+
+/// A rolled segment on its way to disk.
+pub(super) struct Closing {
+    /// The closed segment's end offset: the recovery point once it is fsynced.
+    pub(super) end: i64,
+    /// The fsync; `None` when nothing was written since the segment was opened.
+    pub(super) sync: Option<std::thread::JoinHandle<Result<(), LogError>>>,
+}
+
+/// Rolled segments whose fsync may still be running before a roll waits for the oldest. Rolls
+/// happen every `segment.bytes`, so more than this only builds up with tiny segments.
+pub(super) const MAX_CLOSING: usize = 4;
 
 impl PartitionLog {
     /// Opens (creating if missing) the partition directory. `clean_shutdown` = the broker-wide
@@ -73,6 +89,7 @@ impl PartitionLog {
             recovery_point,
             epochs,
             failed: Arc::new(AtomicBool::new(false)),
+            closing: VecDeque::new(),
         };
         let end = log.log_end_offset();
         if log.log_start_offset > end {
@@ -133,6 +150,9 @@ impl PartitionLog {
                 "a produced batch must hold records".to_string(),
             )
             .into());
+        }
+        if !self.closing.is_empty() {
+            self.settle_closed(false)?;
         }
         let base_offset = self.log_end_offset();
         let last_offset = base_offset + i64::from(header.last_offset_delta);
@@ -203,21 +223,95 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Closes the active segment (final time-index entry, fsync, no descriptors) and starts a
-    /// new one at the log end offset, which becomes the recovery point.
+    /// Closes the active segment (final time-index entry, no descriptors) and starts a new one
+    /// at the log end offset. As in Kafka, the closed segment is fsynced in the background:
+    /// under `log.flush.policy=os` it can hold a whole segment of dirty pages, and an inline
+    /// fsync would stall every producer of the partition for seconds. The recovery point moves
+    /// to the new segment once that fsync is done ([`Self::settle_closed`]).
     fn roll(&mut self) -> Result<(), LogError> {
         let end = self.log_end_offset();
         let active = self.active_mut();
         active.finish_time_index()?;
-        if let Err(e) = active.sync() {
-            self.failed.store(true, Ordering::Release);
-            return Err(e);
-        }
-        active.close_files();
+        let files = active.take_files();
         tracing::debug!(base_offset = end, "rolled segment");
         self.segments.push(Segment::new(&self.dir, end));
-        self.recovery_point = end;
-        checkpoint::write_offset(&self.dir, RECOVERY_POINT, end)
+        let sync = match files {
+            Some(files) => self.sync_in_background(files)?,
+            None => None,
+        };
+        self.closing.push_back(Closing { end, sync });
+        let wait = self.closing.len() > MAX_CLOSING;
+        self.settle_closed(wait)
+    }
+
+    /// Starts the fsync of a closed segment on a thread of its own; a failure marks the log
+    /// failed at once, as a failed group-commit fsync does. When no thread can be started the
+    /// fsync runs here, as before, and `None` says it is done.
+    fn sync_in_background(
+        &self,
+        files: ClosedFiles,
+    ) -> Result<Option<std::thread::JoinHandle<Result<(), LogError>>>, LogError> {
+        let files = Arc::new(files);
+        let failed = Arc::clone(&self.failed);
+        let sync = {
+            let files = Arc::clone(&files);
+            move || {
+                let result = files.sync();
+                if let Err(e) = &result {
+                    failed.store(true, Ordering::Release);
+                    tracing::error!(segment = %files.log_path().display(), error = %e, "fsync of a rolled segment failed; log taken out of service");
+                }
+                result
+            }
+        };
+        match std::thread::Builder::new()
+            .name("fjord-segment-sync".to_string())
+            .spawn(sync)
+        {
+            Ok(handle) => Ok(Some(handle)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread for a background fsync; fsyncing the rolled segment inline");
+                if let Err(e) = files.sync() {
+                    self.failed.store(true, Ordering::Release);
+                    return Err(e);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Moves the recovery point past rolled segments whose background fsync is done, oldest
+    /// first; with `wait`, waits for all of them. A failed fsync fails the log.
+    pub(super) fn settle_closed(&mut self, wait: bool) -> Result<(), LogError> {
+        let mut durable = None;
+        while let Some(front) = self.closing.front() {
+            if !wait && front.sync.as_ref().is_some_and(|s| !s.is_finished()) {
+                break;
+            }
+            let Closing { end, sync } = self.closing.pop_front().expect("front exists");
+            if let Some(sync) = sync {
+                let outcome = sync.join().unwrap_or_else(|_| {
+                    Err(LogError::Io {
+                        op: "fsync rolled segment",
+                        path: self.dir.clone(),
+                        source: std::io::Error::other("the fsync thread panicked"),
+                    })
+                });
+                if let Err(e) = outcome {
+                    self.failed.store(true, Ordering::Release);
+                    self.closing.clear();
+                    return Err(e);
+                }
+            }
+            durable = Some(end);
+        }
+        match durable {
+            Some(end) if end > self.recovery_point => {
+                self.recovery_point = end;
+                checkpoint::write_offset(&self.dir, RECOVERY_POINT, end)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Reads raw batch bytes starting at the batch containing `offset`: at most `max_bytes`
@@ -331,6 +425,7 @@ impl PartitionLog {
                 dir: self.dir.clone(),
             });
         }
+        self.settle_closed(true)?;
         let active = self.active_mut();
         active.finish_time_index()?;
         if let Err(e) = active.sync() {

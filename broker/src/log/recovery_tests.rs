@@ -95,10 +95,62 @@ fn a_roll_fsyncs_the_closed_segment_and_moves_the_recovery_point_to_the_new_one(
     append_batches(&mut log, 30);
     let active_base = log.active().base_offset;
     assert!(active_base > 0, "the log must have rolled");
+    // The closed segments are fsynced in the background; waiting for them moves the
+    // recovery point to the active segment, never beyond it.
+    log.settle_closed(true).expect("settle");
+    assert!(log.closing.is_empty());
     assert_eq!(
         checkpoint::read_offset(dir.path(), RECOVERY_POINT).expect("read"),
         Some(active_base)
     );
+}
+
+#[test]
+fn many_quick_rolls_keep_at_most_a_few_background_fsyncs_and_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = PartitionLog::open(dir.path(), small_config(), true).expect("open");
+    let written = append_batches(&mut log, 300);
+    assert!(log.segments.len() > 20, "{} segments", log.segments.len());
+    assert!(log.closing.len() <= super::partition::MAX_CLOSING);
+    let end = log.log_end_offset();
+    log.close().expect("close waits for every fsync");
+    assert_eq!(
+        checkpoint::read_offset(dir.path(), RECOVERY_POINT).expect("read"),
+        Some(end)
+    );
+    let reopened = PartitionLog::open(dir.path(), small_config(), false).expect("reopen");
+    assert_eq!(read_all(&reopened, 0), written);
+}
+
+#[test]
+fn a_failed_background_fsync_fails_the_log_and_keeps_the_recovery_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = PartitionLog::open(dir.path(), small_config(), true).expect("open");
+    append_batches(&mut log, 30);
+    log.settle_closed(true).expect("settle");
+    let point = log.recovery_point;
+    let end = log.log_end_offset();
+    log.closing.push_back(super::partition::Closing {
+        end,
+        sync: Some(std::thread::spawn(|| {
+            Err(LogError::Io {
+                op: "fsync segment",
+                path: "x.log".into(),
+                source: std::io::Error::from_raw_os_error(5),
+            })
+        })),
+    });
+    let err = log.settle_closed(true).expect_err("the fsync failed");
+    assert!(err.is_storage_error(), "{err}");
+    assert_eq!(log.recovery_point, point);
+    assert_eq!(
+        checkpoint::read_offset(dir.path(), RECOVERY_POINT).expect("read"),
+        Some(point)
+    );
+    let err = log
+        .append(&mut batch_of(2, 0, 0), 1, 0)
+        .expect_err("a failed log takes no appends");
+    assert!(matches!(err, LogError::LogFailed { .. }), "{err}");
 }
 
 #[test]

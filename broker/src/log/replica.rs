@@ -55,6 +55,9 @@ impl PartitionLog {
     /// is emptied and starts again at `offset`. Returns the new log end offset.
     pub fn truncate_to(&mut self, offset: i64) -> Result<i64, LogError> {
         self.ensure_writable()?;
+        // A rolled segment still being fsynced would otherwise move the recovery point past
+        // the cut once its fsync completes.
+        self.settle_closed(true)?;
         let end = self.log_end_offset();
         if offset >= end {
             return Ok(end);

@@ -46,6 +46,38 @@ struct OpenFiles {
     time_index: File,
 }
 
+impl OpenFiles {
+    fn sync(&self, log_path: &Path) -> Result<(), LogError> {
+        self.log
+            .sync_data()
+            .map_err(LogError::io("fsync segment", log_path))?;
+        self.index.sync_data().map_err(LogError::io(
+            "fsync offset index",
+            log_path.with_extension(INDEX_SUFFIX),
+        ))?;
+        self.time_index.sync_data().map_err(LogError::io(
+            "fsync time index",
+            log_path.with_extension(TIME_INDEX_SUFFIX),
+        ))
+    }
+}
+
+/// The files of a segment that stopped being active, still open so they can be fsynced.
+pub(crate) struct ClosedFiles {
+    files: OpenFiles,
+    log_path: PathBuf,
+}
+
+impl ClosedFiles {
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.files.sync(&self.log_path)
+    }
+
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+}
+
 /// A file either held by the active segment or opened just for one read.
 enum Handle<'a> {
     Borrowed(&'a File),
@@ -448,18 +480,19 @@ impl Segment {
 
     /// fsyncs the `.log` and both indexes, if open.
     pub(crate) fn sync(&self) -> Result<(), LogError> {
-        if let Some(f) = &self.files {
-            f.log
-                .sync_data()
-                .map_err(LogError::io("fsync segment", &self.log_path))?;
-            f.index
-                .sync_data()
-                .map_err(LogError::io("fsync offset index", self.index_path()))?;
-            f.time_index
-                .sync_data()
-                .map_err(LogError::io("fsync time index", self.time_index_path()))?;
+        match &self.files {
+            Some(files) => files.sync(&self.log_path),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Hands the open files over (for a roll to fsync them off the append path) and leaves
+    /// the segment closed. `None` when nothing was written since the segment was opened.
+    pub(crate) fn take_files(&mut self) -> Option<ClosedFiles> {
+        self.files.take().map(|files| ClosedFiles {
+            files,
+            log_path: self.log_path.clone(),
+        })
     }
 
     /// Drops the file handles; the next access reopens them.
