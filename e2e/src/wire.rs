@@ -35,6 +35,20 @@ impl WireClient {
         version: i16,
         request: RequestKind,
     ) -> anyhow::Result<ResponseKind> {
+        let sent = self.send(api_key, version, request)?;
+        let (correlation_id, response) = self.receive(api_key, version)?;
+        anyhow::ensure!(correlation_id == sent, "correlation id mismatch");
+        Ok(response)
+    }
+
+    /// Sends `request` without waiting for its answer (pipelining); returns
+    /// its correlation id.
+    pub fn send(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: RequestKind,
+    ) -> anyhow::Result<i32> {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api_key as i16)
@@ -48,6 +62,16 @@ impl WireClient {
         frame.put_i32(i32::try_from(body.len())?);
         frame.put_slice(&body);
         self.stream.write_all(&frame)?;
+        Ok(self.correlation_id)
+    }
+
+    /// Reads the next answer, which must be for `api_key` at `version`;
+    /// returns its correlation id with it.
+    pub fn receive(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+    ) -> anyhow::Result<(i32, ResponseKind)> {
         let mut size = [0u8; 4];
         self.stream
             .read_exact(&mut size)
@@ -57,11 +81,8 @@ impl WireClient {
         let mut payload = Bytes::from(payload);
         let header =
             ResponseHeader::decode(&mut payload, api_key.response_header_version(version))?;
-        anyhow::ensure!(
-            header.correlation_id == self.correlation_id,
-            "correlation id mismatch"
-        );
-        ResponseKind::decode(api_key, &mut payload, version)
+        let response = ResponseKind::decode(api_key, &mut payload, version)?;
+        Ok((header.correlation_id, response))
     }
 }
 

@@ -5,8 +5,8 @@
 //!
 //! ```text
 //!  request ─► blocking task: per partition { split+validate, lock log,
-//!             check sequences, append, record producer state }
-//!          ─► flusher.sync(all touched partitions) ─► notify fetchers ─► answer
+//!             check sequences, append, record producer state, queue its fsync }
+//!          ─► notify fetchers ─► (deferred) wait for every queued fsync ─► answer
 //! ```
 
 use std::future::Future;
@@ -78,9 +78,14 @@ pub async fn handle(
         let response = all_failed(request, ResponseError::InvalidRequiredAcks);
         return Ok(Box::pin(async move { Ok(Some(response)) }));
     }
-    let (responses, syncs) = blocking(broker, move |topics| {
+    // Each partition's fsync is queued as soon as it is appended, so it runs
+    // while the request appends to the next partition, and requests
+    // pipelined behind this one share it; the answer waits for all of them.
+    let must_sync = acks != 0 && broker.config.settings.flush_policy == FlushPolicy::Sync;
+    let owner = Arc::clone(broker);
+    let (responses, waits) = blocking(broker, move |topics| {
         let now = now_ms();
-        let mut syncs = Vec::new();
+        let mut waits = Vec::new();
         let responses: Vec<TopicProduceResponse> = request
             .topic_data
             .into_iter()
@@ -104,7 +109,9 @@ pub async fn handle(
                         let response = PartitionProduceResponse::default().with_index(data.index);
                         match outcome {
                             Ok(appended) => {
-                                syncs.extend(appended.sync);
+                                if must_sync && let Some(handle) = appended.sync {
+                                    waits.push(owner.flusher.submit(handle));
+                                }
                                 response
                                     .with_base_offset(appended.base_offset)
                                     .with_log_append_time_ms(appended.log_append_time)
@@ -124,21 +131,9 @@ pub async fn handle(
                     .with_partition_responses(partitions)
             })
             .collect();
-        (responses, syncs)
+        (responses, waits)
     })
     .await?;
-
-    // The fsyncs are queued now, so that requests pipelined behind this one
-    // join the same flusher round; the answer waits for them in order.
-    let must_sync = acks != 0 && broker.config.settings.flush_policy == FlushPolicy::Sync;
-    let waits: Vec<_> = if must_sync {
-        syncs
-            .into_iter()
-            .map(|handle| broker.flusher.submit(handle))
-            .collect()
-    } else {
-        Vec::new()
-    };
     broker.appended.notify_waiters();
     let broker = broker.clone();
     Ok(Box::pin(async move {

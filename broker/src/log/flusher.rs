@@ -1,48 +1,51 @@
-//! Group-commit flusher: one background thread that batches fsyncs across partitions and
-//! requests, so "acknowledged means fsynced" does not cost one fsync per produce request.
+//! Group-commit flusher: a few background threads that fsync partition files for any number of
+//! waiting produce requests, so "acknowledged means fsynced" does not cost one fsync per request.
 //!
 //! ```text
-//!  produce task A ─ append ─ sync(handle P1) ─┐
-//!  produce task B ─ append ─ sync(handle P1) ─┤  std mpsc    ┌ flusher thread ─────────────────┐
-//!  produce task C ─ append ─ sync(handle P2) ─┴────────────► │ take everything queued (a round) │
-//!        ▲                                                   │ fsync each distinct file once    │
-//!        └──────── oneshot: Ok / the fsync error ◄────────── │ answer every waiter of the file  │
-//!                                                            └──────────────────────────────────┘
+//!  produce: append P1 ─ submit(P1) ─┐          ┌ per file: waiters, queued?, running? ┐
+//!  produce: append P2 ─ submit(P2) ─┼─ lock ─► │ P1: [a, c]  queued                   │
+//!  produce: append P1 ─ submit(P1) ─┘          │ P2: [b]     running (fsync under way)│
+//!        ▲                                     └───────────────┬──────────────────────┘
+//!        │                                        ready queue: P1, ...
+//!        │                         flush threads (FLUSH_THREADS): take a file and all of its
+//!        └── oneshot: Ok / error ◄─ waiters, fsync it, answer them; waiters that came in
+//!                                   meanwhile make the file ready again
 //! ```
 //!
 //! Correctness rests on ordering: a caller appends, then takes its [`SyncHandle`], then calls
-//! [`Flusher::sync`]. Its request is queued after the write, and the fsync that answers it starts
-//! after the request was dequeued, so the write is covered. Requests arriving during an fsync wait
-//! for the next round. A handle holds the segment's file, so an fsync still covers a
-//! segment that rolled in between; closed segments are also fsynced by the log itself, in the
-//! background, before the recovery point moves past them.
+//! [`Flusher::submit`]. Its waiter is registered after the write, and the fsync that answers it
+//! starts after a flush thread took the waiter, so the write is covered. A waiter that arrives
+//! while its file is being fsynced waits for the next fsync of that file. A file is fsynced by
+//! at most one thread at a time; different files in parallel, so a request that touched many
+//! partitions costs about one fsync's latency, and one partition's fsync can start while the
+//! same request is still appending to the next. A handle holds the segment's file, so an fsync
+//! still covers a segment that rolled in between; closed segments are also fsynced by the log
+//! itself, in the background, before the recovery point moves past them.
 //!
-//! Bounds: the request queue is unbounded on purpose. A bounded one would make `sync` block a
-//! runtime thread when full; the number of queued requests is already bounded by the produce
-//! requests in flight, which the server limits. One round fsyncs its files one after another;
-//! spreading them over a few threads is the next step if rounds with many partitions get slow.
+//! Bounds: the number of waiters is bounded by the produce requests in flight, which the server
+//! limits; the threads are started once and sleep while nothing is dirty.
 //!
-//! Failure: an fsync error reaches every waiter of that file in the round, and marks the log
-//! failed (Linux may drop dirty pages after a failed fsync, so a later "successful" fsync proves
-//! nothing). From then on syncs and appends of that log fail with [`LogError::LogFailed`] until
-//! it is reopened and recovered.
+//! Failure: an fsync error reaches every waiter of that fsync, and marks the log failed (Linux
+//! may drop dirty pages after a failed fsync, so a later "successful" fsync proves nothing).
+//! From then on syncs and appends of that log fail with [`LogError::LogFailed`] until it is
+//! reopened and recovered.
 
-use std::collections::HashMap;
-use std::fs::File;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use tokio::sync::oneshot;
 
 use super::error::LogError;
+use super::segment::LogFile;
 
 /// What to fsync for one partition: its active segment's `.log`. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SyncHandle {
-    file: Option<Arc<File>>,
+    file: Option<Arc<LogFile>>,
     path: PathBuf,
     dir: PathBuf,
     failed: Arc<AtomicBool>,
@@ -50,7 +53,7 @@ pub struct SyncHandle {
 
 impl SyncHandle {
     pub(crate) fn new(
-        file: Option<Arc<File>>,
+        file: Option<Arc<LogFile>>,
         path: PathBuf,
         dir: PathBuf,
         failed: Arc<AtomicBool>,
@@ -78,7 +81,7 @@ impl SyncHandle {
         }
         match &self.file {
             None => Ok(()),
-            Some(file) => self.record(file.sync_data()),
+            Some(file) => self.record(file.sync()),
         }
     }
 
@@ -93,56 +96,104 @@ impl SyncHandle {
 
 type Waiter = oneshot::Sender<Result<(), LogError>>;
 
-struct SyncRequest {
+/// Threads fsyncing at once. Parallel fsyncs of different files share journal commits and
+/// device queues; more than a few rarely helps and each costs a thread.
+const FLUSH_THREADS: usize = 4;
+
+/// A file with waiters: identified by its `Arc<File>`'s address, which cannot be reused while
+/// the entry (holding a clone of the handle, hence of the `Arc`) exists.
+type FileKey = usize;
+
+struct Dirty {
     handle: SyncHandle,
-    done: Waiter,
+    waiters: Vec<Waiter>,
+    /// In the ready queue.
+    queued: bool,
+    /// A flush thread is fsyncing it now.
+    running: bool,
 }
 
-/// The group-commit flusher thread. Dropping it is the same as [`Flusher::shutdown`].
+#[derive(Default)]
+struct State {
+    files: HashMap<FileKey, Dirty>,
+    ready: VecDeque<FileKey>,
+    stopping: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A flush thread never panics while holding the lock (it only moves values), but a
+        // poisoned lock must not take the broker down with it either.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The group-commit flush threads. Dropping it is the same as [`Flusher::shutdown`].
 pub struct Flusher {
-    requests: Option<mpsc::Sender<SyncRequest>>,
-    thread: Option<thread::JoinHandle<()>>,
+    shared: Arc<Shared>,
+    threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl Flusher {
     pub fn start() -> Flusher {
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name("fjord-log-flusher".to_string())
-            .spawn(move || run(rx))
-            .expect("the OS lets a broker start one thread at startup");
-        Flusher {
-            requests: Some(tx),
-            thread: Some(thread),
-        }
+        let shared = Arc::new(Shared::default());
+        let threads = (0..FLUSH_THREADS)
+            .map(|i| {
+                let shared = Arc::clone(&shared);
+                thread::Builder::new()
+                    .name(format!("fjord-flush-{i}"))
+                    .spawn(move || run(&shared))
+                    .expect("the OS lets a broker start a few threads at startup")
+            })
+            .collect();
+        Flusher { shared, threads }
     }
 
     /// Resolves once everything written through `handle` up to now is fsynced. Concurrent
-    /// callers share one fsync per file per round; an fsync error reaches every one of them.
+    /// callers share one fsync per file; an fsync error reaches every one of them.
     pub async fn sync(&self, handle: SyncHandle) -> Result<(), LogError> {
         self.submit(handle).await
     }
 
-    /// Queues the fsync now and returns a future for its outcome: unlike
-    /// [`sync`](Self::sync), the request reaches the flusher before the
-    /// future is first polled, so a caller can start several and await them
-    /// later (pipelined requests share a round that way).
+    /// Registers the wait now and returns a future for its outcome: unlike
+    /// [`sync`](Self::sync), the fsync can start before the future is first polled, so a
+    /// caller can start several and await them later (pipelined requests share fsyncs that way).
     pub fn submit(
         &self,
         handle: SyncHandle,
-    ) -> impl Future<Output = Result<(), LogError>> + Send + 'static {
+    ) -> impl Future<Output = Result<(), LogError>> + Send + use<> {
         let queued = (|| {
             if let Some(e) = handle.failed_error() {
                 return Err(e);
             }
-            if handle.file.is_none() {
+            let Some(file) = &handle.file else {
                 return Ok(None);
-            }
+            };
+            let key = Arc::as_ptr(file) as FileKey;
             let (done, answer) = oneshot::channel();
-            let requests = self.requests.as_ref().ok_or(LogError::FlusherStopped)?;
-            requests
-                .send(SyncRequest { handle, done })
-                .map_err(|_| LogError::FlusherStopped)?;
+            let mut state = self.shared.lock();
+            if state.stopping {
+                return Err(LogError::FlusherStopped);
+            }
+            let dirty = state.files.entry(key).or_insert_with(|| Dirty {
+                handle,
+                waiters: Vec::new(),
+                queued: false,
+                running: false,
+            });
+            dirty.waiters.push(done);
+            if !dirty.queued && !dirty.running {
+                dirty.queued = true;
+                state.ready.push_back(key);
+                drop(state);
+                self.shared.work.notify_one();
+            }
             Ok(Some(answer))
         })();
         async move {
@@ -153,7 +204,7 @@ impl Flusher {
         }
     }
 
-    /// Stops taking requests, answers those already queued, and joins the thread.
+    /// Stops taking waiters, answers those already registered, and joins the threads.
     pub fn shutdown(self) {
         drop(self);
     }
@@ -161,63 +212,60 @@ impl Flusher {
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        self.requests = None;
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the log flusher thread panicked");
+        self.shared.lock().stopping = true;
+        self.shared.work.notify_all();
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("a log flush thread panicked");
+            }
         }
     }
 }
 
-fn run(requests: mpsc::Receiver<SyncRequest>) {
-    while let Ok(first) = requests.recv() {
-        let mut round = vec![first];
-        round.extend(requests.try_iter());
-        // Group waiters by file, keeping first-come order.
-        let mut groups: Vec<(SyncHandle, Vec<Waiter>)> = Vec::new();
-        let mut slot: HashMap<*const File, usize> = HashMap::new();
-        for SyncRequest { handle, done } in round {
-            let Some(file) = &handle.file else {
-                let _ = done.send(Ok(()));
-                continue;
-            };
-            let key = Arc::as_ptr(file);
-            match slot.get(&key) {
-                Some(&i) => groups[i].1.push(done),
-                None => {
-                    slot.insert(key, groups.len());
-                    groups.push((handle, vec![done]));
-                }
+/// One flush thread: fsync ready files until stopping and nothing is ready.
+fn run(shared: &Shared) {
+    let mut state = shared.lock();
+    loop {
+        let Some(key) = state.ready.pop_front() else {
+            if state.stopping {
+                return;
             }
-        }
-        tracing::trace!(files = groups.len(), "flusher round");
-        if groups.len() == 1 {
-            sync_group(groups.pop().expect("one group"));
+            state = shared
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
             continue;
+        };
+        let dirty = state
+            .files
+            .get_mut(&key)
+            .expect("a ready file has an entry");
+        dirty.queued = false;
+        dirty.running = true;
+        let waiters = std::mem::take(&mut dirty.waiters);
+        let handle = dirty.handle.clone();
+        drop(state);
+
+        let result = handle.sync_now();
+        for done in waiters {
+            // A waiter that gave up (its task was cancelled) needs no answer.
+            let _ = done.send(copy_result(&result));
         }
-        // Files of one round are fsynced in parallel: on a journaling file
-        // system concurrent fsyncs share journal commits, so a round over
-        // many partitions costs about one fsync, not one per partition.
-        let per_thread = groups.len().div_ceil(PARALLEL_SYNCS);
-        std::thread::scope(|scope| {
-            let mut groups = groups.into_iter().peekable();
-            while groups.peek().is_some() {
-                let chunk: Vec<_> = groups.by_ref().take(per_thread).collect();
-                scope.spawn(move || chunk.into_iter().for_each(sync_group));
-            }
-        });
-    }
-}
 
-/// Most fsyncs in flight at once in one round.
-const PARALLEL_SYNCS: usize = 8;
-
-fn sync_group((handle, waiters): (SyncHandle, Vec<Waiter>)) {
-    let result = handle.sync_now();
-    for done in waiters {
-        // A waiter that gave up (its task was cancelled) needs no answer.
-        let _ = done.send(copy_result(&result));
+        state = shared.lock();
+        let dirty = state
+            .files
+            .get_mut(&key)
+            .expect("a running file keeps its entry");
+        dirty.running = false;
+        if dirty.waiters.is_empty() {
+            state.files.remove(&key);
+        } else {
+            // Waiters that came during the fsync need one that starts after them.
+            dirty.queued = true;
+            state.ready.push_back(key);
+            shared.work.notify_one();
+        }
     }
 }
 
@@ -246,11 +294,12 @@ fn copy_result(result: &Result<(), LogError>) -> Result<(), LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     fn handle_for(file: File, path: PathBuf) -> SyncHandle {
         SyncHandle::new(
-            Some(Arc::new(file)),
+            Some(Arc::new(LogFile::existing(file))),
             path.clone(),
             path,
             Arc::new(AtomicBool::new(false)),

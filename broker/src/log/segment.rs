@@ -15,12 +15,11 @@ use std::io;
 use std::ops::Deref;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
 use super::batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD, be_i32, be_i64};
-use super::checkpoint::sync_dir;
 use super::error::LogError;
 use super::index::{self, OffsetEntry};
 use super::leader_epoch::LeaderEpochCache;
@@ -40,8 +39,57 @@ pub(crate) fn file_name(base_offset: i64, suffix: &str) -> String {
     format!("{base_offset:020}.{suffix}")
 }
 
+/// A segment's `.log`, shared with the flusher. Before anything in it counts as durable, its
+/// data must be fsynced and — once, for a file created here — its directory entry too. That
+/// directory fsync is left to the first sync of the file rather than done at creation: on a
+/// journaling file system it waits for a journal commit, which a roll would otherwise pay
+/// inline while the closed segment's dirty pages are still being written back.
+#[derive(Debug)]
+pub(crate) struct LogFile {
+    file: File,
+    /// The partition directory, while the new file's entry is not yet known to be durable.
+    unsynced_entry: Mutex<Option<PathBuf>>,
+}
+
+impl LogFile {
+    fn new(file: File, unsynced_entry: Option<PathBuf>) -> LogFile {
+        LogFile {
+            file,
+            unsynced_entry: Mutex::new(unsynced_entry),
+        }
+    }
+
+    /// A file whose directory entry is already durable.
+    #[cfg(test)]
+    pub(crate) fn existing(file: File) -> LogFile {
+        LogFile::new(file, None)
+    }
+
+    /// fsyncs the data, then the directory entry if it is still pending. Concurrent callers
+    /// of one file all return only after both are done.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()?;
+        let mut entry = self
+            .unsynced_entry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(dir) = entry.as_deref() {
+            File::open(dir)?.sync_all()?;
+            *entry = None;
+        }
+        Ok(())
+    }
+}
+
+impl Deref for LogFile {
+    type Target = File;
+    fn deref(&self) -> &File {
+        &self.file
+    }
+}
+
 struct OpenFiles {
-    log: Arc<File>,
+    log: Arc<LogFile>,
     index: File,
     time_index: File,
 }
@@ -49,7 +97,7 @@ struct OpenFiles {
 impl OpenFiles {
     fn sync(&self, log_path: &Path) -> Result<(), LogError> {
         self.log
-            .sync_data()
+            .sync()
             .map_err(LogError::io("fsync segment", log_path))?;
         self.index.sync_data().map_err(LogError::io(
             "fsync offset index",
@@ -400,7 +448,8 @@ impl Segment {
     }
 
     /// Opens (creating if needed) the segment's three files for appending. A newly created
-    /// `.log` gets its directory entry fsynced. `truncate_indexes` empties both indexes.
+    /// `.log` gets its directory entry fsynced with its first sync ([`LogFile::sync`]).
+    /// `truncate_indexes` empties both indexes.
     fn open_files(&mut self, truncate_indexes: bool) -> Result<&OpenFiles, LogError> {
         if truncate_indexes {
             self.files = None;
@@ -416,14 +465,18 @@ impl Segment {
                     .open(&path)
                     .map_err(LogError::io("open segment file", path))
             };
+            let unsynced_entry = match self.log_path.parent() {
+                Some(dir) if !existed => Some(dir.to_path_buf()),
+                _ => None,
+            };
             let files = OpenFiles {
-                log: Arc::new(open(self.log_path.clone(), false)?),
+                log: Arc::new(LogFile::new(
+                    open(self.log_path.clone(), false)?,
+                    unsynced_entry,
+                )),
                 index: open(self.index_path(), truncate_indexes)?,
                 time_index: open(self.time_index_path(), truncate_indexes)?,
             };
-            if !existed && let Some(dir) = self.log_path.parent() {
-                sync_dir(dir)?;
-            }
             self.files = Some(files);
         }
         Ok(self.files.as_ref().expect("opened above"))
@@ -474,7 +527,7 @@ impl Segment {
     }
 
     /// The active `.log` handle for the flusher, if the segment has been written since opening.
-    pub(crate) fn log_handle(&self) -> Option<Arc<File>> {
+    pub(crate) fn log_handle(&self) -> Option<Arc<LogFile>> {
         self.files.as_ref().map(|f| Arc::clone(&f.log))
     }
 

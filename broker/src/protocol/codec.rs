@@ -90,8 +90,9 @@ pub fn encode_response(
 }
 
 /// Record bytes a response carries: reserved up front so a large fetch
-/// answer is copied once, not regrown by doubling.
-fn records_len(body: &ResponseKind) -> usize {
+/// answer is copied once, not regrown by doubling, and counted against a
+/// connection's budget of answers waiting to be written.
+pub fn records_len(body: &ResponseKind) -> usize {
     match body {
         ResponseKind::Fetch(fetch) => fetch
             .responses

@@ -3,12 +3,12 @@
 //! ```text
 //!  reader: read frame ─► decode ─► api::handle (appends happen here, in order)
 //!             │ pending answer (ready, or a future waiting for fsync)
-//!             ▼ bounded queue (MAX_IN_FLIGHT)
+//!             ▼ bounded queue (MAX_IN_FLIGHT answers, MAX_QUEUED_RECORD_BYTES of records)
 //!  writer: await each answer in order ─► encode ─► write
 //! ```
 //!
 //! The reader keeps reading while earlier answers wait for durability, so a
-//! client's pipelined produce requests share flusher rounds; answers still
+//! client's pipelined produce requests share fsyncs; answers still
 //! leave in request order. Either side ending closes the connection: the
 //! writer cancels the reader's token, the reader closing the queue lets the
 //! writer finish what is queued and stop.
@@ -21,7 +21,7 @@ use kafka_protocol::messages::{ApiKey, ResponseKind};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -31,9 +31,15 @@ use crate::protocol::codec::{self, DecodeError};
 use crate::protocol::frame::{FrameError, FrameReader};
 use crate::protocol::{ResponseError, versions};
 
-/// Requests read ahead of the oldest unanswered one (librdkafka pipelines up
-/// to five produce requests; Java up to five as well).
-const MAX_IN_FLIGHT: usize = 16;
+/// Requests read ahead of the oldest unanswered one. A waiting produce answer
+/// is small, and librdkafka keeps up to a million requests in flight without
+/// idempotence (five with it): with few slots, a producer of many small
+/// requests spends its time waiting for the slot, not for the disk.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Record bytes that answers waiting in the queue may hold at most (fetch
+/// answers carry their records); one larger answer still passes, alone.
+const MAX_QUEUED_RECORD_BYTES: usize = 64 << 20;
 
 /// An answer to write once it is ready.
 struct Pending {
@@ -42,6 +48,19 @@ struct Pending {
     correlation_id: i32,
     answer: Handled,
     span: tracing::Span,
+    /// Its share of [`MAX_QUEUED_RECORD_BYTES`], returned once it is written.
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The budget share of an answer: its record bytes in KiB, at most the whole
+/// budget, none for answers that carry no records.
+fn budget_units(answer: &Handled) -> u32 {
+    let bytes = match answer {
+        Handled::Ready(Some(body)) => codec::records_len(body),
+        _ => 0,
+    };
+    let units = bytes.div_ceil(1024).min(MAX_QUEUED_RECORD_BYTES / 1024);
+    u32::try_from(units).unwrap_or(u32::MAX)
 }
 
 /// Serves one connection until the peer leaves, a protocol error closes it,
@@ -56,6 +75,7 @@ pub async fn run(
     let (mut read_half, write_half) = stream.into_split();
     let closed = shutdown.child_token();
     let (queue, answers) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
+    let budget = Arc::new(Semaphore::new(MAX_QUEUED_RECORD_BYTES / 1024));
     let writer = tokio::spawn(write_answers(
         write_half,
         answers,
@@ -109,6 +129,7 @@ pub async fn run(
                         correlation_id,
                         answer,
                         span,
+                        _budget: None,
                     },
                     Err(error) => {
                         tracing::warn!(%peer, ?api_key, %error, "closing connection: request failed");
@@ -132,6 +153,7 @@ pub async fn run(
                     correlation_id,
                     answer: Handled::Ready(Some(ResponseKind::ApiVersions(body))),
                     span: tracing::Span::none(),
+                    _budget: None,
                 }
             }
             Err(error) => {
@@ -140,6 +162,17 @@ pub async fn run(
                 break;
             }
         };
+        let mut pending = pending;
+        let units = budget_units(&pending.answer);
+        if units > 0 {
+            // Cancel-safe: the permit is only taken when the acquire completes.
+            let permit = tokio::select! {
+                _ = closed.cancelled() => break,
+                permit = Arc::clone(&budget).acquire_many_owned(units) => permit,
+            };
+            let Ok(permit) = permit else { break };
+            pending._budget = Some(permit);
+        }
         // Cancel-safe: a send that does not complete queues nothing.
         let sent = tokio::select! {
             _ = closed.cancelled() => false,
@@ -199,4 +232,48 @@ async fn write_answers(
     // Stop the reader too, whatever ended the writer.
     closed.cancel();
     let _ = out.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use kafka_protocol::messages::{FetchResponse, ProduceResponse};
+
+    use super::*;
+
+    fn fetch_answer(record_bytes: &[usize]) -> Handled {
+        let partitions = record_bytes
+            .iter()
+            .map(|len| PartitionData::default().with_records(Some(Bytes::from(vec![0u8; *len]))))
+            .collect();
+        let topic = FetchableTopicResponse::default().with_partitions(partitions);
+        Handled::Ready(Some(ResponseKind::Fetch(
+            FetchResponse::default().with_responses(vec![topic]),
+        )))
+    }
+
+    #[test]
+    fn fetch_answers_take_their_record_bytes_in_kib_from_the_budget() {
+        assert_eq!(budget_units(&fetch_answer(&[1024, 1024, 1])), 3);
+        assert_eq!(budget_units(&fetch_answer(&[])), 0);
+    }
+
+    #[test]
+    fn an_answer_larger_than_the_budget_takes_all_of_it_and_no_more() {
+        let whole = u32::try_from(MAX_QUEUED_RECORD_BYTES / 1024).expect("fits");
+        assert_eq!(
+            budget_units(&fetch_answer(&[MAX_QUEUED_RECORD_BYTES + 5])),
+            whole
+        );
+    }
+
+    #[test]
+    fn answers_without_records_take_nothing() {
+        let produce = Handled::Ready(Some(ResponseKind::Produce(ProduceResponse::default())));
+        assert_eq!(budget_units(&produce), 0);
+        assert_eq!(budget_units(&Handled::Ready(None)), 0);
+        let deferred = Handled::Deferred(Box::pin(async { Ok(None) }));
+        assert_eq!(budget_units(&deferred), 0);
+    }
 }

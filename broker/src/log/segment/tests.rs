@@ -134,3 +134,20 @@ fn recovery_rebuilds_identical_indexes() {
         "recovery notes leader epochs"
     );
 }
+
+#[test]
+fn a_new_segment_file_has_its_directory_entry_fsynced_by_its_first_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut seg = Segment::new(dir.path(), 0);
+    fill(&mut seg, 3, 200);
+    let log = seg.log_handle().expect("written, so open");
+    let pending = |log: &LogFile| log.unsynced_entry.lock().expect("lock").clone();
+    assert_eq!(pending(&log), Some(dir.path().to_path_buf()));
+    log.sync().expect("sync");
+    assert_eq!(pending(&log), None, "the entry is durable after one sync");
+
+    // Reopening an existing file owes no directory fsync.
+    seg.close_files();
+    fill(&mut seg, 1, 200);
+    assert_eq!(pending(&seg.log_handle().expect("open")), None);
+}
