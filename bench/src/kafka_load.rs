@@ -77,6 +77,12 @@ pub struct Produced {
     pub first_error: Option<String>,
 }
 
+impl Produced {
+    pub fn mb_per_sec(&self) -> f64 {
+        crate::stats::mb_per_sec(self.bytes, self.elapsed)
+    }
+}
+
 /// What one catch-up read measured.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -106,6 +112,34 @@ pub async fn create_topics(
     for result in results {
         if let Err((topic, code)) = result {
             bail!("creating topic {topic}: {code:?}");
+        }
+    }
+    Ok(())
+}
+
+impl Fetched {
+    pub fn mb_per_sec(&self) -> f64 {
+        crate::stats::mb_per_sec(self.bytes, self.elapsed)
+    }
+}
+
+/// Deletes `topics` (nothing to do for none); fails with the broker's error
+/// for the first refused topic.
+pub async fn delete_topics(bootstrap: &str, topics: &[String]) -> anyhow::Result<()> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let options = AdminOptions::new().operation_timeout(Some(SETTLE_TIMEOUT));
+    let results = tokio::time::timeout(SETTLE_TIMEOUT, admin.delete_topics(&names, &options))
+        .await
+        .context("deleting topics timed out")??;
+    for result in results {
+        if let Err((topic, code)) = result {
+            bail!("deleting topic {topic}: {code:?}");
         }
     }
     Ok(())

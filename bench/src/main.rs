@@ -6,6 +6,7 @@
 //!   raw sink + raw reader (sync, os)      ── baseline rows
 //!   fjord-broker, log.flush.policy=sync   ── idle RSS, 1,000 partitions, produce, fetch, peak RSS
 //!   fjord-broker, log.flush.policy=os     ── produce, fetch, peak RSS
+//!   librdkafka mock broker, in process    ── produce: the client's ceiling
 //!   tansu broker, memory:// (optional)    ── produce, fetch, peak RSS
 //!   Report::finish ── ratios and checks ── table on stdout, JSON as the last line
 //! ```
@@ -70,9 +71,16 @@ struct Args {
     #[arg(long, env = "FJORD_BENCH_WORK_DIR")]
     work_dir: Option<PathBuf>,
 
-    /// Only these targets, comma-separated: raw, fjord-sync, fjord-os, tansu
-    /// (default: all). Checks whose figures were not measured are left out.
-    #[arg(long, value_delimiter = ',', value_parser = ["raw", "fjord-sync", "fjord-os", "tansu"])]
+    /// Runs of each case (and of each raw write and read); the median run
+    /// is reported, with the spread of all of them (default 3, or 1 with
+    /// --quick).
+    #[arg(long, env = "FJORD_BENCH_REPEAT")]
+    repeat: Option<usize>,
+
+    /// Only these targets, comma-separated: raw, fjord-sync, fjord-os, mock,
+    /// tansu (default: all). Checks whose figures were not measured are left
+    /// out.
+    #[arg(long, value_delimiter = ',', value_parser = ["raw", "fjord-sync", "fjord-os", "mock", "tansu"])]
     targets: Vec<String>,
 
     /// Only these record sizes in bytes, comma-separated: 100, 1024.
@@ -135,6 +143,8 @@ fn plan(args: &Args) -> anyhow::Result<run::Plan> {
         "--partitions takes {:?}",
         run::PARTITIONS
     );
+    let repeat = args.repeat.unwrap_or(if args.quick { 1 } else { 3 });
+    anyhow::ensure!((1..=20).contains(&repeat), "--repeat must be in 1..=20");
     let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     Ok(run::Plan {
         broker,
@@ -147,6 +157,7 @@ fn plan(args: &Args) -> anyhow::Result<run::Plan> {
         idle_wait: Duration::from_secs(if args.quick { 1 } else { 3 }),
         work_root,
         quick: args.quick,
+        repeat,
         only: run::Only {
             targets: args.targets.clone(),
             sizes: args.sizes.clone(),

@@ -38,6 +38,11 @@ pub struct ProduceRow {
     pub broker_cores: Option<f64>,
     pub vs_raw: Option<f64>,
     pub vs_tansu: Option<f64>,
+    /// MB/s over librdkafka's mock broker's in the same case: how much of
+    /// what the client manages at all on this machine the target reached.
+    pub vs_mock: Option<f64>,
+    /// MB/s of every run of the case, in run order; the row is the median run.
+    pub runs_mb_per_sec: Vec<f64>,
 }
 
 /// One catch-up read (or a raw file read).
@@ -55,6 +60,8 @@ pub struct FetchRow {
     pub broker_cores: Option<f64>,
     pub vs_raw: Option<f64>,
     pub vs_tansu: Option<f64>,
+    /// As in [`ProduceRow::runs_mb_per_sec`].
+    pub runs_mb_per_sec: Vec<f64>,
 }
 
 /// Resident memory of one broker process.
@@ -102,6 +109,28 @@ fn raw_policy(policy: &str) -> &str {
 impl Report {
     /// Fills every row's ratios and derives the checks.
     pub fn finish(&mut self) {
+        let mock_produce = |row: &ProduceRow| {
+            self.produce
+                .iter()
+                .find(|r| {
+                    r.target == "mock"
+                        && r.acks == row.acks
+                        && r.partitions == row.partitions
+                        && r.record_bytes == row.record_bytes
+                })
+                .map(|r| r.mb_per_sec)
+        };
+        let vs_mock: Vec<_> = self
+            .produce
+            .iter()
+            .map(|row| match row.target.as_str() {
+                "raw" | "mock" => None,
+                _ => ratio(row.mb_per_sec, mock_produce(row)),
+            })
+            .collect();
+        for (row, vs_mock) in self.produce.iter_mut().zip(vs_mock) {
+            row.vs_mock = vs_mock;
+        }
         let raw_produce = |policy: &str, size: usize| {
             self.produce
                 .iter()
@@ -128,10 +157,10 @@ impl Report {
                 if row.target == "raw" {
                     return (None, None);
                 }
-                let vs_tansu = if row.target == "tansu" {
-                    None
-                } else {
+                let vs_tansu = if row.target.starts_with("fjord") {
                     ratio(row.mb_per_sec, tansu_produce(row))
+                } else {
+                    None
                 };
                 (
                     ratio(row.mb_per_sec, raw_produce(&row.policy, row.record_bytes)),
@@ -254,7 +283,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8}",
+            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7}",
             "target",
             "policy",
             "acks",
@@ -262,13 +291,15 @@ impl Report {
             "size",
             "records",
             "MB/s",
+            "spread",
             "rec/s",
             "p50",
             "p99",
             "p999",
             "cpu",
             "vs-raw",
-            "vs-tansu"
+            "vs-tansu",
+            "vs-mock"
         );
         for row in &self.produce {
             let (p50, p99, p999) = row.latency.map_or((None, None, None), |l| {
@@ -276,7 +307,7 @@ impl Report {
             });
             let _ = writeln!(
                 out,
-                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8}{}",
+                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7}{}",
                 row.target,
                 row.policy,
                 row.acks.as_deref().unwrap_or("-"),
@@ -284,6 +315,7 @@ impl Report {
                 size(row.record_bytes),
                 row.records,
                 row.mb_per_sec,
+                spread(&row.runs_mb_per_sec),
                 row.records_per_sec,
                 millis(p50),
                 millis(p99),
@@ -291,6 +323,7 @@ impl Report {
                 cores(row.broker_cores),
                 percent(row.vs_raw),
                 percent(row.vs_tansu),
+                percent(row.vs_mock),
                 if row.errors > 0 {
                     format!(
                         "  ({} errors: {})",
@@ -308,13 +341,14 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8} {:>10} {:>5} {:>7} {:>8}",
+            "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>5} {:>7} {:>8}",
             "target",
             "policy",
             "parts",
             "size",
             "records",
             "MB/s",
+            "spread",
             "rec/s",
             "cpu",
             "vs-raw",
@@ -323,13 +357,14 @@ impl Report {
         for row in &self.fetch {
             let _ = writeln!(
                 out,
-                "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8.1} {:>10.0} {:>5} {:>7} {:>8}",
+                "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>5} {:>7} {:>8}",
                 row.target,
                 row.policy,
                 row.partitions.map_or("-".into(), |p| p.to_string()),
                 size(row.record_bytes),
                 row.records,
                 row.mb_per_sec,
+                spread(&row.runs_mb_per_sec),
                 row.records_per_sec,
                 cores(row.broker_cores),
                 percent(row.vs_raw),
@@ -393,6 +428,31 @@ pub fn size(bytes: usize) -> String {
     }
 }
 
+/// How far apart the runs of a case were: (max - min) / median, or "-" for
+/// a single run.
+fn spread(runs: &[f64]) -> String {
+    if runs.len() < 2 {
+        return "-".into();
+    }
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[(sorted.len() - 1) / 2];
+    if median <= 0.0 {
+        return "-".into();
+    }
+    format!(
+        "{:.0}%",
+        (sorted[sorted.len() - 1] - sorted[0]) / median * 100.0
+    )
+}
+
+/// Index of the median of `values` (the lower one of an even count).
+pub fn median_index(values: &[f64]) -> Option<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*a].total_cmp(&values[*b]));
+    order.get((values.len().max(1) - 1) / 2).copied()
+}
+
 /// A ratio as a whole percentage, `-` when there is none.
 pub fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("-".into(), |r| format!("{:.0}%", r * 100.0))
@@ -442,6 +502,8 @@ mod tests {
             broker_cores: Some(1.25),
             vs_raw: None,
             vs_tansu: None,
+            vs_mock: None,
+            runs_mb_per_sec: Vec::new(),
         }
     }
 
@@ -540,5 +602,20 @@ mod tests {
         assert_eq!(percent(None), "-");
         assert_eq!(millis(Some(12.5)), "12.5");
         assert_eq!(millis(Some(1.5)), "1.50");
+    }
+
+    #[test]
+    fn the_median_run_is_the_middle_one_and_the_lower_middle_of_an_even_count() {
+        assert_eq!(median_index(&[5.0, 1.0, 3.0]), Some(2));
+        assert_eq!(median_index(&[4.0, 1.0, 3.0, 2.0]), Some(3));
+        assert_eq!(median_index(&[7.0]), Some(0));
+        assert_eq!(median_index(&[]), None);
+    }
+
+    #[test]
+    fn spread_is_the_range_over_the_median() {
+        assert_eq!(spread(&[90.0, 100.0, 110.0]), "20%");
+        assert_eq!(spread(&[100.0]), "-");
+        assert_eq!(spread(&[0.0, 0.0]), "-");
     }
 }

@@ -1,7 +1,8 @@
 //! The run: which cases, in which order, against which process.
 //!
 //! Order: the raw baseline first (sync, then os), then Fjord with
-//! `log.flush.policy=sync` (its default), Fjord with `os`, and tansu. Each
+//! `log.flush.policy=sync` (its default), Fjord with `os`, librdkafka's
+//! in-process mock broker (the client's own ceiling), and tansu. Each
 //! Kafka target runs the same matrix — record size x partitions x acks — and
 //! then reads the `acks=1`, 8-partition topic of each size back from the
 //! beginning. A failed case becomes a note and the run goes on; a broker that
@@ -11,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use rdkafka::mocking::MockCluster;
 
 use crate::kafka_load::{self, Acks, Budget, Fetched, Produced};
 use crate::process::Server;
 use crate::raw::{self, Durability};
-use crate::report::{FetchRow, MemoryRow, Note, ProduceRow, Report};
+use crate::report::{FetchRow, MemoryRow, Note, ProduceRow, Report, median_index};
 use crate::rss::{self, RssSampler};
 use crate::stats::{mb_per_sec, per_sec};
 
@@ -37,6 +39,8 @@ pub struct Plan {
     pub work_root: PathBuf,
     pub quick: bool,
     pub only: Only,
+    /// Runs of each case; the median run is reported.
+    pub repeat: usize,
 }
 
 /// A subset of the run, from the command line; an empty list means all.
@@ -128,6 +132,10 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    if plan.only.target("mock") {
+        run_mock(plan, &mut report);
+    }
+
     match plan.tansu.as_deref() {
         _ if !plan.only.target("tansu") => {}
         Some(tansu) if tansu.is_file() => {
@@ -169,31 +177,102 @@ fn note(report: &mut Report, what: &str, why: String) {
     });
 }
 
-/// The raw sink and reader for both durability policies and both sizes.
+/// The raw sink and reader for both durability policies and both sizes, each
+/// `plan.repeat` times; the median write and the median read are reported.
 fn run_raw(plan: &Plan, work: &Path, report: &mut Report) {
     for (durability, policy) in [(Durability::Sync, "sync"), (Durability::Os, "os")] {
         for size in RECORD_SIZES.into_iter().filter(|s| plan.only.size(*s)) {
             let file = work.join(format!("raw-{policy}-{size}.log"));
             let what = format!("raw {policy} {size}B");
-            match raw::write(&file, size, durability, plan.budget) {
-                Ok(written) => {
-                    progress(&what, "write", &written);
-                    report
-                        .produce
-                        .push(produce_row("raw", policy, None, None, size, &written));
-                    match raw::read(&file) {
-                        Ok(read) => report
-                            .fetch
-                            .push(fetch_row("raw", policy, None, size, &read)),
-                        Err(error) => note(report, &format!("{what} read"), format!("{error:#}")),
+            let (mut writes, mut reads) = (Vec::new(), Vec::new());
+            for _ in 0..plan.repeat {
+                match raw::write(&file, size, durability, plan.budget) {
+                    Ok(written) => {
+                        progress(&what, "write", &written);
+                        writes.push(written);
+                        match raw::read(&file) {
+                            Ok(read) => reads.push(read),
+                            Err(error) => {
+                                note(report, &format!("{what} read"), format!("{error:#}"));
+                            }
+                        }
                     }
+                    Err(error) => note(report, &what, format!("{error:#}")),
                 }
-                Err(error) => note(report, &what, format!("{error:#}")),
+                let _ = std::fs::remove_file(&file);
             }
-            let _ = std::fs::remove_file(&file);
+            let write_runs: Vec<f64> = writes.iter().map(Produced::mb_per_sec).collect();
+            if let Some(median) = median_index(&write_runs) {
+                let mut row = produce_row("raw", policy, None, None, size, &writes[median]);
+                row.runs_mb_per_sec = write_runs;
+                report.produce.push(row);
+            }
+            let read_runs: Vec<f64> = reads.iter().map(Fetched::mb_per_sec).collect();
+            if let Some(median) = median_index(&read_runs) {
+                let mut row = fetch_row("raw", policy, None, size, &reads[median]);
+                row.runs_mb_per_sec = read_runs;
+                report.fetch.push(row);
+            }
         }
     }
 }
+
+/// The produce matrix against librdkafka's own mock broker, in this process:
+/// it keeps records in memory and does nothing else, so its figures are what
+/// the client itself manages on this machine — the ceiling for any broker
+/// measured with it. A fresh mock cluster per run frees its memory.
+fn run_mock(plan: &Plan, report: &mut Report) {
+    for size in RECORD_SIZES {
+        for partitions in PARTITIONS {
+            for acks in ACKS {
+                if !plan.only.case(size, partitions, acks) {
+                    continue;
+                }
+                let what = format!("mock {size}B {partitions}p acks={}", acks.as_config());
+                let mut runs = Vec::new();
+                for _ in 0..plan.repeat {
+                    let outcome = MockCluster::new(1)
+                        .context("starting librdkafka's mock cluster")
+                        .and_then(|cluster| {
+                            cluster
+                                .create_topic(MOCK_TOPIC, partitions, 1)
+                                .context("creating the mock topic")?;
+                            kafka_load::produce(
+                                &cluster.bootstrap_servers(),
+                                MOCK_TOPIC,
+                                partitions,
+                                size,
+                                acks,
+                                plan.budget,
+                            )
+                        });
+                    match outcome {
+                        Ok(produced) => {
+                            progress(&what, "produce", &produced);
+                            runs.push(produced);
+                        }
+                        Err(error) => note(report, &what, format!("{error:#}")),
+                    }
+                }
+                let mb_per_sec: Vec<f64> = runs.iter().map(Produced::mb_per_sec).collect();
+                if let Some(median) = median_index(&mb_per_sec) {
+                    let mut row = produce_row(
+                        "mock",
+                        "memory",
+                        Some(acks),
+                        Some(partitions),
+                        size,
+                        &runs[median],
+                    );
+                    row.runs_mb_per_sec = mb_per_sec;
+                    report.produce.push(row);
+                }
+            }
+        }
+    }
+}
+
+const MOCK_TOPIC: &str = "bench-mock";
 
 fn start_fjord(plan: &Plan, dir: &Path, policy: &str) -> anyhow::Result<Server> {
     let data = dir.join("data");
@@ -252,54 +331,75 @@ fn run_kafka_target(
                 if !plan.only.case(size, partitions, acks) {
                     continue;
                 }
-                let topic = format!("bench-{size}b-{partitions}p-acks{}", acks.as_config());
+                let case = format!("bench-{size}b-{partitions}p-acks{}", acks.as_config());
                 let what = format!(
                     "{} {size}B {partitions}p acks={}",
                     target.name,
                     acks.as_config()
                 );
-                let mut cpu = None;
-                let outcome = runtime
-                    .block_on(kafka_load::create_topics(
-                        &bootstrap,
-                        std::slice::from_ref(&topic),
-                        partitions,
-                    ))
-                    .and_then(|()| {
-                        let meter = CpuMeter::start(target.server.pid());
-                        let produced = kafka_load::produce(
+                // (topic, produced, broker cores) of each run that worked.
+                let mut runs = Vec::new();
+                for run in 0..plan.repeat {
+                    let topic = format!("{case}-{run}");
+                    let mut cpu = None;
+                    let outcome = runtime
+                        .block_on(kafka_load::create_topics(
                             &bootstrap,
-                            &topic,
+                            std::slice::from_ref(&topic),
                             partitions,
-                            size,
-                            acks,
-                            plan.budget,
-                        );
-                        cpu = meter.cores();
-                        produced
-                    });
-                target.server.check_alive()?;
-                match outcome {
-                    Ok(produced) => {
-                        progress(&what, "produce", &produced);
-                        if let Some(error) = &produced.first_error {
-                            eprintln!("[bench] {what}: {error}");
+                        ))
+                        .and_then(|()| {
+                            let meter = CpuMeter::start(target.server.pid());
+                            let produced = kafka_load::produce(
+                                &bootstrap,
+                                &topic,
+                                partitions,
+                                size,
+                                acks,
+                                plan.budget,
+                            );
+                            cpu = meter.cores();
+                            produced
+                        });
+                    target.server.check_alive()?;
+                    match outcome {
+                        Ok(produced) => {
+                            progress(&what, "produce", &produced);
+                            if let Some(error) = &produced.first_error {
+                                eprintln!("[bench] {what}: {error}");
+                            }
+                            runs.push((topic, produced, cpu));
                         }
-                        if acks == Acks::Leader && partitions == FETCH_PARTITIONS {
-                            fetch_topics.push((topic, size, produced.records));
-                        }
-                        let mut row = produce_row(
-                            target.name,
-                            target.policy,
-                            Some(acks),
-                            Some(partitions),
-                            size,
-                            &produced,
-                        );
-                        row.broker_cores = cpu;
-                        report.produce.push(row);
+                        Err(error) => note(report, &what, format!("{error:#}")),
                     }
-                    Err(error) => note(report, &what, format!("{error:#}")),
+                }
+                let mb_per_sec: Vec<f64> = runs.iter().map(|(_, p, _)| p.mb_per_sec()).collect();
+                let Some(median) = median_index(&mb_per_sec) else {
+                    continue;
+                };
+                let (topic, produced, cpu) = runs.swap_remove(median);
+                let mut row = produce_row(
+                    target.name,
+                    target.policy,
+                    Some(acks),
+                    Some(partitions),
+                    size,
+                    &produced,
+                );
+                row.broker_cores = cpu;
+                row.runs_mb_per_sec = mb_per_sec;
+                report.produce.push(row);
+                // Only the median run's topic of the fetch case is read back;
+                // the rest go now, so repeats do not pile up on disk.
+                let mut unused: Vec<String> = runs.into_iter().map(|(t, _, _)| t).collect();
+                if acks == Acks::Leader && partitions == FETCH_PARTITIONS {
+                    fetch_topics.push((topic, size, produced.records));
+                } else {
+                    unused.push(topic);
+                }
+                if let Err(error) = runtime.block_on(kafka_load::delete_topics(&bootstrap, &unused))
+                {
+                    eprintln!("[bench] {what}: deleting finished topics: {error:#}");
                 }
             }
         }
@@ -307,28 +407,37 @@ fn run_kafka_target(
 
     for (topic, size, records) in fetch_topics {
         let what = format!("{} fetch {size}B {FETCH_PARTITIONS}p", target.name);
-        let meter = CpuMeter::start(target.server.pid());
-        let outcome = kafka_load::fetch_all(&bootstrap, &topic, FETCH_PARTITIONS, records);
-        let cpu = meter.cores();
-        target.server.check_alive()?;
-        match outcome {
-            Ok(fetched) => {
-                eprintln!(
-                    "[bench] {what}: {} records, {:.1} MB/s",
-                    fetched.records,
-                    mb_per_sec(fetched.bytes, fetched.elapsed)
-                );
-                let mut row = fetch_row(
-                    target.name,
-                    target.policy,
-                    Some(FETCH_PARTITIONS),
-                    size,
-                    &fetched,
-                );
-                row.broker_cores = cpu;
-                report.fetch.push(row);
+        let mut runs = Vec::new();
+        for _ in 0..plan.repeat {
+            let meter = CpuMeter::start(target.server.pid());
+            let outcome = kafka_load::fetch_all(&bootstrap, &topic, FETCH_PARTITIONS, records);
+            let cpu = meter.cores();
+            target.server.check_alive()?;
+            match outcome {
+                Ok(fetched) => {
+                    eprintln!(
+                        "[bench] {what}: {} records, {:.1} MB/s",
+                        fetched.records,
+                        fetched.mb_per_sec()
+                    );
+                    runs.push((fetched, cpu));
+                }
+                Err(error) => note(report, &what, format!("{error:#}")),
             }
-            Err(error) => note(report, &what, format!("{error:#}")),
+        }
+        let mb_per_sec: Vec<f64> = runs.iter().map(|(f, _)| f.mb_per_sec()).collect();
+        if let Some(median) = median_index(&mb_per_sec) {
+            let (fetched, cpu) = &runs[median];
+            let mut row = fetch_row(
+                target.name,
+                target.policy,
+                Some(FETCH_PARTITIONS),
+                size,
+                fetched,
+            );
+            row.broker_cores = *cpu;
+            row.runs_mb_per_sec = mb_per_sec;
+            report.fetch.push(row);
         }
     }
 
@@ -404,6 +513,8 @@ fn produce_row(
         broker_cores: None,
         vs_raw: None,
         vs_tansu: None,
+        vs_mock: None,
+        runs_mb_per_sec: Vec::new(),
     }
 }
 
@@ -426,5 +537,6 @@ fn fetch_row(
         broker_cores: None,
         vs_raw: None,
         vs_tansu: None,
+        runs_mb_per_sec: Vec::new(),
     }
 }

@@ -6,9 +6,10 @@ use fjord_broker::log::batch::{BatchHeader, split_batches};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(ranges) = split_batches(data) {
-        for range in ranges {
-            let header = BatchHeader::parse(&data[range.clone()]).expect("accepted batches parse");
+    if let Ok(batches) = split_batches(data) {
+        for (range, header) in batches {
+            let parsed = BatchHeader::parse(&data[range.clone()]).expect("accepted batches parse");
+            assert_eq!(parsed, header, "the returned header is the batch's");
             assert_eq!(range.len(), 12 + header.batch_length as usize);
         }
     }

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -22,7 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{HandleError, blocking};
 use crate::broker::Broker;
 use crate::config::FlushPolicy;
-use crate::log::batch::{BatchHeader, split_batches};
+use crate::log::batch::split_batches;
 use crate::log::{SyncHandle, TimestampType};
 use crate::producer_state::{BatchMeta, SequenceCheck, SequenceError, last_sequence};
 use crate::protocol::ResponseError;
@@ -178,9 +178,9 @@ pub async fn handle(
 }
 
 fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, Refused> {
-    let ranges = split_batches(&records)
+    let batches = split_batches(&records)
         .map_err(|error| Refused::new(batch_error(&error), error.to_string()))?;
-    if ranges.is_empty() {
+    if batches.is_empty() {
         return Err(Refused::new(
             ResponseError::InvalidRecord,
             "the produce request carried no record batch".to_owned(),
@@ -189,9 +189,7 @@ fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, R
     let mut log = partition.log();
     let mut producers = partition.producers();
     let mut first: Option<(i64, i64)> = None;
-    for range in ranges {
-        let header = BatchHeader::parse(&records[range.clone()])
-            .map_err(|error| Refused::new(batch_error(&error), error.to_string()))?;
+    for (range, header) in batches {
         if header.is_transactional() || header.is_control() {
             return Err(Refused::new(
                 ResponseError::InvalidRecord,
@@ -226,9 +224,8 @@ fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, R
                 }
             }
         }
-        let mut batch = BytesMut::from(&records[range]);
         let info = log
-            .append(&mut batch, 0, now)
+            .append_validated(&records[range], &header, 0, now)
             .map_err(|error| Refused::new(log_error(&error), error.to_string()))?;
         if idempotent {
             producers.record(

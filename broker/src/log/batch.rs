@@ -145,18 +145,19 @@ impl BatchHeader {
 }
 
 /// Splits a Produce request's `records` bytes into batches and validates each one fully (magic,
-/// lengths, CRC-32C, offset delta against record count). Returns the byte range of each batch.
-pub fn split_batches(records: &[u8]) -> Result<Vec<Range<usize>>, BatchError> {
-    let mut ranges = Vec::new();
+/// lengths, CRC-32C, offset delta against record count). Returns the byte range of each batch
+/// with its header, so nothing downstream needs to parse or checksum it again.
+pub fn split_batches(records: &[u8]) -> Result<Vec<(Range<usize>, BatchHeader)>, BatchError> {
+    let mut batches = Vec::new();
     let mut pos = 0;
     while pos < records.len() {
         let rest = &records[pos..];
         let size = batch_size(rest)?;
-        validate_batch(&rest[..size])?;
-        ranges.push(pos..pos + size);
+        let header = validate_batch(&rest[..size])?;
+        batches.push((pos..pos + size, header));
         pos += size;
     }
-    Ok(ranges)
+    Ok(batches)
 }
 
 /// Size of the batch at the start of `bytes` from its length field, checked to fit in `bytes`.
@@ -234,12 +235,25 @@ pub(crate) fn assign_offset(batch: &mut [u8], base_offset: i64, leader_epoch: i3
 
 /// Marks the batch as LogAppendTime with `append_time` as its maxTimestamp and recomputes the
 /// CRC, as Kafka does for `message.timestamp.type=LogAppendTime` topics.
+#[cfg(test)]
 pub(crate) fn set_log_append_time(batch: &mut [u8], append_time: i64) {
-    let attributes = be_i16(batch, ATTRIBUTES_AT) | LOG_APPEND_TIME_FLAG;
-    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&append_time.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
-    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    let (head, tail) = batch.split_at_mut(HEADER_SIZE);
+    let head: &mut [u8; HEADER_SIZE] = head.try_into().expect("split at the header size");
+    set_log_append_time_split(head, tail, append_time);
+}
+
+/// [`set_log_append_time`] for a batch held as its header (which changes) and the records
+/// after it (which do not), so the records need not be copied to be stamped.
+pub(crate) fn set_log_append_time_split(
+    head: &mut [u8; HEADER_SIZE],
+    records: &[u8],
+    append_time: i64,
+) {
+    let attributes = be_i16(head, ATTRIBUTES_AT) | LOG_APPEND_TIME_FLAG;
+    head[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    head[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&append_time.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES_AT..]), records);
+    head[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
@@ -295,7 +309,11 @@ mod tests {
         let b = encode_batch(0, 5, &[Record::new(b"x", b"y", 0)]);
         let mut all = a.clone();
         all.extend_from_slice(&b);
-        let ranges = split_batches(&all).expect("valid");
+        let ranges: Vec<_> = split_batches(&all)
+            .expect("valid")
+            .into_iter()
+            .map(|(range, _)| range)
+            .collect();
         assert_eq!(ranges, vec![0..a.len(), a.len()..a.len() + b.len()]);
         assert!(split_batches(&[]).expect("empty is fine").is_empty());
     }
@@ -382,6 +400,7 @@ mod tests {
                 prop_assert!(cut.is_none_or(|c| c >= batch.len()) || bad.is_empty());
                 if !bad.is_empty() {
                     prop_assert!(at < 8 || (12..16).contains(&at), "byte {at} changed unnoticed");
+                    let ranges: Vec<_> = ranges.into_iter().map(|(range, _)| range).collect();
                     prop_assert_eq!(ranges, vec![0..batch.len()]);
                 }
             }

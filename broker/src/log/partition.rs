@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use tracing::instrument;
 
-use super::batch::{self, BatchError, BatchHeader};
+use super::batch::{self, BatchError, BatchHeader, HEADER_SIZE};
 use super::checkpoint::{self, LOG_START_OFFSET, RECOVERY_POINT};
 use super::error::LogError;
 use super::flusher::SyncHandle;
@@ -137,6 +137,37 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
+        let header = batch::validate_batch(batch)?;
+        let (info, head) = self.append_parts(batch, &header, leader_epoch, now_ms)?;
+        // Callers see the batch as stored: offsets (and a LogAppendTime stamp) assigned.
+        batch[..HEADER_SIZE].copy_from_slice(&head);
+        Ok(info)
+    }
+
+    /// [`append`](Self::append) for a batch already checked by [`batch::validate_batch`] (or
+    /// [`batch::split_batches`]), whose result `header` is: the CRC is not computed twice, and
+    /// the batch is not copied — only its header is, to assign offsets.
+    pub fn append_validated(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_parts(batch, header, leader_epoch, now_ms)
+            .map(|(info, _)| info)
+    }
+
+    /// Appends `batch` with its header rewritten (offsets, LogAppendTime); returns the
+    /// header as written.
+    fn append_parts(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, [u8; HEADER_SIZE]), LogError> {
+        debug_assert_eq!(BatchHeader::parse(batch).ok().as_ref(), Some(header));
         self.ensure_writable()?;
         if batch.len() > self.config.max_message_bytes as usize {
             return Err(LogError::MessageTooLarge {
@@ -144,13 +175,14 @@ impl PartitionLog {
                 max: self.config.max_message_bytes,
             });
         }
-        let header = batch::validate_batch(batch)?;
         if header.record_count == 0 {
             return Err(BatchError::CorruptMessage(
                 "a produced batch must hold records".to_string(),
             )
             .into());
         }
+        let (head, records) = batch.split_at(HEADER_SIZE);
+        let mut head: [u8; HEADER_SIZE] = head.try_into().expect("a valid batch holds a header");
         if !self.closing.is_empty() {
             self.settle_closed(false)?;
         }
@@ -160,23 +192,24 @@ impl PartitionLog {
         if self.epochs.assign(leader_epoch, base_offset) {
             self.epochs.persist()?;
         }
-        batch::assign_offset(batch, base_offset, leader_epoch);
+        batch::assign_offset(&mut head, base_offset, leader_epoch);
         let log_append_time = match self.config.timestamp_type {
             TimestampType::CreateTime => -1,
             TimestampType::LogAppendTime => {
-                batch::set_log_append_time(batch, now_ms);
+                batch::set_log_append_time_split(&mut head, records, now_ms);
                 now_ms
             }
         };
-        let header = BatchHeader::parse(batch)?;
-        self.append_to_active(batch, &header, now_ms)?;
-        Ok(AppendInfo {
+        let header = BatchHeader::parse(&head)?;
+        self.append_to_active(&head, records, &header, now_ms)?;
+        let info = AppendInfo {
             base_offset,
             last_offset,
             log_append_time,
             max_timestamp: header.max_timestamp,
             bytes: batch.len(),
-        })
+        };
+        Ok((info, head))
     }
 
     pub(super) fn ensure_writable(&self) -> Result<(), LogError> {
@@ -188,17 +221,19 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Writes a batch whose offsets are final into the active segment.
+    /// Writes a batch whose offsets are final into the active segment, as its header and the
+    /// records after it.
     pub(super) fn append_to_active(
         &mut self,
-        batch: &[u8],
+        head: &[u8; HEADER_SIZE],
+        records: &[u8],
         header: &BatchHeader,
         now_ms: i64,
     ) -> Result<(), LogError> {
         let interval = self.config.index_interval_bytes;
         let active = self.active_mut();
         active.roll_base_ms.get_or_insert(now_ms);
-        active.append(batch, header, interval)
+        active.append(head, records, header, interval)
     }
 
     pub(super) fn maybe_roll(

@@ -8,7 +8,7 @@
 //! segment is always re-validated, and epochs past the log end are dropped.
 
 use super::AppendInfo;
-use super::batch;
+use super::batch::{self, HEADER_SIZE};
 use super::checkpoint::{self, LOG_START_OFFSET, RECOVERY_POINT};
 use super::error::LogError;
 use super::partition::PartitionLog;
@@ -36,7 +36,9 @@ impl PartitionLog {
         {
             self.epochs.persist()?;
         }
-        self.append_to_active(batch, &header, now_ms)?;
+        let (head, records) = batch.split_at(HEADER_SIZE);
+        let head: &[u8; HEADER_SIZE] = head.try_into().expect("a valid batch holds a header");
+        self.append_to_active(head, records, &header, now_ms)?;
         Ok(AppendInfo {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),

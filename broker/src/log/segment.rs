@@ -27,6 +27,9 @@ use super::scan::{BatchScanner, Scan, ScannedBatch};
 use super::time_index::TimeEntry;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
+/// Batches with at least this many record bytes are written as header and records with two
+/// writes rather than copied into one buffer first.
+const SPLIT_WRITE_BYTES: usize = 16 * 1024;
 /// Largest `.log` a segment may reach: index positions are u32, Kafka caps at `i32::MAX`.
 pub(crate) const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 /// Largest last offset minus base offset within a segment (Kafka's limit).
@@ -486,16 +489,27 @@ impl Segment {
     /// positional write, so a failed, partial write is simply overwritten by the next append.
     pub(crate) fn append(
         &mut self,
-        batch: &[u8],
+        head: &[u8; HEADER_SIZE],
+        records: &[u8],
         header: &BatchHeader,
         index_interval: u64,
     ) -> Result<(), LogError> {
         let position = self.size;
-        let files = self.open_files(false)?;
-        files
-            .log
-            .write_all_at(batch, position)
-            .map_err(LogError::io("append batch", &self.log_path))?;
+        let log = Arc::clone(&self.open_files(false)?.log);
+        let write = |bytes: &[u8], at: u64| {
+            log.write_all_at(bytes, at)
+                .map_err(LogError::io("append batch", &self.log_path))
+        };
+        if records.len() < SPLIT_WRITE_BYTES {
+            // One write of a small copy beats two system calls.
+            let mut whole = Vec::with_capacity(HEADER_SIZE + records.len());
+            whole.extend_from_slice(head);
+            whole.extend_from_slice(records);
+            write(&whole, position)?;
+        } else {
+            write(head, position)?;
+            write(records, position + HEADER_SIZE as u64)?;
+        }
         self.track_batch(
             &ScannedBatch {
                 position,

@@ -5,9 +5,9 @@ use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::batch::{BatchHeader, split_batches, validate_batch};
+use super::batch::{BatchHeader, HEADER_SIZE, split_batches, validate_batch};
 use super::segment::file_name;
-use super::test_batch::batch_of;
+use super::test_batch::{self, batch_of};
 use super::*;
 
 pub(super) fn small_config() -> LogConfig {
@@ -45,7 +45,7 @@ pub(super) fn read_all(log: &PartitionLog, from: i64) -> Vec<Vec<u8>> {
             "no data at {offset} below the end {}",
             log.log_end_offset()
         );
-        for range in split_batches(&bytes).expect("whole valid batches") {
+        for (range, _) in split_batches(&bytes).expect("whole valid batches") {
             let batch = bytes[range].to_vec();
             offset = BatchHeader::parse(&batch).expect("header").last_offset() + 1;
             out.push(batch);
@@ -206,6 +206,51 @@ fn log_append_time_topics_stamp_the_batch_with_the_broker_clock() {
     assert!(h.is_log_append_time());
     assert_eq!(h.max_timestamp, 777_000);
     assert_eq!(log.max_timestamp(), Some((0, 777_000)));
+}
+
+#[test]
+fn large_batches_are_written_as_header_and_records_without_a_copy_and_read_back_whole() {
+    for timestamp_type in [TimestampType::CreateTime, TimestampType::LogAppendTime] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            timestamp_type,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(dir.path(), config, true).expect("open");
+        // Small (one write) and large (header and records written apart) batches, interleaved.
+        let big_value = vec![7u8; 40_000];
+        let sent: Vec<Vec<u8>> = (0..6)
+            .map(|i| {
+                let value: &[u8] = if i % 2 == 0 { &big_value } else { b"small" };
+                let records = [test_batch::Record::new(b"k", value, 0)];
+                test_batch::encode_batch(0, 1_000 + i, &records)
+            })
+            .collect();
+        for (i, batch) in sent.iter().enumerate() {
+            let header = validate_batch(batch).expect("valid");
+            let info = log
+                .append_validated(batch, &header, 3, 900_000)
+                .expect("append");
+            assert_eq!(info.base_offset, i as i64);
+        }
+        let stored = read_all(&log, 0);
+        assert_eq!(stored.len(), sent.len());
+        for (i, (stored, sent)) in stored.iter().zip(&sent).enumerate() {
+            let h = validate_batch(stored).expect("the stored CRC holds");
+            assert_eq!((h.base_offset, h.partition_leader_epoch), (i as i64, 3));
+            assert_eq!(
+                stored[HEADER_SIZE..],
+                sent[HEADER_SIZE..],
+                "records untouched"
+            );
+            let stamped = timestamp_type == TimestampType::LogAppendTime;
+            assert_eq!(h.is_log_append_time(), stamped);
+            assert_eq!(
+                h.max_timestamp,
+                if stamped { 900_000 } else { 1_000 + i as i64 }
+            );
+        }
+    }
 }
 
 #[test]

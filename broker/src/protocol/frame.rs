@@ -1,12 +1,14 @@
 //! Length-prefixed frames: a big-endian `i32` size, then that many bytes.
 //!
-//! The buffer grows with the bytes that actually arrive, never with the size a
-//! peer claims, so a peer announcing 100 MiB and sending nothing costs nothing.
+//! The buffer grows with the bytes that actually arrive (doubling, so a large
+//! frame is not copied over and over as it grows), never with the size a peer
+//! claims, so a peer announcing 100 MiB and sending nothing costs nothing.
 
 use bytes::{Buf as _, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-/// How much the read buffer grows per read at most.
+/// How much the read buffer grows per read at least (while the frame needs
+/// it); beyond that it grows by the bytes it already holds.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Why a connection's frame stream ended.
@@ -70,7 +72,12 @@ impl FrameReader {
             if let Some(frame) = self.take_frame()? {
                 return Ok(Some(frame));
             }
-            let wanted = self.bytes_wanted().clamp(1, READ_CHUNK);
+            // Grow by what already arrived (doubling), at least a chunk, at
+            // most the rest of the frame: a large frame is copied a bounded
+            // number of times as it grows (not once per chunk), and the
+            // allocation stays within a few times the bytes received.
+            let step = self.buffer.len().max(READ_CHUNK);
+            let wanted = self.bytes_wanted().clamp(1, step);
             self.buffer.reserve(wanted);
             if io.read_buf(&mut self.buffer).await? == 0 {
                 return if self.buffer.is_empty() {
@@ -174,6 +181,25 @@ mod tests {
             Err(FrameError::Truncated)
         ));
         assert!(reader.buffer.capacity() <= 2 * READ_CHUNK);
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_grows_the_buffer_within_a_few_times_what_arrived() {
+        let mut reader = FrameReader::new(u32::MAX);
+        let mut wire = (16 * 1024 * 1024i32).to_be_bytes().to_vec();
+        wire.extend(vec![7u8; 1024 * 1024]);
+        let mut io = &wire[..];
+        assert!(matches!(
+            reader.next(&mut io).await,
+            Err(FrameError::Truncated)
+        ));
+        let arrived = reader.buffer.len();
+        assert_eq!(arrived, wire.len());
+        let capacity = reader.buffer.capacity();
+        assert!(
+            capacity <= 4 * arrived + READ_CHUNK,
+            "{capacity} bytes held for {arrived} received"
+        );
     }
 
     #[test]

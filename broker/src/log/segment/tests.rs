@@ -1,7 +1,7 @@
 //! Unit tests of one segment: index cadence, reads through the index, load and rebuild.
 
 use super::*;
-use crate::log::batch::{assign_offset, validate_batch};
+use crate::log::batch::{HEADER_SIZE, assign_offset, validate_batch};
 use crate::log::test_batch::batch_of;
 
 /// Appends `n` batches with offsets assigned from `base`; returns them as stored.
@@ -11,7 +11,9 @@ fn fill(seg: &mut Segment, n: usize, interval: u64) -> Vec<Vec<u8>> {
             let mut b = batch_of(1 + i % 4, 100 * i as i64, i as u8);
             assign_offset(&mut b, seg.next_offset, 0);
             let h = validate_batch(&b).expect("valid");
-            seg.append(&b, &h, interval).expect("append");
+            let (head, records) = b.split_at(HEADER_SIZE);
+            seg.append(head.try_into().expect("header"), records, &h, interval)
+                .expect("append");
             b
         })
         .collect()
