@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -109,9 +109,14 @@ pub async fn create_topics(
     let results = tokio::time::timeout(SETTLE_TIMEOUT, admin.create_topics(&new, &options))
         .await
         .context("creating topics timed out")??;
+    first_refusal(results, "creating")
+}
+
+/// The first topic an admin request was refused for, as an error.
+fn first_refusal(results: Vec<TopicResult>, doing: &str) -> anyhow::Result<()> {
     for result in results {
         if let Err((topic, code)) = result {
-            bail!("creating topic {topic}: {code:?}");
+            bail!("{doing} topic {topic}: {code:?}");
         }
     }
     Ok(())
@@ -137,12 +142,7 @@ pub async fn delete_topics(bootstrap: &str, topics: &[String]) -> anyhow::Result
     let results = tokio::time::timeout(SETTLE_TIMEOUT, admin.delete_topics(&names, &options))
         .await
         .context("deleting topics timed out")??;
-    for result in results {
-        if let Err((topic, code)) = result {
-            bail!("deleting topic {topic}: {code:?}");
-        }
-    }
-    Ok(())
+    first_refusal(results, "deleting")
 }
 
 /// Delivery bookkeeping shared with librdkafka's callbacks.

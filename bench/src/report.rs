@@ -106,26 +106,27 @@ fn raw_policy(policy: &str) -> &str {
     if policy == "sync" { "sync" } else { "os" }
 }
 
+/// MB/s of `target`'s row for the same case (acks, partitions, record size) as `row`.
+fn same_case(rows: &[ProduceRow], target: &str, row: &ProduceRow) -> Option<f64> {
+    rows.iter()
+        .find(|r| {
+            r.target == target
+                && r.acks == row.acks
+                && r.partitions == row.partitions
+                && r.record_bytes == row.record_bytes
+        })
+        .map(|r| r.mb_per_sec)
+}
+
 impl Report {
     /// Fills every row's ratios and derives the checks.
     pub fn finish(&mut self) {
-        let mock_produce = |row: &ProduceRow| {
-            self.produce
-                .iter()
-                .find(|r| {
-                    r.target == "mock"
-                        && r.acks == row.acks
-                        && r.partitions == row.partitions
-                        && r.record_bytes == row.record_bytes
-                })
-                .map(|r| r.mb_per_sec)
-        };
         let vs_mock: Vec<_> = self
             .produce
             .iter()
             .map(|row| match row.target.as_str() {
                 "raw" | "mock" => None,
-                _ => ratio(row.mb_per_sec, mock_produce(row)),
+                _ => ratio(row.mb_per_sec, same_case(&self.produce, "mock", row)),
             })
             .collect();
         for (row, vs_mock) in self.produce.iter_mut().zip(vs_mock) {
@@ -139,17 +140,6 @@ impl Report {
                 })
                 .map(|r| r.mb_per_sec)
         };
-        let tansu_produce = |row: &ProduceRow| {
-            self.produce
-                .iter()
-                .find(|r| {
-                    r.target == "tansu"
-                        && r.acks == row.acks
-                        && r.partitions == row.partitions
-                        && r.record_bytes == row.record_bytes
-                })
-                .map(|r| r.mb_per_sec)
-        };
         let ratios: Vec<_> = self
             .produce
             .iter()
@@ -158,7 +148,7 @@ impl Report {
                     return (None, None);
                 }
                 let vs_tansu = if row.target.starts_with("fjord") {
-                    ratio(row.mb_per_sec, tansu_produce(row))
+                    ratio(row.mb_per_sec, same_case(&self.produce, "tansu", row))
                 } else {
                     None
                 };
