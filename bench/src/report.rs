@@ -436,6 +436,14 @@ fn spread(runs: &[f64]) -> String {
     )
 }
 
+/// The median run by MB/s, taken out of `runs`, with the MB/s of every run
+/// in run order; `None` when no run worked.
+pub fn take_median<T>(mut runs: Vec<T>, mb_per_sec: impl Fn(&T) -> f64) -> Option<(T, Vec<f64>)> {
+    let all: Vec<f64> = runs.iter().map(mb_per_sec).collect();
+    let median = median_index(&all)?;
+    Some((runs.swap_remove(median), all))
+}
+
 /// Index of the median of `values` (the lower one of an even count).
 pub fn median_index(values: &[f64]) -> Option<usize> {
     let mut order: Vec<usize> = (0..values.len()).collect();
@@ -600,6 +608,15 @@ mod tests {
         assert_eq!(median_index(&[4.0, 1.0, 3.0, 2.0]), Some(3));
         assert_eq!(median_index(&[7.0]), Some(0));
         assert_eq!(median_index(&[]), None);
+    }
+
+    #[test]
+    fn the_median_run_is_taken_out_with_every_runs_figure_in_order() {
+        let runs = vec![("a", 5.0), ("b", 1.0), ("c", 3.0)];
+        let (median, all) = take_median(runs, |(_, mbps)| *mbps).expect("runs");
+        assert_eq!(median, ("c", 3.0));
+        assert_eq!(all, vec![5.0, 1.0, 3.0]);
+        assert!(take_median(Vec::<f64>::new(), |v| *v).is_none());
     }
 
     #[test]

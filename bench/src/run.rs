@@ -17,7 +17,7 @@ use rdkafka::mocking::MockCluster;
 use crate::kafka_load::{self, Acks, Budget, Fetched, Produced};
 use crate::process::Server;
 use crate::raw::{self, Durability};
-use crate::report::{FetchRow, MemoryRow, Note, ProduceRow, Report, median_index};
+use crate::report::{FetchRow, MemoryRow, Note, ProduceRow, Report, take_median};
 use crate::rss::{self, RssSampler};
 use crate::stats::{mb_per_sec, per_sec};
 
@@ -65,6 +65,21 @@ impl Only {
         self.size(size)
             && (self.partitions.is_empty() || self.partitions.contains(&partitions))
             && (self.acks.is_empty() || self.acks.iter().any(|a| a == acks.as_config()))
+    }
+
+    /// The produce matrix, record size x partitions x acks, in run order.
+    fn cases(&self) -> Vec<(usize, i32, Acks)> {
+        let mut cases = Vec::new();
+        for size in RECORD_SIZES {
+            for partitions in PARTITIONS {
+                for acks in ACKS {
+                    if self.case(size, partitions, acks) {
+                        cases.push((size, partitions, acks));
+                    }
+                }
+            }
+        }
+        cases
     }
 }
 
@@ -201,16 +216,14 @@ fn run_raw(plan: &Plan, work: &Path, report: &mut Report) {
                 }
                 let _ = std::fs::remove_file(&file);
             }
-            let write_runs: Vec<f64> = writes.iter().map(Produced::mb_per_sec).collect();
-            if let Some(median) = median_index(&write_runs) {
-                let mut row = produce_row("raw", policy, None, None, size, &writes[median]);
-                row.runs_mb_per_sec = write_runs;
+            if let Some((written, runs)) = take_median(writes, Produced::mb_per_sec) {
+                let mut row = produce_row("raw", policy, None, None, size, &written);
+                row.runs_mb_per_sec = runs;
                 report.produce.push(row);
             }
-            let read_runs: Vec<f64> = reads.iter().map(Fetched::mb_per_sec).collect();
-            if let Some(median) = median_index(&read_runs) {
-                let mut row = fetch_row("raw", policy, None, size, &reads[median]);
-                row.runs_mb_per_sec = read_runs;
+            if let Some((read, runs)) = take_median(reads, Fetched::mb_per_sec) {
+                let mut row = fetch_row("raw", policy, None, size, &read);
+                row.runs_mb_per_sec = runs;
                 report.fetch.push(row);
             }
         }
@@ -222,54 +235,62 @@ fn run_raw(plan: &Plan, work: &Path, report: &mut Report) {
 /// the client itself manages on this machine — the ceiling for any broker
 /// measured with it. A fresh mock cluster per run frees its memory.
 fn run_mock(plan: &Plan, report: &mut Report) {
-    for size in RECORD_SIZES {
-        for partitions in PARTITIONS {
-            for acks in ACKS {
-                if !plan.only.case(size, partitions, acks) {
-                    continue;
-                }
-                let what = format!("mock {size}B {partitions}p acks={}", acks.as_config());
-                let mut runs = Vec::new();
-                for _ in 0..plan.repeat {
-                    let outcome = MockCluster::new(1)
-                        .context("starting librdkafka's mock cluster")
-                        .and_then(|cluster| {
-                            cluster
-                                .create_topic(MOCK_TOPIC, partitions, 1)
-                                .context("creating the mock topic")?;
-                            kafka_load::produce(
-                                &cluster.bootstrap_servers(),
-                                MOCK_TOPIC,
-                                partitions,
-                                size,
-                                acks,
-                                plan.budget,
-                            )
-                        });
-                    match outcome {
-                        Ok(produced) => {
-                            progress(&what, "produce", &produced);
-                            runs.push(produced);
-                        }
-                        Err(error) => note(report, &what, format!("{error:#}")),
-                    }
-                }
-                let mb_per_sec: Vec<f64> = runs.iter().map(Produced::mb_per_sec).collect();
-                if let Some(median) = median_index(&mb_per_sec) {
-                    let mut row = produce_row(
-                        "mock",
-                        "memory",
-                        Some(acks),
-                        Some(partitions),
+    for (size, partitions, acks) in plan.only.cases() {
+        let what = format!("mock {size}B {partitions}p acks={}", acks.as_config());
+        let runs = repeat_runs(plan, report, &what, |_| {
+            let produced = MockCluster::new(1)
+                .context("starting librdkafka's mock cluster")
+                .and_then(|cluster| {
+                    cluster
+                        .create_topic(MOCK_TOPIC, partitions, 1)
+                        .context("creating the mock topic")?;
+                    kafka_load::produce(
+                        &cluster.bootstrap_servers(),
+                        MOCK_TOPIC,
+                        partitions,
                         size,
-                        &runs[median],
-                    );
-                    row.runs_mb_per_sec = mb_per_sec;
-                    report.produce.push(row);
-                }
+                        acks,
+                        plan.budget,
+                    )
+                });
+            if let Ok(produced) = &produced {
+                progress(&what, "produce", produced);
             }
+            Ok::<_, std::convert::Infallible>(produced)
+        });
+        let Ok(runs) = runs;
+        if let Some((produced, runs)) = take_median(runs, Produced::mb_per_sec) {
+            let mut row = produce_row(
+                "mock",
+                "memory",
+                Some(acks),
+                Some(partitions),
+                size,
+                &produced,
+            );
+            row.runs_mb_per_sec = runs;
+            report.produce.push(row);
         }
     }
+}
+
+/// Runs one case `plan.repeat` times: `one(run)` fails outright (the target
+/// is gone: stop) or gives the run's outcome; a failed run becomes a note.
+/// Returns the runs that worked.
+fn repeat_runs<T, E>(
+    plan: &Plan,
+    report: &mut Report,
+    what: &str,
+    mut one: impl FnMut(usize) -> Result<anyhow::Result<T>, E>,
+) -> Result<Vec<T>, E> {
+    let mut runs = Vec::new();
+    for run in 0..plan.repeat {
+        match one(run)? {
+            Ok(outcome) => runs.push(outcome),
+            Err(error) => note(report, what, format!("{error:#}")),
+        }
+    }
+    Ok(runs)
 }
 
 const MOCK_TOPIC: &str = "bench-mock";
@@ -325,117 +346,102 @@ fn run_kafka_target(
     }
 
     let mut fetch_topics = Vec::new();
-    for size in RECORD_SIZES {
-        for partitions in PARTITIONS {
-            for acks in ACKS {
-                if !plan.only.case(size, partitions, acks) {
-                    continue;
-                }
-                let case = format!("bench-{size}b-{partitions}p-acks{}", acks.as_config());
-                let what = format!(
-                    "{} {size}B {partitions}p acks={}",
-                    target.name,
-                    acks.as_config()
-                );
-                // (topic, produced, broker cores) of each run that worked.
-                let mut runs = Vec::new();
-                for run in 0..plan.repeat {
-                    let topic = format!("{case}-{run}");
-                    let mut cpu = None;
-                    let outcome = runtime
-                        .block_on(kafka_load::create_topics(
-                            &bootstrap,
-                            std::slice::from_ref(&topic),
-                            partitions,
-                        ))
-                        .and_then(|()| {
-                            let meter = CpuMeter::start(target.server.pid());
-                            let produced = kafka_load::produce(
-                                &bootstrap,
-                                &topic,
-                                partitions,
-                                size,
-                                acks,
-                                plan.budget,
-                            );
-                            cpu = meter.cores();
-                            produced
-                        });
-                    target.server.check_alive()?;
-                    match outcome {
-                        Ok(produced) => {
-                            progress(&what, "produce", &produced);
-                            if let Some(error) = &produced.first_error {
-                                eprintln!("[bench] {what}: {error}");
-                            }
-                            runs.push((topic, produced, cpu));
-                        }
-                        Err(error) => note(report, &what, format!("{error:#}")),
-                    }
-                }
-                let mb_per_sec: Vec<f64> = runs.iter().map(|(_, p, _)| p.mb_per_sec()).collect();
-                let Some(median) = median_index(&mb_per_sec) else {
-                    continue;
-                };
-                let (topic, produced, cpu) = runs.swap_remove(median);
-                let mut row = produce_row(
-                    target.name,
-                    target.policy,
-                    Some(acks),
-                    Some(partitions),
-                    size,
-                    &produced,
-                );
-                row.broker_cores = cpu;
-                row.runs_mb_per_sec = mb_per_sec;
-                report.produce.push(row);
-                // Only the median run's topic of the fetch case is read back;
-                // the rest go now, so repeats do not pile up on disk.
-                let mut unused: Vec<String> = runs.into_iter().map(|(t, _, _)| t).collect();
-                if acks == Acks::Leader && partitions == FETCH_PARTITIONS {
-                    fetch_topics.push((topic, size, produced.records));
-                } else {
-                    unused.push(topic);
-                }
-                if let Err(error) = runtime.block_on(kafka_load::delete_topics(&bootstrap, &unused))
-                {
-                    eprintln!("[bench] {what}: deleting finished topics: {error:#}");
+    for (size, partitions, acks) in plan.only.cases() {
+        let case = format!("bench-{size}b-{partitions}p-acks{}", acks.as_config());
+        let what = format!(
+            "{} {size}B {partitions}p acks={}",
+            target.name,
+            acks.as_config()
+        );
+        // (topic, produced, broker cores) of each run that worked.
+        let runs = repeat_runs(plan, report, &what, |run| {
+            let topic = format!("{case}-{run}");
+            let mut cpu = None;
+            let outcome = runtime
+                .block_on(kafka_load::create_topics(
+                    &bootstrap,
+                    std::slice::from_ref(&topic),
+                    partitions,
+                ))
+                .and_then(|()| {
+                    let meter = CpuMeter::start(target.server.pid());
+                    let produced = kafka_load::produce(
+                        &bootstrap,
+                        &topic,
+                        partitions,
+                        size,
+                        acks,
+                        plan.budget,
+                    );
+                    cpu = meter.cores();
+                    produced
+                });
+            target.server.check_alive()?;
+            if let Ok(produced) = &outcome {
+                progress(&what, "produce", produced);
+                if let Some(error) = &produced.first_error {
+                    eprintln!("[bench] {what}: {error}");
                 }
             }
+            anyhow::Ok(outcome.map(|produced| (topic, produced, cpu)))
+        })?;
+        let topics: Vec<String> = runs.iter().map(|(t, _, _)| t.clone()).collect();
+        let Some(((topic, produced, cpu), mb_per_sec)) =
+            take_median(runs, |(_, p, _)| p.mb_per_sec())
+        else {
+            continue;
+        };
+        let mut row = produce_row(
+            target.name,
+            target.policy,
+            Some(acks),
+            Some(partitions),
+            size,
+            &produced,
+        );
+        row.broker_cores = cpu;
+        row.runs_mb_per_sec = mb_per_sec;
+        report.produce.push(row);
+        // Only the median run's topic of the fetch case is read back;
+        // the rest go now, so repeats do not pile up on disk.
+        let keep = acks == Acks::Leader && partitions == FETCH_PARTITIONS;
+        let unused: Vec<String> = topics
+            .into_iter()
+            .filter(|t| !keep || *t != topic)
+            .collect();
+        if keep {
+            fetch_topics.push((topic, size, produced.records));
+        }
+        if let Err(error) = runtime.block_on(kafka_load::delete_topics(&bootstrap, &unused)) {
+            eprintln!("[bench] {what}: deleting finished topics: {error:#}");
         }
     }
 
     for (topic, size, records) in fetch_topics {
         let what = format!("{} fetch {size}B {FETCH_PARTITIONS}p", target.name);
-        let mut runs = Vec::new();
-        for _ in 0..plan.repeat {
+        let runs = repeat_runs(plan, report, &what, |_| {
             let meter = CpuMeter::start(target.server.pid());
             let outcome = kafka_load::fetch_all(&bootstrap, &topic, FETCH_PARTITIONS, records);
             let cpu = meter.cores();
             target.server.check_alive()?;
-            match outcome {
-                Ok(fetched) => {
-                    eprintln!(
-                        "[bench] {what}: {} records, {:.1} MB/s",
-                        fetched.records,
-                        fetched.mb_per_sec()
-                    );
-                    runs.push((fetched, cpu));
-                }
-                Err(error) => note(report, &what, format!("{error:#}")),
+            if let Ok(fetched) = &outcome {
+                eprintln!(
+                    "[bench] {what}: {} records, {:.1} MB/s",
+                    fetched.records,
+                    fetched.mb_per_sec()
+                );
             }
-        }
-        let mb_per_sec: Vec<f64> = runs.iter().map(|(f, _)| f.mb_per_sec()).collect();
-        if let Some(median) = median_index(&mb_per_sec) {
-            let (fetched, cpu) = &runs[median];
+            anyhow::Ok(outcome.map(|fetched| (fetched, cpu)))
+        })?;
+        if let Some(((fetched, cpu), mb_per_sec)) = take_median(runs, |(f, _)| f.mb_per_sec()) {
             let mut row = fetch_row(
                 target.name,
                 target.policy,
                 Some(FETCH_PARTITIONS),
                 size,
-                fetched,
+                &fetched,
             );
-            row.broker_cores = *cpu;
+            row.broker_cores = cpu;
             row.runs_mb_per_sec = mb_per_sec;
             report.fetch.push(row);
         }

@@ -110,7 +110,7 @@ pub async fn run(
             }
         };
         broker.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
-        let pending = match codec::decode_request(frame) {
+        let mut pending = match codec::decode_request(frame) {
             Ok(request) => {
                 let api_key = request.api_key;
                 let version = request.header.request_api_version;
@@ -162,7 +162,6 @@ pub async fn run(
                 break;
             }
         };
-        let mut pending = pending;
         let units = budget_units(&pending.answer);
         if units > 0 {
             // Cancel-safe: the permit is only taken when the acquire completes.
