@@ -219,4 +219,5 @@ pub fn run_tool(command: &mut Command, timeout: Duration) -> anyhow::Result<Stri
 }
 
 pub mod kafka;
+pub mod transcript;
 pub mod wire;
