@@ -4,7 +4,8 @@
 //! Limits, as Kafka applies them: each partition returns at most its
 //! `partition_max_bytes`, the response at most `max_bytes` — except that the
 //! first non-empty partition always returns at least one whole batch, so a
-//! batch larger than the limits still makes progress.
+//! batch larger than the limits still makes progress. Batches are whole: where
+//! Kafka would cut a later partition's batch short, it is left out.
 //!
 //! Fetch sessions (KIP-227): none are created. A request opening a session
 //! gets session id 0, which tells the client to keep sending full requests;
@@ -128,6 +129,9 @@ fn read(topics: &Topics, request: &FetchRequest, version: i16) -> (FetchResponse
                         return data;
                     }
                     match log.read(wanted.fetch_offset, limit, high_watermark) {
+                        // Only the first partition with data may pass the limits; a later one
+                        // whose next batch does not fit is left for the next fetch.
+                        Ok(records) if total > 0 && records.len() > limit => {}
                         Ok(records) => {
                             total += records.len();
                             budget = budget.saturating_sub(records.len());
@@ -155,4 +159,99 @@ fn read(topics: &Topics, request: &FetchRequest, version: i16) -> (FetchResponse
             .with_responses(responses),
         total,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+
+    use super::*;
+    use crate::config::BrokerSettings;
+    use crate::log::test_batch::batch_of;
+    use crate::topics::NewTopic;
+
+    /// Topic "t" with three partitions, each holding one batch of 40 records.
+    fn topics_with_a_batch_per_partition(dir: &std::path::Path) -> (Topics, usize) {
+        let topics = Topics::open(dir, BrokerSettings::default(), false).unwrap();
+        let topic = NewTopic {
+            name: "t".to_owned(),
+            partitions: 3,
+            replication_factor: -1,
+            configs: BTreeMap::new(),
+        };
+        topics.create(&topic, false).unwrap();
+        let mut size = 0;
+        for partition in 0..3 {
+            let mut batch = batch_of(40, 1_000, b'a' + partition as u8);
+            size = batch.len();
+            topics
+                .partition("t", partition)
+                .unwrap()
+                .log()
+                .append(&mut batch, 0, 5_000)
+                .unwrap();
+        }
+        (topics, size)
+    }
+
+    fn request(max_bytes: i32, partition_max_bytes: i32) -> FetchRequest {
+        let partitions = (0..3)
+            .map(|partition| {
+                FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(partition_max_bytes)
+            })
+            .collect();
+        FetchRequest::default()
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(partitions),
+            ])
+    }
+
+    /// The record bytes each partition answered with.
+    fn sizes(response: &FetchResponse) -> Vec<usize> {
+        response.responses[0]
+            .partitions
+            .iter()
+            .map(|p| p.records.as_ref().map_or(0, bytes::Bytes::len))
+            .collect()
+    }
+
+    #[test]
+    fn a_response_keeps_to_max_bytes_after_its_first_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, batch) = topics_with_a_batch_per_partition(dir.path());
+        let big = 1 << 20;
+
+        // Room for everything.
+        let (response, total) = read(&topics, &request(big, big), 12);
+        assert_eq!((sizes(&response), total), (vec![batch; 3], 3 * batch));
+
+        // Room for two batches and a half: the third partition waits.
+        let two_and_a_half = i32::try_from(batch * 5 / 2).unwrap();
+        let (response, total) = read(&topics, &request(two_and_a_half, big), 12);
+        assert_eq!(
+            (sizes(&response), total),
+            (vec![batch, batch, 0], 2 * batch)
+        );
+
+        // max_bytes below one batch: the first partition still makes progress,
+        // the others get nothing rather than a batch past the limit.
+        let (response, _) = read(&topics, &request(10, big), 12);
+        assert_eq!(sizes(&response), vec![batch, 0, 0]);
+
+        // partition_max_bytes below one batch: likewise.
+        let (response, _) = read(&topics, &request(big, 10), 12);
+        assert_eq!(sizes(&response), vec![batch, 0, 0]);
+
+        // Before v3 there is no max_bytes: only the partition limit counts.
+        let (response, _) = read(&topics, &request(10, big), 2);
+        assert_eq!(sizes(&response), vec![batch; 3]);
+    }
 }

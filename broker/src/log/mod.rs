@@ -109,7 +109,7 @@ mod retention;
 mod scan;
 mod segment;
 #[cfg(test)]
-mod test_batch;
+pub(crate) mod test_batch;
 mod time_index;
 
 #[cfg(test)]
