@@ -12,10 +12,28 @@
 //! - a producer with no state here (new, or its batches were deleted) may
 //!   start at any sequence.
 //!
-//! The state is rebuilt from batch headers when a partition opens (see
-//! `Topics`), so it survives restarts without a file of its own.
+//! The state survives restarts through snapshots, as Kafka's
+//! `<offset>.snapshot` files do: `<offset>.snapshot` in the partition
+//! directory holds the state of every batch below `offset`. One is written
+//! when a segment rolls (at the new segment's base offset) and one, fsynced,
+//! at a clean shutdown (at the log end). A partition opens from the newest
+//! snapshot at or below its log end and replays the batch headers after it —
+//! at most the active segment — instead of the whole log. A snapshot above
+//! the log end (its tail was lost in a crash) is removed, and one that does
+//! not decode is passed over for an older one, down to a replay of the whole
+//! log.
+//!
+//! ```text
+//! "FJPS" version:u16 crc32c:u32 (of what follows) producers:u32
+//!   per producer: id:i64 epoch:i16 batches:u8
+//!     per batch: first_seq:i32 last_seq:i32 first_offset:i64 last_offset:i64 timestamp:i64
+//! ```
+//! (big-endian)
 
 use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
 
 /// Batches remembered per producer, as Kafka does.
 const REMEMBERED_BATCHES: usize = 5;
@@ -155,6 +173,174 @@ impl ProducerStates {
     pub fn is_empty(&self) -> bool {
         self.producers.is_empty()
     }
+
+    /// Forgets batches that end below `log_start` (deleted by retention or
+    /// DeleteRecords), and producers left with none.
+    pub fn retain_from(&mut self, log_start: i64) {
+        self.producers.retain(|_, entry| {
+            entry.batches.retain(|batch| batch.last_offset >= log_start);
+            !entry.batches.is_empty()
+        });
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(4 + self.producers.len() * (11 + 32));
+        body.extend_from_slice(
+            &u32::try_from(self.producers.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        for (id, entry) in &self.producers {
+            body.extend_from_slice(&id.to_be_bytes());
+            body.extend_from_slice(&entry.epoch.to_be_bytes());
+            // At most REMEMBERED_BATCHES (5), so it fits a byte.
+            body.push(u8::try_from(entry.batches.len()).unwrap_or(u8::MAX));
+            for batch in &entry.batches {
+                body.extend_from_slice(&batch.first_seq.to_be_bytes());
+                body.extend_from_slice(&batch.last_seq.to_be_bytes());
+                body.extend_from_slice(&batch.first_offset.to_be_bytes());
+                body.extend_from_slice(&batch.last_offset.to_be_bytes());
+                body.extend_from_slice(&batch.timestamp.to_be_bytes());
+            }
+        }
+        let mut out = Vec::with_capacity(10 + body.len());
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// The state `encode` wrote, or `None` for anything else.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut reader = Reader(bytes);
+        if reader.take(4)? != SNAPSHOT_MAGIC
+            || u16::from_be_bytes(reader.array()?) != SNAPSHOT_VERSION
+        {
+            return None;
+        }
+        let crc = u32::from_be_bytes(reader.array()?);
+        if crc32c::crc32c(reader.0) != crc {
+            return None;
+        }
+        let count = u32::from_be_bytes(reader.array()?);
+        let mut producers = HashMap::new();
+        for _ in 0..count {
+            let id = i64::from_be_bytes(reader.array()?);
+            let epoch = i16::from_be_bytes(reader.array()?);
+            let batches = reader.take(1)?[0];
+            let mut entry = ProducerEntry {
+                epoch,
+                batches: VecDeque::with_capacity(usize::from(batches)),
+            };
+            for _ in 0..batches {
+                entry.batches.push_back(BatchMeta {
+                    first_seq: i32::from_be_bytes(reader.array()?),
+                    last_seq: i32::from_be_bytes(reader.array()?),
+                    first_offset: i64::from_be_bytes(reader.array()?),
+                    last_offset: i64::from_be_bytes(reader.array()?),
+                    timestamp: i64::from_be_bytes(reader.array()?),
+                });
+            }
+            producers.insert(id, entry);
+        }
+        reader.0.is_empty().then_some(Self { producers })
+    }
+
+    /// Writes the snapshot of the batches below `offset` to `dir`, replacing
+    /// any of the same offset (write a temporary file, rename it), and
+    /// removes all but the newest older one. `durable` fsyncs the file and the
+    /// directory; without it a crash may leave a snapshot that fails to
+    /// decode, which opening passes over.
+    pub fn write_snapshot(&self, dir: &Path, offset: i64, durable: bool) -> io::Result<()> {
+        let path = snapshot_path(dir, offset);
+        let tmp = path.with_extension("snapshot.tmp");
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(&self.encode())?;
+        if durable {
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        if durable {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        let mut older: Vec<i64> = snapshot_offsets(dir)?
+            .into_iter()
+            .filter(|o| *o < offset)
+            .collect();
+        older.sort_unstable();
+        older.pop(); // keep the newest older one, should this one be lost
+        for stale in older {
+            fs::remove_file(snapshot_path(dir, stale))?;
+        }
+        Ok(())
+    }
+
+    /// The newest snapshot in `dir` at or below `at_most` (the log end) that
+    /// decodes, with its offset; `None` when there is none. Snapshots above
+    /// `at_most` are removed: they describe batches the log lost, and the
+    /// offsets they name will be taken by other batches.
+    pub fn read_snapshot(dir: &Path, at_most: i64) -> io::Result<Option<(i64, Self)>> {
+        let mut offsets = snapshot_offsets(dir)?;
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        for lost in offsets.iter().filter(|o| **o > at_most) {
+            fs::remove_file(snapshot_path(dir, *lost))?;
+        }
+        for offset in offsets.into_iter().filter(|o| *o <= at_most) {
+            let path = snapshot_path(dir, offset);
+            match fs::read(&path).map(|bytes| Self::decode(&bytes)) {
+                Ok(Some(states)) => return Ok(Some((offset, states))),
+                Ok(None) => {
+                    tracing::warn!(path = %path.display(), "producer snapshot does not decode; using an older one");
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "producer snapshot unreadable; using an older one");
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+const SNAPSHOT_MAGIC: &[u8; 4] = b"FJPS";
+const SNAPSHOT_VERSION: u16 = 1;
+
+fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(format!("{offset:020}.snapshot"))
+}
+
+/// Offsets of the `<offset>.snapshot` files in `dir`.
+fn snapshot_offsets(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut offsets = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if let Some(offset) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".snapshot"))
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            offsets.push(offset);
+        }
+    }
+    Ok(offsets)
+}
+
+/// Reads big-endian fields off the front of a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
 }
 
 #[cfg(test)]
@@ -239,5 +425,78 @@ mod tests {
     fn an_unknown_producer_may_start_anywhere() {
         let states = ProducerStates::default();
         assert_eq!(states.check(42, 5, 1234, 1240), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn a_snapshot_decodes_to_the_state_it_was_written_from() {
+        let mut states = ProducerStates::default();
+        for i in 0..7 {
+            states.record(1, 0, meta(i * 10, i * 10 + 9, i64::from(i) * 10));
+        }
+        states.record(2, 3, meta(0, 0, 500));
+        let bytes = states.encode();
+        let decoded = ProducerStates::decode(&bytes).expect("decodes");
+        assert_eq!(
+            format!("{:?}", sorted(&decoded)),
+            format!("{:?}", sorted(&states))
+        );
+        // Any cut or flipped byte is refused.
+        for cut in 0..bytes.len() {
+            assert!(
+                ProducerStates::decode(&bytes[..cut]).is_none(),
+                "cut at {cut}"
+            );
+        }
+        for at in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x40;
+            assert!(ProducerStates::decode(&damaged).is_none(), "flip at {at}");
+        }
+    }
+
+    fn sorted(states: &ProducerStates) -> Vec<(i64, i16, Vec<BatchMeta>)> {
+        let mut out: Vec<_> = states
+            .producers
+            .iter()
+            .map(|(id, e)| (*id, e.epoch, e.batches.iter().copied().collect()))
+            .collect();
+        out.sort_by_key(|(id, _, _)| *id);
+        out
+    }
+
+    #[test]
+    fn batches_below_the_log_start_are_forgotten() {
+        let mut states = ProducerStates::default();
+        states.record(1, 0, meta(0, 9, 0));
+        states.record(1, 0, meta(10, 19, 10));
+        states.record(2, 0, meta(0, 4, 20));
+        states.retain_from(15);
+        assert_eq!(states.len(), 2);
+        states.retain_from(25);
+        assert_eq!(states.len(), 0);
+    }
+
+    #[test]
+    fn writing_a_snapshot_keeps_one_older_and_reading_takes_the_newest_that_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        for (offset, producer) in [(100, 1), (200, 2), (300, 3)] {
+            let mut states = ProducerStates::default();
+            states.record(producer, 0, meta(0, 0, offset - 1));
+            states.write_snapshot(dir.path(), offset, false).unwrap();
+        }
+        let mut offsets = snapshot_offsets(dir.path()).unwrap();
+        offsets.sort_unstable();
+        assert_eq!(offsets, vec![200, 300]);
+        let read = |at_most| {
+            ProducerStates::read_snapshot(dir.path(), at_most)
+                .unwrap()
+                .map(|(offset, states)| (offset, sorted(&states)[0].0))
+        };
+        assert_eq!(read(1_000), Some((300, 3)));
+        assert_eq!(read(299), Some((200, 2)));
+        // The log ended below 300: that snapshot is gone for good.
+        assert_eq!(read(1_000), Some((200, 2)));
+        assert_eq!(read(199), None);
+        assert!(snapshot_offsets(dir.path()).unwrap().is_empty());
     }
 }

@@ -82,12 +82,18 @@ impl Partition {
     }
 }
 
-/// Rebuilds idempotent-producer state from the batch headers in `log`.
+/// Rebuilds idempotent-producer state: the newest usable snapshot, then the
+/// batch headers in `log` after it (all of them when there is none).
 fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogError> {
     const CHUNK: usize = 1 << 20;
-    let mut states = ProducerStates::default();
     let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
+    let start = log.log_start_offset();
+    let snapshot = ProducerStates::read_snapshot(log.dir(), end)
+        .map_err(LogError::io("read producer snapshots", log.dir()))?;
+    let (mut offset, mut states) = match snapshot {
+        Some((at, states)) => (at.max(start), states),
+        None => (start, ProducerStates::default()),
+    };
     while offset < end {
         let before = offset;
         let bytes = log.read(offset, CHUNK, end)?;
@@ -120,6 +126,7 @@ fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogErro
             break; // nothing parsed: never loop on the same offset
         }
     }
+    states.retain_from(start);
     Ok(states)
 }
 
@@ -434,9 +441,19 @@ impl Topics {
     pub fn flush_all(&self) -> Result<(), LogError> {
         let mut first_error = None;
         for partition in self.all_partitions() {
-            if let Err(error) = partition.log().flush() {
+            let mut log = partition.log();
+            if let Err(error) = log.flush() {
                 tracing::error!(topic = %partition.topic, partition = partition.index, %error, "flushing at shutdown failed");
                 first_error.get_or_insert(error);
+                continue;
+            }
+            // Lets the next start skip replaying the log for producer state.
+            let snapshot =
+                partition
+                    .producers()
+                    .write_snapshot(log.dir(), log.log_end_offset(), true);
+            if let Err(error) = snapshot {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "writing the producer snapshot at shutdown failed");
             }
         }
         first_error.map_or(Ok(()), Err)

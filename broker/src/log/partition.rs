@@ -380,6 +380,11 @@ impl PartitionLog {
         self.log_start_offset
     }
 
+    /// Base offset of the active segment: it changes when the log rolls.
+    pub fn active_base_offset(&self) -> i64 {
+        self.active().base_offset
+    }
+
     /// The next offset to be assigned.
     pub fn log_end_offset(&self) -> i64 {
         self.active().next_offset

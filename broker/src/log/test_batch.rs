@@ -92,3 +92,19 @@ fn varints_use_zigzag_encoding() {
     }
     assert_eq!(out, vec![0, 1, 2, 127, 0x80, 1, 0xd8, 0x04]);
 }
+
+/// [`batch_of`] from an idempotent producer: `producer_id` at `epoch`, its
+/// first record at sequence `base_sequence`.
+pub(crate) fn idempotent_batch_of(
+    n: usize,
+    ts: i64,
+    (producer_id, epoch, base_sequence): (i64, i16, i32),
+) -> Vec<u8> {
+    let mut b = batch_of(n, ts, 0);
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
