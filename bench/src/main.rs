@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!   raw sink + raw reader (sync, os)      ── baseline rows
+//!   raw Kafka sink, in process (sync, os) ── produce: the same client, a do-nothing server
 //!   fjord-broker, log.flush.policy=sync   ── idle RSS, 1,000 partitions, produce, fetch, peak RSS
 //!   fjord-broker, log.flush.policy=os     ── produce, fetch, peak RSS
 //!   librdkafka mock broker, in process    ── produce: the client's ceiling
@@ -18,6 +19,7 @@
 mod kafka_load;
 mod process;
 mod raw;
+mod raw_kafka;
 mod report;
 mod rss;
 mod run;
@@ -77,10 +79,10 @@ struct Args {
     #[arg(long, env = "FJORD_BENCH_REPEAT")]
     repeat: Option<usize>,
 
-    /// Only these targets, comma-separated: raw, fjord-sync, fjord-os, mock,
-    /// tansu (default: all). Checks whose figures were not measured are left
-    /// out.
-    #[arg(long, value_delimiter = ',', value_parser = ["raw", "fjord-sync", "fjord-os", "mock", "tansu"])]
+    /// Only these targets, comma-separated: raw, raw-kafka, fjord-sync,
+    /// fjord-os, mock, tansu (default: all). Checks whose figures were not
+    /// measured are left out.
+    #[arg(long, value_delimiter = ',', value_parser = ["raw", "raw-kafka", "fjord-sync", "fjord-os", "mock", "tansu"])]
     targets: Vec<String>,
 
     /// Only these record sizes in bytes, comma-separated: 100, 1024.

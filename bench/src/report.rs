@@ -41,6 +41,9 @@ pub struct ProduceRow {
     /// MB/s over librdkafka's mock broker's in the same case: how much of
     /// what the client manages at all on this machine the target reached.
     pub vs_mock: Option<f64>,
+    /// MB/s over the raw Kafka sink's in the same case and policy: the same
+    /// client against a server that only appends (and fsyncs) request bytes.
+    pub vs_raw_kafka: Option<f64>,
     /// MB/s of every run of the case, in run order; the row is the median run.
     pub runs_mb_per_sec: Vec<f64>,
 }
@@ -108,9 +111,20 @@ fn raw_policy(policy: &str) -> &str {
 
 /// MB/s of `target`'s row for the same case (acks, partitions, record size) as `row`.
 fn same_case(rows: &[ProduceRow], target: &str, row: &ProduceRow) -> Option<f64> {
+    same_case_with_policy(rows, target, None, row)
+}
+
+/// [`same_case`], of the row with `policy` when one is given.
+fn same_case_with_policy(
+    rows: &[ProduceRow],
+    target: &str,
+    policy: Option<&str>,
+    row: &ProduceRow,
+) -> Option<f64> {
     rows.iter()
         .find(|r| {
             r.target == target
+                && policy.is_none_or(|p| r.policy == p)
                 && r.acks == row.acks
                 && r.partitions == row.partitions
                 && r.record_bytes == row.record_bytes
@@ -121,16 +135,28 @@ fn same_case(rows: &[ProduceRow], target: &str, row: &ProduceRow) -> Option<f64>
 impl Report {
     /// Fills every row's ratios and derives the checks.
     pub fn finish(&mut self) {
-        let vs_mock: Vec<_> = self
+        let vs_baselines: Vec<_> = self
             .produce
             .iter()
             .map(|row| match row.target.as_str() {
-                "raw" | "mock" => None,
-                _ => ratio(row.mb_per_sec, same_case(&self.produce, "mock", row)),
+                "raw" | "raw-kafka" | "mock" => (None, None),
+                _ => (
+                    ratio(row.mb_per_sec, same_case(&self.produce, "mock", row)),
+                    ratio(
+                        row.mb_per_sec,
+                        same_case_with_policy(
+                            &self.produce,
+                            "raw-kafka",
+                            Some(raw_policy(&row.policy)),
+                            row,
+                        ),
+                    ),
+                ),
             })
             .collect();
-        for (row, vs_mock) in self.produce.iter_mut().zip(vs_mock) {
+        for (row, (vs_mock, vs_raw_kafka)) in self.produce.iter_mut().zip(vs_baselines) {
             row.vs_mock = vs_mock;
+            row.vs_raw_kafka = vs_raw_kafka;
         }
         let raw_produce = |policy: &str, size: usize| {
             self.produce
@@ -219,6 +245,22 @@ impl Report {
                     pass: row.vs_raw.is_some_and(|r| r >= MIN_RAW_RATIO),
                 });
             }
+            if row.record_bytes == 1024
+                && row.acks.as_deref() == Some("1")
+                && row.vs_raw_kafka.is_some()
+            {
+                checks.push(Check {
+                    name: format!(
+                        "{} 1 KiB acks=1 partitions={} vs raw-kafka {}",
+                        row.target,
+                        row.partitions.unwrap_or(0),
+                        raw_policy(&row.policy)
+                    ),
+                    value: row.vs_raw_kafka,
+                    target: format!(">= {MIN_RAW_RATIO:.2}"),
+                    pass: row.vs_raw_kafka.is_some_and(|r| r >= MIN_RAW_RATIO),
+                });
+            }
         }
         let mut targets: Vec<&str> = self
             .produce
@@ -273,7 +315,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7}",
+            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7} {:>7}",
             "target",
             "policy",
             "acks",
@@ -289,7 +331,8 @@ impl Report {
             "cpu",
             "vs-raw",
             "vs-tansu",
-            "vs-mock"
+            "vs-mock",
+            "vs-rawk"
         );
         for row in &self.produce {
             let (p50, p99, p999) = row.latency.map_or((None, None, None), |l| {
@@ -297,7 +340,7 @@ impl Report {
             });
             let _ = writeln!(
                 out,
-                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7}{}",
+                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7} {:>7}{}",
                 row.target,
                 row.policy,
                 row.acks.as_deref().unwrap_or("-"),
@@ -314,6 +357,7 @@ impl Report {
                 percent(row.vs_raw),
                 percent(row.vs_tansu),
                 percent(row.vs_mock),
+                percent(row.vs_raw_kafka),
                 if row.errors > 0 {
                     format!(
                         "  ({} errors: {})",
@@ -501,6 +545,7 @@ mod tests {
             vs_raw: None,
             vs_tansu: None,
             vs_mock: None,
+            vs_raw_kafka: None,
             runs_mb_per_sec: Vec::new(),
         }
     }
@@ -510,6 +555,8 @@ mod tests {
             produce: vec![
                 produce("raw", "sync", None, None, 1024, 200.0),
                 produce("raw", "os", None, None, 1024, 400.0),
+                produce("raw-kafka", "sync", Some("1"), Some(8), 1024, 160.0),
+                produce("raw-kafka", "os", Some("1"), Some(8), 1024, 250.0),
                 produce("fjord-sync", "sync", Some("1"), Some(8), 1024, 150.0),
                 produce("fjord-os", "os", Some("1"), Some(8), 1024, 200.0),
                 produce("tansu", "memory", Some("1"), Some(8), 1024, 100.0),
@@ -539,6 +586,14 @@ mod tests {
         );
         assert_eq!(by_target("fjord-sync").vs_tansu, Some(1.5));
         assert_eq!(by_target("raw").vs_raw, None);
+        assert_eq!(by_target("fjord-sync").vs_raw_kafka, Some(150.0 / 160.0));
+        assert_eq!(by_target("fjord-os").vs_raw_kafka, Some(0.8));
+        assert_eq!(
+            by_target("tansu").vs_raw_kafka,
+            Some(0.4),
+            "tansu meets the os sink"
+        );
+        assert_eq!(by_target("raw-kafka").vs_raw_kafka, None);
     }
 
     #[test]
@@ -553,7 +608,9 @@ mod tests {
                 .unwrap_or_else(|| panic!("no check {prefix}"))
         };
         assert!(check("fjord-sync 1 KiB acks=1 partitions=8").pass);
-        assert!(!check("fjord-os 1 KiB acks=1 partitions=8").pass);
+        assert!(!check("fjord-os 1 KiB acks=1 partitions=8 vs raw os").pass);
+        assert!(check("fjord-os 1 KiB acks=1 partitions=8 vs raw-kafka os").pass);
+        assert!(check("fjord-sync 1 KiB acks=1 partitions=8 vs raw-kafka sync").pass);
         assert!(check("fjord-sync ahead of tansu").pass);
         assert!(check("fjord-sync peak RSS").pass);
         assert!(!check("fjord-sync idle RSS").pass);
@@ -585,7 +642,7 @@ mod tests {
         let line = report.json_line();
         assert!(!line.contains('\n'));
         let value: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
-        assert_eq!(value["produce"][2]["vs_raw"], serde_json::json!(0.75));
+        assert_eq!(value["produce"][4]["vs_raw"], serde_json::json!(0.75));
         assert_eq!(
             value["memory"][0]["peak_rss_bytes"],
             serde_json::json!(200u64 << 20)

@@ -1,6 +1,7 @@
 //! The run: which cases, in which order, against which process.
 //!
-//! Order: the raw baseline first (sync, then os), then Fjord with
+//! Order: the raw baseline first (sync, then os), the raw Kafka sink (the
+//! same matrix, sync then os), then Fjord with
 //! `log.flush.policy=sync` (its default), Fjord with `os`, librdkafka's
 //! in-process mock broker (the client's own ceiling), and tansu. Each
 //! Kafka target runs the same matrix — record size x partitions x acks — and
@@ -17,6 +18,7 @@ use rdkafka::mocking::MockCluster;
 use crate::kafka_load::{self, Acks, Budget, Fetched, Produced};
 use crate::process::Server;
 use crate::raw::{self, Durability};
+use crate::raw_kafka::RawKafkaSink;
 use crate::report::{FetchRow, MemoryRow, Note, ProduceRow, Report, take_median};
 use crate::rss::{self, RssSampler};
 use crate::stats::{mb_per_sec, per_sec};
@@ -127,6 +129,9 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
     if plan.only.target("raw") {
         run_raw(plan, work.path(), &mut report);
     }
+    if plan.only.target("raw-kafka") {
+        run_raw_kafka(plan, work.path(), &mut report);
+    }
 
     for (name, policy) in [("fjord-sync", "sync"), ("fjord-os", "os")] {
         if !plan.only.target(name) {
@@ -225,6 +230,55 @@ fn run_raw(plan: &Plan, work: &Path, report: &mut Report) {
                 let mut row = fetch_row("raw", policy, None, size, &read);
                 row.runs_mb_per_sec = runs;
                 report.fetch.push(row);
+            }
+        }
+    }
+}
+
+/// The produce matrix, for both policies, against the raw Kafka sink in this
+/// process: what the same client reaches when the server does nothing but
+/// append request bytes to a file (and fsync them, for `sync`).
+fn run_raw_kafka(plan: &Plan, work: &Path, report: &mut Report) {
+    const TOPIC: &str = "bench-raw-kafka";
+    for (durability, policy) in [(Durability::Sync, "sync"), (Durability::Os, "os")] {
+        for (size, partitions, acks) in plan.only.cases() {
+            let what = format!(
+                "raw-kafka {policy} {size}B {partitions}p acks={}",
+                acks.as_config()
+            );
+            let file = work.join("raw-kafka.log");
+            let runs = repeat_runs(plan, report, &what, |_| {
+                let produced = std::fs::File::create(&file)
+                    .context("creating the raw Kafka sink's file")
+                    .and_then(|out| RawKafkaSink::start(out, partitions, durability))
+                    .and_then(|sink| {
+                        kafka_load::produce(
+                            &sink.bootstrap(),
+                            TOPIC,
+                            partitions,
+                            size,
+                            acks,
+                            plan.budget,
+                        )
+                    });
+                let _ = std::fs::remove_file(&file);
+                if let Ok(produced) = &produced {
+                    progress(&what, "produce", produced);
+                }
+                Ok::<_, std::convert::Infallible>(produced)
+            });
+            let Ok(runs) = runs;
+            if let Some((produced, runs)) = take_median(runs, Produced::mb_per_sec) {
+                let mut row = produce_row(
+                    "raw-kafka",
+                    policy,
+                    Some(acks),
+                    Some(partitions),
+                    size,
+                    &produced,
+                );
+                row.runs_mb_per_sec = runs;
+                report.produce.push(row);
             }
         }
     }
@@ -520,6 +574,7 @@ fn produce_row(
         vs_raw: None,
         vs_tansu: None,
         vs_mock: None,
+        vs_raw_kafka: None,
         runs_mb_per_sec: Vec::new(),
     }
 }
