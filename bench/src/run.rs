@@ -268,19 +268,30 @@ fn run_raw_kafka(plan: &Plan, work: &Path, report: &mut Report) {
                 Ok::<_, std::convert::Infallible>(produced)
             });
             let Ok(runs) = runs;
-            if let Some((produced, runs)) = take_median(runs, Produced::mb_per_sec) {
-                let mut row = produce_row(
-                    "raw-kafka",
-                    policy,
-                    Some(acks),
-                    Some(partitions),
-                    size,
-                    &produced,
-                );
-                row.runs_mb_per_sec = runs;
-                report.produce.push(row);
-            }
+            push_median(report, runs, "raw-kafka", policy, (size, partitions, acks));
         }
+    }
+}
+
+/// The median of `runs` of a produce case as `target`'s row.
+fn push_median(
+    report: &mut Report,
+    runs: Vec<Produced>,
+    target: &str,
+    policy: &str,
+    (size, partitions, acks): (usize, i32, Acks),
+) {
+    if let Some((produced, runs)) = take_median(runs, Produced::mb_per_sec) {
+        let mut row = produce_row(
+            target,
+            policy,
+            Some(acks),
+            Some(partitions),
+            size,
+            &produced,
+        );
+        row.runs_mb_per_sec = runs;
+        report.produce.push(row);
     }
 }
 
@@ -313,18 +324,7 @@ fn run_mock(plan: &Plan, report: &mut Report) {
             Ok::<_, std::convert::Infallible>(produced)
         });
         let Ok(runs) = runs;
-        if let Some((produced, runs)) = take_median(runs, Produced::mb_per_sec) {
-            let mut row = produce_row(
-                "mock",
-                "memory",
-                Some(acks),
-                Some(partitions),
-                size,
-                &produced,
-            );
-            row.runs_mb_per_sec = runs;
-            report.produce.push(row);
-        }
+        push_median(report, runs, "mock", "memory", (size, partitions, acks));
     }
 }
 
