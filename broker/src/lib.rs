@@ -15,11 +15,11 @@ mod clean_shutdown;
 pub mod cluster;
 pub mod config;
 pub mod log;
+mod maintenance;
 pub mod meta_properties;
 pub mod metrics;
 pub mod producer_state;
 pub mod protocol;
-mod retention;
 pub mod server;
 pub mod topics;
 
@@ -68,16 +68,25 @@ impl Bound {
         } = self;
         let drain = broker.config.shutdown_timeout;
         let admin_task = tokio::spawn(admin::serve(admin, broker.clone(), shutdown.clone()));
-        let retention_task = tokio::spawn(retention::run(
+        let settings = &broker.config.settings;
+        let retention_task = tokio::spawn(maintenance::run(
             broker.topics.clone(),
-            std::time::Duration::from_millis(
-                broker.config.settings.log_retention_check_interval_ms,
-            ),
+            std::time::Duration::from_millis(settings.log_retention_check_interval_ms),
             shutdown.clone(),
+            "retention",
+            maintenance::apply_retention,
+        ));
+        let checkpoint_task = tokio::spawn(maintenance::run(
+            broker.topics.clone(),
+            std::time::Duration::from_millis(settings.log_flush_offset_checkpoint_interval_ms),
+            shutdown.clone(),
+            "recovery-point checkpoints",
+            maintenance::checkpoint_recovery_points,
         ));
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
         retention_task.await.context("retention task")?;
+        checkpoint_task.await.context("checkpoint task")?;
         admin_task
             .await
             .context("admin listener task")?

@@ -276,6 +276,11 @@ impl ProducerStates {
         Ok(())
     }
 
+    /// Whether `dir` holds a snapshot at `offset`.
+    pub fn has_snapshot(dir: &Path, offset: i64) -> bool {
+        snapshot_path(dir, offset).is_file()
+    }
+
     /// The newest snapshot in `dir` at or below `at_most` (the log end) that
     /// decodes, with its offset; `None` when there is none. Snapshots above
     /// `at_most` are removed: they describe batches the log lost, and the

@@ -448,10 +448,13 @@ impl Topics {
                 continue;
             }
             // Lets the next start skip replaying the log for producer state.
-            let snapshot =
-                partition
-                    .producers()
-                    .write_snapshot(log.dir(), log.log_end_offset(), true);
+            // An empty log has nothing to replay, and a snapshot at the log
+            // end is still true if nothing was appended since it was written.
+            let end = log.log_end_offset();
+            if end == log.log_start_offset() || ProducerStates::has_snapshot(log.dir(), end) {
+                continue;
+            }
+            let snapshot = partition.producers().write_snapshot(log.dir(), end, true);
             if let Err(error) = snapshot {
                 tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "writing the producer snapshot at shutdown failed");
             }

@@ -58,6 +58,9 @@ pub struct BrokerSettings {
     pub log_cleanup_policy: String,
     /// `log.retention.check.interval.ms`.
     pub log_retention_check_interval_ms: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`: how often recovery points are
+    /// written to their checkpoint files.
+    pub log_flush_offset_checkpoint_interval_ms: u64,
     /// `socket.request.max.bytes`: larger frames close the connection.
     pub socket_request_max_bytes: u32,
     /// `max.connections`.
@@ -90,6 +93,7 @@ impl Default for BrokerSettings {
             min_insync_replicas: 1,
             log_cleanup_policy: "delete".to_owned(),
             log_retention_check_interval_ms: 300_000,
+            log_flush_offset_checkpoint_interval_ms: 60_000,
             socket_request_max_bytes: 104_857_600,
             max_connections: i32::MAX as u32,
             connections_max_idle_ms: 600_000,
@@ -171,6 +175,13 @@ impl BrokerSettings {
             settings.log_retention_check_interval_ms =
                 int_in(key_value("log.retention.check.interval.ms", v), 1, i64::MAX)? as u64;
         }
+        if let Some(v) = get("log.flush.offset.checkpoint.interval.ms") {
+            settings.log_flush_offset_checkpoint_interval_ms = int_in(
+                key_value("log.flush.offset.checkpoint.interval.ms", v),
+                1,
+                i64::MAX,
+            )? as u64;
+        }
         if let Some(v) = get("socket.request.max.bytes") {
             settings.socket_request_max_bytes =
                 int_in(key_value("socket.request.max.bytes", v), 1, i32::MAX as i64)? as u32;
@@ -243,6 +254,10 @@ impl BrokerSettings {
                 self.log_retention_check_interval_ms.to_string(),
             ),
             (
+                "log.flush.offset.checkpoint.interval.ms",
+                self.log_flush_offset_checkpoint_interval_ms.to_string(),
+            ),
+            (
                 "socket.request.max.bytes",
                 self.socket_request_max_bytes.to_string(),
             ),
@@ -304,6 +319,7 @@ const KNOWN_KEYS: &[&str] = &[
     "min.insync.replicas",
     "log.cleanup.policy",
     "log.retention.check.interval.ms",
+    "log.flush.offset.checkpoint.interval.ms",
     "socket.request.max.bytes",
     "max.connections",
     "connections.max.idle.ms",
@@ -378,6 +394,23 @@ mod tests {
         assert_eq!(settings.socket_request_max_bytes, 104_857_600);
         assert!(settings.auto_create_topics_enable);
         assert_eq!(settings.flush_policy, FlushPolicy::Sync);
+        assert_eq!(settings.log_flush_offset_checkpoint_interval_ms, 60_000);
+    }
+
+    #[test]
+    fn the_checkpoint_interval_is_a_positive_number_of_ms() {
+        let key = "log.flush.offset.checkpoint.interval.ms";
+        let s = BrokerSettings::from_pairs(pairs(&[(key, "5000")])).unwrap();
+        assert_eq!(s.log_flush_offset_checkpoint_interval_ms, 5_000);
+        assert!(
+            s.describe()
+                .iter()
+                .any(|(n, v, explicit)| *n == key && v == "5000" && *explicit)
+        );
+        for bad in ["0", "-1", "soon"] {
+            let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
     }
 
     #[test]

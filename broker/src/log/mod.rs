@@ -118,7 +118,7 @@ mod tests;
 pub use batch::BatchError;
 pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
-pub use partition::PartitionLog;
+pub use partition::{PartitionLog, RecoveryCheckpoint};
 
 /// Per-topic log configuration; fields keep Kafka's topic config names.
 #[derive(Debug, Clone, PartialEq, Eq)]

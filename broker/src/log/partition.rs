@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tracing::instrument;
@@ -26,7 +26,11 @@ pub struct PartitionLog {
     /// Ordered by base offset, never empty; the last one is active.
     pub(super) segments: Vec<Segment>,
     pub(super) log_start_offset: i64,
+    /// Everything below is fsynced. The checkpoint file lags it (see [`RecoveryCheckpoint`]).
     pub(super) recovery_point: i64,
+    /// The recovery point last written to the checkpoint file; its lock is held by whoever
+    /// writes that file, so writers never interleave.
+    checkpointed: Arc<Mutex<i64>>,
     pub(super) epochs: LeaderEpochCache,
     failed: Arc<AtomicBool>,
     /// Segments closed by a roll whose fsync runs on a thread of its own, oldest first. The
@@ -87,6 +91,7 @@ impl PartitionLog {
             segments,
             log_start_offset: checkpointed_start.unwrap_or(first_base).max(first_base),
             recovery_point,
+            checkpointed: Arc::new(Mutex::new(recovery_point)),
             epochs,
             failed: Arc::new(AtomicBool::new(false)),
             closing: VecDeque::new(),
@@ -115,6 +120,7 @@ impl PartitionLog {
             checkpoint::sync_dir(dir)?;
             log.recovery_point = end;
             checkpoint::write_offset(dir, RECOVERY_POINT, end)?;
+            *lock(&log.checkpointed) = end;
         }
         tracing::debug!(
             segments = log.segments.len(),
@@ -316,7 +322,8 @@ impl PartitionLog {
     }
 
     /// Moves the recovery point past rolled segments whose background fsync is done, oldest
-    /// first; with `wait`, waits for all of them. A failed fsync fails the log.
+    /// first; with `wait`, waits for all of them. A failed fsync fails the log. The checkpoint
+    /// file is written later, off the append path ([`Self::recovery_checkpoint`]).
     pub(super) fn settle_closed(&mut self, wait: bool) -> Result<(), LogError> {
         let mut durable = None;
         while let Some(front) = self.closing.front() {
@@ -340,12 +347,21 @@ impl PartitionLog {
             }
             durable = Some(end);
         }
-        match durable {
-            Some(end) if end > self.recovery_point => {
-                self.recovery_point = end;
-                checkpoint::write_offset(&self.dir, RECOVERY_POINT, end)
-            }
-            _ => Ok(()),
+        if let Some(end) = durable {
+            self.recovery_point = self.recovery_point.max(end);
+        }
+        Ok(())
+    }
+
+    /// What to write to the recovery-point checkpoint file, to be written without holding
+    /// the log (a periodic task does, as Kafka's `log.flush.offset.checkpoint.interval.ms`).
+    /// Writing the file on the append path stalled every producer of the partition for the
+    /// file's fsyncs and rename — hundreds of milliseconds on a busy disk.
+    pub fn recovery_checkpoint(&self) -> RecoveryCheckpoint {
+        RecoveryCheckpoint {
+            dir: self.dir.clone(),
+            point: self.recovery_point,
+            checkpointed: Arc::clone(&self.checkpointed),
         }
     }
 
@@ -473,7 +489,7 @@ impl PartitionLog {
             return Err(e);
         }
         self.recovery_point = self.log_end_offset();
-        checkpoint::write_offset(&self.dir, RECOVERY_POINT, self.recovery_point)?;
+        self.recovery_checkpoint().write()?;
         checkpoint::write_offset(&self.dir, LOG_START_OFFSET, self.log_start_offset)
     }
 
@@ -500,4 +516,32 @@ impl PartitionLog {
             .last_mut()
             .expect("a log always has an active segment")
     }
+}
+
+/// A recovery point to checkpoint, taken from a [`PartitionLog`]. A checkpoint behind the
+/// true recovery point is safe: a crash then scans a little more of the log.
+pub struct RecoveryCheckpoint {
+    dir: PathBuf,
+    point: i64,
+    checkpointed: Arc<Mutex<i64>>,
+}
+
+impl RecoveryCheckpoint {
+    /// Writes the checkpoint file unless it already holds this point or a later one; says
+    /// whether it wrote.
+    pub fn write(self) -> Result<bool, LogError> {
+        let mut checkpointed = lock(&self.checkpointed);
+        if self.point <= *checkpointed {
+            return Ok(false);
+        }
+        checkpoint::write_offset(&self.dir, RECOVERY_POINT, self.point)?;
+        *checkpointed = self.point;
+        Ok(true)
+    }
+}
+
+fn lock(point: &Mutex<i64>) -> std::sync::MutexGuard<'_, i64> {
+    point
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -99,6 +99,14 @@ fn a_roll_fsyncs_the_closed_segment_and_moves_the_recovery_point_to_the_new_one(
     // recovery point to the active segment, never beyond it.
     log.settle_closed(true).expect("settle");
     assert!(log.closing.is_empty());
+    assert_eq!(log.recovery_point, active_base);
+    // The checkpoint file is written off the append path, and only once.
+    assert_eq!(
+        checkpoint::read_offset(dir.path(), RECOVERY_POINT).expect("read"),
+        None
+    );
+    assert!(log.recovery_checkpoint().write().expect("write"));
+    assert!(!log.recovery_checkpoint().write().expect("write"));
     assert_eq!(
         checkpoint::read_offset(dir.path(), RECOVERY_POINT).expect("read"),
         Some(active_base)
@@ -128,6 +136,7 @@ fn a_failed_background_fsync_fails_the_log_and_keeps_the_recovery_point() {
     let mut log = PartitionLog::open(dir.path(), small_config(), true).expect("open");
     append_batches(&mut log, 30);
     log.settle_closed(true).expect("settle");
+    log.recovery_checkpoint().write().expect("checkpoint");
     let point = log.recovery_point;
     let end = log.log_end_offset();
     log.closing.push_back(super::partition::Closing {
