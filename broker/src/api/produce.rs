@@ -350,6 +350,29 @@ mod tests {
             .collect()
     }
 
+    /// What the partition's producer state says of a one-record batch of
+    /// `producer` (epoch 0) at sequence `seq`.
+    fn one_record_verdict(
+        topics: &Topics,
+        producer: i64,
+        seq: i32,
+    ) -> Result<SequenceCheck, crate::producer_state::SequenceError> {
+        let partition = topics.partition("t", 0).unwrap();
+        let states = partition.producers();
+        states.check(producer, 0, seq, seq)
+    }
+
+    /// A batch of one record, sequence 0, at `offset`.
+    fn one_record_batch(offset: i64) -> BatchMeta {
+        BatchMeta {
+            first_seq: 0,
+            last_seq: 0,
+            first_offset: offset,
+            last_offset: offset,
+            timestamp: 0,
+        }
+    }
+
     #[test]
     fn a_restart_replays_only_what_follows_the_newest_producer_snapshot() {
         let dir = tempfile::tempdir().unwrap();
@@ -376,28 +399,14 @@ mod tests {
         let (_, mut marked) = ProducerStates::read_snapshot(&partition_dir, active)
             .unwrap()
             .unwrap();
-        marked.record(
-            77,
-            0,
-            BatchMeta {
-                first_seq: 0,
-                last_seq: 0,
-                first_offset: active - 1,
-                last_offset: active - 1,
-                timestamp: 0,
-            },
-        );
+        marked.record(77, 0, one_record_batch(active - 1));
         marked
             .write_snapshot(&partition_dir, active, false)
             .unwrap();
         let reopened = open(dir.path(), false);
         assert_eq!(verdicts(&reopened, batches), expected);
         assert!(matches!(
-            reopened
-                .partition("t", 0)
-                .unwrap()
-                .producers()
-                .check(77, 0, 0, 0),
+            one_record_verdict(&reopened, 77, 0),
             Ok(SequenceCheck::Duplicate(_))
         ));
         drop(reopened);
@@ -433,17 +442,7 @@ mod tests {
         // One past the log end (a crash lost the tail it describes) claiming a
         // producer the log does not have; the newest real one damaged.
         let mut ahead = ProducerStates::default();
-        ahead.record(
-            88,
-            0,
-            BatchMeta {
-                first_seq: 0,
-                last_seq: 0,
-                first_offset: end,
-                last_offset: end,
-                timestamp: 0,
-            },
-        );
+        ahead.record(88, 0, one_record_batch(end));
         ahead
             .write_snapshot(&partition_dir, end + 10, false)
             .unwrap();
@@ -456,11 +455,7 @@ mod tests {
         let reopened = open(dir.path(), false);
         assert_eq!(verdicts(&reopened, batches), expected);
         assert!(matches!(
-            reopened
-                .partition("t", 0)
-                .unwrap()
-                .producers()
-                .check(88, 0, 5, 5),
+            one_record_verdict(&reopened, 88, 5),
             Ok(SequenceCheck::Append)
         ));
         assert!(
