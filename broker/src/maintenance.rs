@@ -43,7 +43,13 @@ pub async fn run(
 pub fn apply_retention(topics: &Topics) {
     let now = now_ms();
     for partition in topics.all_partitions() {
-        match partition.log().apply_retention(now) {
+        let (outcome, retired) = {
+            let mut log = partition.log();
+            let outcome = log.apply_retention(now);
+            (outcome, log.take_retired())
+        };
+        retired.unlink();
+        match outcome {
             Ok(0) => {}
             Ok(deleted) => {
                 tracing::info!(topic = %partition.topic, partition = partition.index, deleted, "retention deleted segments");

@@ -163,7 +163,11 @@ pub async fn delete_records(
                             return response
                                 .with_error_code(ResponseError::OffsetOutOfRange.code());
                         }
-                        match log.delete_records_before(offset) {
+                        let outcome = log.delete_records_before(offset);
+                        let retired = log.take_retired();
+                        drop(log);
+                        retired.unlink();
+                        match outcome {
                             Ok(low_watermark) => response.with_low_watermark(low_watermark),
                             Err(error) => response.with_error_code(log_error(&error).code()),
                         }

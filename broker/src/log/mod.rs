@@ -11,8 +11,11 @@
 //! 00000000000000052113.log        the next segment, named after its base offset (20 digits)
 //! ...
 //! recovery-point-offset-checkpoint  everything below this offset is fsynced, indexes too
+//!                                   (written periodically: it may lag the true point)
 //! log-start-offset-checkpoint       first readable offset (DeleteRecords, retention)
 //! leader-epoch-checkpoint           epoch → start offset, for OffsetForLeaderEpoch
+//! 00000000000000052113.snapshot     idempotent-producer state below that offset
+//! 00000000000000000000.log.deleted  a removed segment's file, until unlinked
 //! ```
 //!
 //! Formats are in [`batch`], `index`, `time_index` and `checkpoint`. Index files grow by appends
@@ -45,8 +48,9 @@
 //! truncation wait for all), so unclean recovery only ever scans the segments that may hold
 //! unsynced data plus whatever followed a stale checkpoint. A new leader epoch is checkpointed
 //! before its first batch is written. Deletion (retention, DeleteRecords) persists the new log
-//! start offset first and removes files second; opening a partition deletes segments left below
-//! the log start offset and index files left without their `.log`.
+//! start offset first and removes files second, by renaming them to `.deleted` for the caller
+//! to unlink once it has released the log; opening a partition deletes segments left below the
+//! log start offset, index files left without their `.log`, and `.deleted` files.
 //!
 //! # Failure handling
 //!
@@ -118,7 +122,7 @@ mod tests;
 pub use batch::BatchError;
 pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
-pub use partition::{PartitionLog, RecoveryCheckpoint};
+pub use partition::{PartitionLog, RecoveryCheckpoint, RetiredFiles};
 
 /// Per-topic log configuration; fields keep Kafka's topic config names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,6 +36,9 @@ pub struct PartitionLog {
     /// Segments closed by a roll whose fsync runs on a thread of its own, oldest first. The
     /// recovery point moves past each one only once it is durable.
     pub(super) closing: VecDeque<Closing>,
+    /// Files of segments removed by retention or DeleteRecords, renamed and waiting to be
+    /// unlinked by whoever takes them ([`Self::take_retired`]).
+    pub(super) retired: Vec<PathBuf>,
 }
 
 /// A rolled segment on its way to disk.
@@ -95,6 +98,7 @@ impl PartitionLog {
             epochs,
             failed: Arc::new(AtomicBool::new(false)),
             closing: VecDeque::new(),
+            retired: Vec::new(),
         };
         let end = log.log_end_offset();
         if log.log_start_offset > end {
@@ -353,6 +357,12 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// The files of removed segments, to unlink once the log is released: freeing their blocks
+    /// can wait on the device for a long time.
+    pub fn take_retired(&mut self) -> RetiredFiles {
+        RetiredFiles(std::mem::take(&mut self.retired))
+    }
+
     /// What to write to the recovery-point checkpoint file, to be written without holding
     /// the log (a periodic task does, as Kafka's `log.flush.offset.checkpoint.interval.ms`).
     /// Writing the file on the append path stalled every producer of the partition for the
@@ -544,4 +554,23 @@ fn lock(point: &Mutex<i64>) -> std::sync::MutexGuard<'_, i64> {
     point
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Renamed files of removed segments (see [`PartitionLog::take_retired`]).
+#[must_use = "retired files stay on disk until unlinked (or the partition is next opened)"]
+pub struct RetiredFiles(Vec<PathBuf>);
+
+impl RetiredFiles {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Unlinks every file; one that cannot be is logged and left for the next open.
+    pub fn unlink(self) {
+        for path in self.0 {
+            if let Err(error) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), %error, "unlinking a removed segment file failed");
+            }
+        }
+    }
 }

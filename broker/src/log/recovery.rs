@@ -85,7 +85,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         match (base, ext) {
             (Some(base), LOG_SUFFIX) => bases.push(base),
             (Some(base), INDEX_SUFFIX | TIME_INDEX_SUFFIX) => index_files.push((base, path)),
-            (_, "tmp") => remove(&path)?,
+            (_, "tmp" | "deleted") => remove(&path)?,
             _ => {}
         }
     }

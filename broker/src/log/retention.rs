@@ -2,7 +2,8 @@
 //!
 //! Order: the new log start offset is checkpointed (fsynced) first, segment files are removed
 //! second. A crash in between leaves segments below the checkpointed start, which the next open
-//! deletes. The active segment is never deleted; DeleteRecords inside it only moves the log start
+//! deletes. Removing is renaming to `.deleted`; the caller unlinks those files after releasing
+//! the log ([`PartitionLog::take_retired`]), so producers never wait on freeing blocks. The active segment is never deleted; DeleteRecords inside it only moves the log start
 //! offset, hiding the offsets below it from reads.
 
 use std::fs;
@@ -98,7 +99,7 @@ impl PartitionLog {
             self.log_start_offset = new_start;
         }
         for mut seg in self.segments.drain(..count) {
-            seg.delete_files()?;
+            self.retired.extend(seg.retire_files()?);
         }
         if self.epochs.truncate_from_start(new_start) {
             self.epochs.persist()?;
@@ -170,6 +171,40 @@ mod tests {
             })
             .collect();
         assert_eq!(read_all(&log, target), kept);
+    }
+
+    #[test]
+    fn removed_segments_are_renamed_then_unlinked_by_the_caller_or_the_next_open() {
+        let names = |dir: &std::path::Path, suffix: &str| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .expect("list")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(suffix))
+                .collect();
+            names.sort();
+            names
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = log_with_segments(dir.path(), small_config());
+        let first_log = log.segments[0].log_path().to_path_buf();
+        let target = log.segments[2].base_offset;
+        log.delete_records_before(target).expect("delete");
+        // Two segments' .log, .index and .timeindex, renamed, not yet freed.
+        assert!(!first_log.exists());
+        assert_eq!(names(dir.path(), ".deleted").len(), 6);
+        let retired = log.take_retired();
+        assert!(log.take_retired().is_empty(), "taken once");
+        retired.unlink();
+        assert!(names(dir.path(), ".deleted").is_empty());
+
+        // A crash before the unlink: the next open removes what was left.
+        let target = log.segments[1].base_offset;
+        log.delete_records_before(target).expect("delete");
+        assert_eq!(names(dir.path(), ".deleted").len(), 3);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(), false).expect("reopen");
+        assert!(names(dir.path(), ".deleted").is_empty());
+        assert_eq!(log.log_start_offset(), target);
     }
 
     #[test]

@@ -27,6 +27,9 @@ use super::scan::{BatchScanner, Scan, ScannedBatch};
 use super::time_index::TimeEntry;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
+/// Appended to the files of a segment that retention or DeleteRecords removed, until they
+/// are unlinked.
+pub(crate) const DELETED_SUFFIX: &str = ".deleted";
 /// Batches with at least this many record bytes are written as header and records with two
 /// writes rather than copied into one buffer first.
 const SPLIT_WRITE_BYTES: usize = 16 * 1024;
@@ -565,6 +568,31 @@ impl Segment {
     /// Drops the file handles; the next access reopens them.
     pub(crate) fn close_files(&mut self) {
         self.files = None;
+    }
+
+    /// Renames the segment's files to `<name>.deleted` and returns their new paths, for the
+    /// caller to unlink once it no longer holds the log (Kafka's asynchronous delete). A rename
+    /// frees nothing, so it is quick even where freeing blocks waits for the device (a
+    /// `discard` mount). `.log` goes first, as in [`Self::delete_files`]; opening a partition
+    /// removes `.deleted` files a crash left behind.
+    pub(crate) fn retire_files(&mut self) -> Result<Vec<PathBuf>, LogError> {
+        self.files = None;
+        let mut retired = Vec::with_capacity(3);
+        for path in [
+            self.log_path.clone(),
+            self.index_path(),
+            self.time_index_path(),
+        ] {
+            let mut name = path.clone().into_os_string();
+            name.push(DELETED_SUFFIX);
+            let target = PathBuf::from(name);
+            match fs::rename(&path, &target) {
+                Ok(()) => retired.push(target),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io("retire segment file", path)(e)),
+            }
+        }
+        Ok(retired)
     }
 
     /// Removes the segment's files: `.log` first, so a crash midway leaves only index files,
