@@ -60,6 +60,26 @@ fn sts_with_status(ready: i32) -> impl FnOnce(&Seen) -> (u16, Value) {
     }
 }
 
+/// Answers the applies of everything up to the StatefulSet, which reports
+/// `ready` ready brokers.
+async fn expect_objects_through_the_statefulset(api: &mut fixtures::ApiServer, ready: i32) {
+    for path in [
+        "serviceaccounts/main-broker",
+        "configmaps/main-config",
+        "services/main-brokers",
+        "services/main-bootstrap",
+    ] {
+        api.expect("PATCH", &format!("/api/v1{NS}/{path}"), echo)
+            .await;
+    }
+    api.expect(
+        "PATCH",
+        &format!("/apis/apps/v1{NS}/statefulsets/main-broker"),
+        sts_with_status(ready),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_valid_cluster_is_applied_in_order_and_reports_ready() {
     let (ctx, mut api) = fixtures::context(&MemoryCluster::default());
@@ -135,21 +155,7 @@ async fn brokers_still_starting_requeue_soon_and_a_disabled_budget_is_deleted() 
         json!({}),
     );
     let run = tokio::spawn(reconcile(parse(&object), ctx));
-    for path in [
-        "serviceaccounts/main-broker",
-        "configmaps/main-config",
-        "services/main-brokers",
-        "services/main-bootstrap",
-    ] {
-        api.expect("PATCH", &format!("/api/v1{NS}/{path}"), echo)
-            .await;
-    }
-    api.expect(
-        "PATCH",
-        &format!("/apis/apps/v1{NS}/statefulsets/main-broker"),
-        sts_with_status(0),
-    )
-    .await;
+    expect_objects_through_the_statefulset(&mut api, 0).await;
     api.expect(
         "DELETE",
         &format!("/apis/policy/v1{NS}/poddisruptionbudgets/main-broker"),
@@ -252,21 +258,7 @@ async fn a_crash_looping_broker_pod_makes_the_cluster_degraded() {
     let (ctx, mut api) = fixtures::context(&MemoryCluster::default());
     let object = cluster(json!({}), json!({}));
     let run = tokio::spawn(reconcile(parse(&object), ctx));
-    for path in [
-        "serviceaccounts/main-broker",
-        "configmaps/main-config",
-        "services/main-brokers",
-        "services/main-bootstrap",
-    ] {
-        api.expect("PATCH", &format!("/api/v1{NS}/{path}"), echo)
-            .await;
-    }
-    api.expect(
-        "PATCH",
-        &format!("/apis/apps/v1{NS}/statefulsets/main-broker"),
-        sts_with_status(0),
-    )
-    .await;
+    expect_objects_through_the_statefulset(&mut api, 0).await;
     api.expect(
         "PATCH",
         &format!("/apis/policy/v1{NS}/poddisruptionbudgets/main-broker"),
