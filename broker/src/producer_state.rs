@@ -247,33 +247,20 @@ impl ProducerStates {
         reader.0.is_empty().then_some(Self { producers })
     }
 
-    /// Writes the snapshot of the batches below `offset` to `dir`, replacing
-    /// any of the same offset (write a temporary file, rename it), and
-    /// removes all but the newest older one. `durable` fsyncs the file and the
-    /// directory; without it a crash may leave a snapshot that fails to
-    /// decode, which opening passes over.
+    /// Writes the snapshot of the batches below `offset` to `dir` (see
+    /// [`Snapshot::write`]).
     pub fn write_snapshot(&self, dir: &Path, offset: i64, durable: bool) -> io::Result<()> {
-        let path = snapshot_path(dir, offset);
-        let tmp = path.with_extension("snapshot.tmp");
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(&self.encode())?;
-        if durable {
-            file.sync_all()?;
+        self.snapshot(dir, offset).write(durable)
+    }
+
+    /// The snapshot of the batches below `offset`, encoded now (cheap) to be
+    /// written later, e.g. once the partition's locks are released.
+    pub fn snapshot(&self, dir: &Path, offset: i64) -> Snapshot {
+        Snapshot {
+            dir: dir.to_path_buf(),
+            offset,
+            bytes: self.encode(),
         }
-        fs::rename(&tmp, &path)?;
-        if durable {
-            fs::File::open(dir)?.sync_all()?;
-        }
-        let mut older: Vec<i64> = snapshot_offsets(dir)?
-            .into_iter()
-            .filter(|o| *o < offset)
-            .collect();
-        older.sort_unstable();
-        older.pop(); // keep the newest older one, should this one be lost
-        for stale in older {
-            fs::remove_file(snapshot_path(dir, stale))?;
-        }
-        Ok(())
     }
 
     /// Whether `dir` holds a snapshot at `offset`.
@@ -304,6 +291,45 @@ impl ProducerStates {
             }
         }
         Ok(None)
+    }
+}
+
+/// An encoded snapshot, not yet on disk.
+pub struct Snapshot {
+    dir: PathBuf,
+    offset: i64,
+    bytes: Vec<u8>,
+}
+
+impl Snapshot {
+    /// Writes the snapshot to its directory, replacing any of the same offset
+    /// (write a temporary file, rename it), and removes all but the newest
+    /// older one. `durable` fsyncs the file and the directory; without it a
+    /// crash may leave a snapshot that fails to decode, which opening passes
+    /// over.
+    pub fn write(self, durable: bool) -> io::Result<()> {
+        let Self { dir, offset, bytes } = self;
+        let path = snapshot_path(&dir, offset);
+        let tmp = path.with_extension("snapshot.tmp");
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        if durable {
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        if durable {
+            fs::File::open(&dir)?.sync_all()?;
+        }
+        let mut older: Vec<i64> = snapshot_offsets(&dir)?
+            .into_iter()
+            .filter(|o| *o < offset)
+            .collect();
+        older.sort_unstable();
+        older.pop(); // keep the newest older one, should this one be lost
+        for stale in older {
+            fs::remove_file(snapshot_path(&dir, stale))?;
+        }
+        Ok(())
     }
 }
 

@@ -24,7 +24,7 @@ use crate::broker::Broker;
 use crate::config::FlushPolicy;
 use crate::log::batch::split_batches;
 use crate::log::{SyncHandle, TimestampType};
-use crate::producer_state::{BatchMeta, SequenceCheck, SequenceError, last_sequence};
+use crate::producer_state::{BatchMeta, SequenceCheck, SequenceError, Snapshot, last_sequence};
 use crate::protocol::ResponseError;
 use crate::protocol::errors::{batch_error, log_error};
 use crate::topics::Partition;
@@ -178,6 +178,26 @@ pub async fn handle(
 }
 
 fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, Refused> {
+    let mut rolled = None;
+    let outcome = append_locked(partition, records, now, &mut rolled);
+    // Written with the partition's locks released: replacing snapshot files
+    // can wait on the device.
+    if let Some(snapshot) = rolled
+        && let Err(error) = snapshot.write(false)
+    {
+        tracing::warn!(%error, "writing a producer snapshot at a segment roll failed");
+    }
+    outcome
+}
+
+/// Appends under the partition's locks; a roll leaves the producer snapshot
+/// of the new segment's base offset in `rolled`.
+fn append_locked(
+    partition: &Partition,
+    records: Bytes,
+    now: i64,
+    rolled: &mut Option<Snapshot>,
+) -> Result<Appended, Refused> {
     let batches = split_batches(&records)
         .map_err(|error| Refused::new(batch_error(&error), error.to_string()))?;
     if batches.is_empty() {
@@ -231,10 +251,7 @@ fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, R
         if log.active_base_offset() != active_segment {
             // The segment rolled before this batch: the state so far is that of
             // every batch below the new segment, so a restart replays at most it.
-            let snapshot = producers.write_snapshot(log.dir(), info.base_offset, false);
-            if let Err(error) = snapshot {
-                tracing::warn!(%error, "writing a producer snapshot at a segment roll failed");
-            }
+            *rolled = Some(producers.snapshot(log.dir(), info.base_offset));
         }
         if idempotent {
             producers.record(
