@@ -158,6 +158,12 @@ fn wait_with_timeout(
 }
 
 /// The `fjord-broker` binary cargo built next to this test executable.
+///
+/// `cargo nextest run --workspace` (and `cargo test`) builds it because the
+/// broker crate has integration tests of its own (`broker/tests/`). A binary
+/// that is missing, or older than a source it is built from, is refused: the
+/// tests would otherwise run against whatever an earlier build left in a
+/// shared target directory.
 pub fn broker_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("FJORD_BROKER_BIN") {
         return Ok(PathBuf::from(path));
@@ -169,14 +175,52 @@ pub fn broker_binary() -> anyhow::Result<PathBuf> {
         .and_then(Path::parent)
         .context("test executable has no profile directory")?;
     let path = profile_dir.join("fjord-broker");
-    if !path.exists() {
-        bail!(
-            "{} does not exist: build it first (`cargo build -p fjord-broker`, which \
-             `cargo nextest run --workspace` does)",
-            path.display()
-        );
-    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources = ["broker", "common"]
+        .iter()
+        .flat_map(|krate| {
+            [
+                workspace.join(krate).join("src"),
+                workspace.join(krate).join("Cargo.toml"),
+            ]
+        })
+        .chain([workspace.join("Cargo.lock")]);
+    check_built_after(&path, sources)?;
     Ok(path)
+}
+
+/// Fails unless `binary` exists and was written after every file in
+/// `sources` (files, or directories searched recursively) last changed.
+pub fn check_built_after(
+    binary: &Path,
+    sources: impl IntoIterator<Item = PathBuf>,
+) -> anyhow::Result<()> {
+    const HOW: &str = "build it with `cargo build -p fjord-broker`; `cargo nextest run \
+                       --workspace` builds it too, for the broker's own integration tests";
+    let built = match std::fs::metadata(binary) {
+        Ok(meta) => meta.modified()?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{} does not exist: {HOW}", binary.display())
+        }
+        Err(error) => return Err(error).context(format!("reading {}", binary.display())),
+    };
+    let mut pending: Vec<PathBuf> = sources.into_iter().collect();
+    while let Some(source) = pending.pop() {
+        let meta =
+            std::fs::metadata(&source).with_context(|| format!("reading {}", source.display()))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&source)? {
+                pending.push(entry?.path());
+            }
+        } else if meta.modified()? > built {
+            bail!(
+                "{} is older than {}: {HOW}",
+                binary.display(),
+                source.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A client tool: from the named variable, else found on `PATH`.
@@ -221,3 +265,59 @@ pub fn run_tool(command: &mut Command, timeout: Duration) -> anyhow::Result<Stri
 pub mod kafka;
 pub mod transcript;
 pub mod wire;
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::time::{Duration, SystemTime};
+
+    use super::check_built_after;
+
+    fn file_written_at(path: &std::path::Path, when: SystemTime) {
+        File::create(path)
+            .and_then(|file| file.set_modified(when))
+            .expect("temporary file");
+    }
+
+    #[test]
+    fn a_missing_broker_binary_is_refused_with_how_to_build_it() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let error =
+            check_built_after(&dir.path().join("fjord-broker"), []).expect_err("missing binary");
+        let message = error.to_string();
+        assert!(message.contains("does not exist"), "{message}");
+        assert!(message.contains("cargo build -p fjord-broker"), "{message}");
+    }
+
+    #[test]
+    fn a_broker_binary_older_than_a_nested_source_is_refused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let now = SystemTime::now();
+        let binary = dir.path().join("fjord-broker");
+        file_written_at(&binary, now - Duration::from_secs(60));
+        let src = dir.path().join("src/log");
+        std::fs::create_dir_all(&src).expect("source directory");
+        file_written_at(&src.join("old.rs"), now - Duration::from_secs(120));
+        file_written_at(&src.join("edited.rs"), now);
+
+        let error = check_built_after(&binary, [dir.path().join("src")]).expect_err("stale");
+        assert!(error.to_string().contains("edited.rs"), "{error}");
+    }
+
+    #[test]
+    fn a_broker_binary_built_after_every_source_is_used() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let now = SystemTime::now();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).expect("source directory");
+        file_written_at(&src.join("lib.rs"), now - Duration::from_secs(60));
+        file_written_at(
+            &dir.path().join("Cargo.lock"),
+            now - Duration::from_secs(90),
+        );
+        let binary = dir.path().join("fjord-broker");
+        file_written_at(&binary, now);
+
+        check_built_after(&binary, [src, dir.path().join("Cargo.lock")]).expect("fresh binary");
+    }
+}
