@@ -27,8 +27,11 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli)?;
     let shutdown = shutdown_token();
-    let bound = fjord_broker::bind(config).await?;
+    let starting = fjord_broker::start(config).await?;
+    tracing::info!(admin = %starting.admin_addr(), "admin listener serving; recovering logs");
+    let bound = starting.recover().await?;
     // One machine-readable line, so scripts and tests need not guess ports.
+    // Printed once the logs are recovered and the Kafka port is bound.
     println!(
         "listening kafka={} admin={}",
         bound.kafka_addr(),

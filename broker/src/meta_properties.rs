@@ -10,6 +10,11 @@ use crate::config::parse_properties;
 
 const FILE: &str = "meta.properties";
 
+/// Whether `data_dir` already holds an identity: false before its first start.
+pub fn exists(data_dir: &Path) -> bool {
+    data_dir.join(FILE).is_file()
+}
+
 /// Reads the identity kept in `data_dir`, or writes it on first start.
 /// Returns the cluster id to use.
 pub fn load_or_init(

@@ -15,8 +15,10 @@
 //! The state survives restarts through snapshots, as Kafka's
 //! `<offset>.snapshot` files do: `<offset>.snapshot` in the partition
 //! directory holds the state of every batch below `offset`. One is written
-//! when a segment rolls (at the new segment's base offset) and one, fsynced,
-//! at a clean shutdown (at the log end). A partition opens from the newest
+//! when a segment rolls (at the new segment's base offset), by the roll's
+//! background sync after the closed segment is fsynced, and is fsynced with
+//! its directory entry as Kafka does; one, fsynced, at a clean shutdown (at
+//! the log end). A partition opens from the newest
 //! snapshot at or below its log end and replays the batch headers after it —
 //! at most the active segment — instead of the whole log. A snapshot above
 //! the log end (its tail was lost in a crash) is removed, and one that does
@@ -34,6 +36,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+
+use crate::log::Syncer;
 
 /// Batches remembered per producer, as Kafka does.
 const REMEMBERED_BATCHES: usize = 5;
@@ -308,17 +312,29 @@ impl Snapshot {
     /// crash may leave a snapshot that fails to decode, which opening passes
     /// over.
     pub fn write(self, durable: bool) -> io::Result<()> {
+        let syncer = Syncer::os();
+        self.write_with(durable.then_some(&syncer))
+    }
+
+    /// [`write`](Self::write), durable, with the file and the directory
+    /// fsynced through `syncer` (a roll's snapshot, written by the roll's
+    /// background sync).
+    pub fn write_synced(self, syncer: &Syncer) -> io::Result<()> {
+        self.write_with(Some(syncer))
+    }
+
+    fn write_with(self, syncer: Option<&Syncer>) -> io::Result<()> {
         let Self { dir, offset, bytes } = self;
         let path = snapshot_path(&dir, offset);
         let tmp = path.with_extension("snapshot.tmp");
         let mut file = fs::File::create(&tmp)?;
         file.write_all(&bytes)?;
-        if durable {
-            file.sync_all()?;
+        if let Some(syncer) = syncer {
+            syncer.sync_data(&file, &tmp)?;
         }
         fs::rename(&tmp, &path)?;
-        if durable {
-            fs::File::open(&dir)?.sync_all()?;
+        if let Some(syncer) = syncer {
+            syncer.sync_dir(&dir)?;
         }
         let mut older: Vec<i64> = snapshot_offsets(&dir)?
             .into_iter()
@@ -327,7 +343,12 @@ impl Snapshot {
         older.sort_unstable();
         older.pop(); // keep the newest older one, should this one be lost
         for stale in older {
-            fs::remove_file(snapshot_path(&dir, stale))?;
+            // Rolls of one partition write in the background: another may have
+            // removed it already.
+            match fs::remove_file(snapshot_path(&dir, stale)) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                _ => {}
+            }
         }
         Ok(())
     }

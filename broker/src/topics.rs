@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::cluster::{Cluster, ClusterState, FileStore, TopicRecord, UpdateError, topic_config};
 use crate::config::BrokerSettings;
 use crate::log::batch::BatchHeader;
-use crate::log::{LogError, PartitionLog};
+use crate::log::{LogError, PartitionLog, Syncer};
 use crate::producer_state::{BatchMeta, ProducerStates, last_sequence};
 
 /// Why a topic operation was refused or failed. Mapped to Kafka error codes in
@@ -151,6 +151,8 @@ pub struct Topics {
     settings: BrokerSettings,
     /// Live brokers, for replication-factor checks.
     brokers: i16,
+    /// How every partition log fsyncs.
+    syncer: Syncer,
 }
 
 /// Kafka's topic-name rules.
@@ -185,6 +187,16 @@ impl Topics {
         settings: BrokerSettings,
         clean_shutdown: bool,
     ) -> Result<Self, TopicError> {
+        Self::open_with_sync(data_dir, settings, clean_shutdown, Syncer::os())
+    }
+
+    /// [`open`](Self::open), with every partition log fsyncing through `syncer`.
+    pub fn open_with_sync(
+        data_dir: &Path,
+        settings: BrokerSettings,
+        clean_shutdown: bool,
+        syncer: Syncer,
+    ) -> Result<Self, TopicError> {
         let cluster = Cluster::open(Box::new(FileStore::new(data_dir)))?;
         let topics = Self {
             cluster,
@@ -192,6 +204,7 @@ impl Topics {
             data_dir: data_dir.to_path_buf(),
             settings,
             brokers: 1,
+            syncer,
         };
         let state = topics.cluster.snapshot();
         topics.remove_stray_directories(&state);
@@ -248,10 +261,11 @@ impl Topics {
     ) -> Result<(), TopicError> {
         let config = topic_config::log_config(&self.settings, &topic.configs);
         for index in from..topic.partitions {
-            let log = PartitionLog::open(
+            let log = PartitionLog::open_with_sync(
                 &self.partition_dir(&topic.name, index),
                 config.clone(),
                 clean_shutdown,
+                self.syncer.clone(),
             )
             .map_err(|source| TopicError::OpenPartition {
                 topic: topic.name.clone(),

@@ -24,7 +24,7 @@ use crate::broker::Broker;
 use crate::config::FlushPolicy;
 use crate::log::batch::split_batches;
 use crate::log::{SyncHandle, TimestampType};
-use crate::producer_state::{BatchMeta, SequenceCheck, SequenceError, Snapshot, last_sequence};
+use crate::producer_state::{BatchMeta, SequenceCheck, SequenceError, last_sequence};
 use crate::protocol::ResponseError;
 use crate::protocol::errors::{batch_error, log_error};
 use crate::topics::Partition;
@@ -177,27 +177,9 @@ pub async fn handle(
     }))
 }
 
+/// Appends under the partition's locks; a roll hands the producer snapshot of
+/// the new segment's base offset to the roll's background sync.
 fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, Refused> {
-    let mut rolled = None;
-    let outcome = append_locked(partition, records, now, &mut rolled);
-    // Written with the partition's locks released: replacing snapshot files
-    // can wait on the device.
-    if let Some(snapshot) = rolled
-        && let Err(error) = snapshot.write(false)
-    {
-        tracing::warn!(%error, "writing a producer snapshot at a segment roll failed");
-    }
-    outcome
-}
-
-/// Appends under the partition's locks; a roll leaves the producer snapshot
-/// of the new segment's base offset in `rolled`.
-fn append_locked(
-    partition: &Partition,
-    records: Bytes,
-    now: i64,
-    rolled: &mut Option<Snapshot>,
-) -> Result<Appended, Refused> {
     let batches = split_batches(&records)
         .map_err(|error| Refused::new(batch_error(&error), error.to_string()))?;
     if batches.is_empty() {
@@ -251,7 +233,10 @@ fn append_locked(
         if log.active_base_offset() != active_segment {
             // The segment rolled before this batch: the state so far is that of
             // every batch below the new segment, so a restart replays at most it.
-            *rolled = Some(producers.snapshot(log.dir(), info.base_offset));
+            // Written and fsynced off the partition's locks, by the roll's
+            // background sync once the closed segment is fsynced.
+            let snapshot = producers.snapshot(log.dir(), info.base_offset);
+            log.write_with_last_roll(Box::new(move |syncer| snapshot.write_synced(syncer)));
         }
         if idempotent {
             producers.record(
@@ -308,6 +293,9 @@ fn all_failed(request: ProduceRequest, error: ResponseError) -> ProduceResponse 
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod durability_tests;
 
 #[cfg(test)]
 mod tests {

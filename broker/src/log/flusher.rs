@@ -25,6 +25,10 @@
 //! Bounds: the number of waiters is bounded by the produce requests in flight, which the server
 //! limits; the threads are started once and sleep while nothing is dirty.
 //!
+//! Tests: the fsync itself runs through the segment's [`super::Syncer`], so a test layer can
+//! hold it and check that no waiter is answered before an fsync that began after it registered,
+//! and that concurrent waiters share fsyncs.
+//!
 //! Failure: an fsync error reaches every waiter of that fsync, and marks the log failed (Linux
 //! may drop dirty pages after a failed fsync, so a later "successful" fsync proves nothing).
 //! From then on syncs and appends of that log fail with [`LogError::LogFailed`] until it is
@@ -294,12 +298,19 @@ fn copy_result(result: &Result<(), LogError>) -> Result<(), LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::sync::Syncer;
+    use crate::log::sync::testing::{RecordingSync, SyncEvent};
     use std::fs::File;
     use std::io::Write;
+    use std::time::Duration;
 
     fn handle_for(file: File, path: PathBuf) -> SyncHandle {
         SyncHandle::new(
-            Some(Arc::new(LogFile::existing(file))),
+            Some(Arc::new(LogFile::existing(
+                file,
+                path.clone(),
+                Syncer::os(),
+            ))),
             path.clone(),
             path,
             Arc::new(AtomicBool::new(false)),
@@ -307,29 +318,72 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn many_concurrent_syncs_across_files_all_resolve() {
+    async fn concurrent_syncs_share_fsyncs_and_each_is_answered_after_an_fsync_that_began_after_it()
+    {
+        const FILES: usize = 4;
+        const REQUESTS: usize = 200;
         let dir = tempfile::tempdir().expect("tempdir");
-        let flusher = Arc::new(Flusher::start());
-        let handles: Vec<SyncHandle> = (0..4)
+        let recorder = RecordingSync::new();
+        let syncer = recorder.syncer();
+        let flusher = Flusher::start();
+        let handles: Vec<SyncHandle> = (0..FILES)
             .map(|i| {
                 let path = dir.path().join(format!("{i}.log"));
                 let mut f = File::create(&path).expect("create");
                 f.write_all(b"data").expect("write");
-                handle_for(f, path)
+                SyncHandle::new(
+                    Some(Arc::new(LogFile::existing(f, path.clone(), syncer.clone()))),
+                    path,
+                    dir.path().to_path_buf(),
+                    Arc::new(AtomicBool::new(false)),
+                )
             })
             .collect();
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..200 {
-            let flusher = Arc::clone(&flusher);
-            let handle = handles[i % handles.len()].clone();
-            tasks.spawn(async move { flusher.sync(handle).await });
+        // Every fsync waits at the gate while the requests come in, as a slow disk would.
+        recorder.hold_all();
+        let mut waits = Vec::new();
+        for i in 0..REQUESTS {
+            let handle = handles[i % FILES].clone();
+            let path = handle.path.clone();
+            let registered = recorder.events().len();
+            waits.push((path, registered, flusher.submit(handle)));
         }
-        let mut done = 0;
-        while let Some(result) = tasks.join_next().await {
-            result.expect("task").expect("sync");
-            done += 1;
+        assert!(
+            recorder.wait_until_held(FILES, Duration::from_secs(10)),
+            "one fsync per file is under way"
+        );
+        recorder.release();
+        for (path, registered, wait) in waits {
+            tokio::time::timeout(Duration::from_secs(10), wait)
+                .await
+                .expect("answered")
+                .expect("sync");
+            // When answered, an fsync of its file that started after it registered is done.
+            let events = recorder.events();
+            let started = events[registered..]
+                .iter()
+                .position(|e| matches!(e, SyncEvent::DataStarted { path: p, .. } if *p == path))
+                .unwrap_or_else(|| {
+                    panic!("no fsync of {} began after the request", path.display())
+                });
+            assert!(
+                events[registered + started..]
+                    .iter()
+                    .any(|e| matches!(e, SyncEvent::DataDone { path: p, .. } if *p == path)),
+                "answered before its fsync of {} finished",
+                path.display()
+            );
         }
-        assert_eq!(done, 200);
+        let fsyncs = recorder
+            .events()
+            .iter()
+            .filter(|e| matches!(e, SyncEvent::DataDone { .. }))
+            .count();
+        // Group commit: the fsync under way, then one for everyone who came during it.
+        assert!(
+            fsyncs <= 2 * FILES,
+            "{fsyncs} fsyncs for {REQUESTS} requests"
+        );
     }
 
     #[tokio::test]

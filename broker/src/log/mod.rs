@@ -46,7 +46,17 @@
 //! recovery point moves past a closed segment only once its fsync is done (checked on later
 //! appends; a roll with more than a few still running waits for the oldest; flush, close and
 //! truncation wait for all), so unclean recovery only ever scans the segments that may hold
-//! unsynced data plus whatever followed a stale checkpoint. A new leader epoch is checkpointed
+//! unsynced data plus whatever followed a stale checkpoint. The same thread then writes and
+//! fsyncs the file the caller hands over for the roll ([`PartitionLog::write_with_last_roll`]:
+//! the producer snapshot at the new segment's base) and its directory entry; a failure there is
+//! logged and leaves the log in service, since the next open falls back to an older snapshot.
+//! A new segment's `.log` has its directory entry fsynced by its first sync, so an offset in it
+//! is acknowledged only once the file itself survives a power cut.
+//!
+//! Every one of these fsyncs goes through the partition's [`Syncer`] (`sync.rs`): the kernel's
+//! fsync in production, called directly; in tests a layer that records, holds or fails them, to
+//! show what an acknowledgement waits for and to model a power cut (unsynced bytes lost).
+//! Checkpoint files fsync directly. A new leader epoch is checkpointed
 //! before its first batch is written. Deletion (retention, DeleteRecords) persists the new log
 //! start offset first and removes files second, by renaming them to `.deleted` for the caller
 //! to unlink once it has released the log; opening a partition deletes segments left below the
@@ -112,6 +122,7 @@ mod replica;
 mod retention;
 mod scan;
 mod segment;
+pub(crate) mod sync;
 #[cfg(test)]
 pub(crate) mod test_batch;
 mod time_index;
@@ -122,7 +133,8 @@ mod tests;
 pub use batch::BatchError;
 pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
-pub use partition::{PartitionLog, RecoveryCheckpoint, RetiredFiles};
+pub use partition::{PartitionLog, RecoveryCheckpoint, RetiredFiles, RollWrite};
+pub use sync::{FileSync, OsSync, Syncer};
 
 /// Per-topic log configuration; fields keep Kafka's topic config names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use bytes::Bytes;
 use tracing::instrument;
@@ -18,6 +18,7 @@ use super::flusher::SyncHandle;
 use super::leader_epoch::LeaderEpochCache;
 use super::recovery;
 use super::segment::{ClosedFiles, MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
+use super::sync::Syncer;
 use super::{AppendInfo, LogConfig, TimestampType};
 
 pub struct PartitionLog {
@@ -39,7 +40,17 @@ pub struct PartitionLog {
     /// Files of segments removed by retention or DeleteRecords, renamed and waiting to be
     /// unlinked by whoever takes them ([`Self::take_retired`]).
     pub(super) retired: Vec<PathBuf>,
+    /// Every fsync of this partition's segments and roll files goes through it.
+    pub(super) syncer: Syncer,
+    /// The last roll's background sync, waiting for a file to write with it
+    /// ([`Self::write_with_last_roll`]); dropped at the next append, roll or flush.
+    last_roll: Option<mpsc::Sender<RollWrite>>,
 }
+
+/// A file to write with a roll, after the closed segment is fsynced (the producer snapshot
+/// at the new segment's base offset). It writes through the given [`Syncer`]; an error is
+/// logged and leaves the log in service: such a file is an optimization for the next open.
+pub type RollWrite = Box<dyn FnOnce(&Syncer) -> std::io::Result<()> + Send>;
 
 /// A rolled segment on its way to disk.
 pub(super) struct Closing {
@@ -57,12 +68,22 @@ impl PartitionLog {
     /// Opens (creating if missing) the partition directory. `clean_shutdown` = the broker-wide
     /// clean-shutdown marker was present: then skip scanning; otherwise recover from the last
     /// recovery checkpoint: scan forward validating batches, truncate a torn/corrupt tail,
-    /// rebuild missing or corrupt .index/.timeindex.
-    #[instrument(skip_all, fields(dir = %dir.display(), clean_shutdown))]
+    /// rebuild missing or corrupt .index/.timeindex. Fsyncs with the kernel's fsync.
     pub fn open(
         dir: &Path,
         config: LogConfig,
         clean_shutdown: bool,
+    ) -> Result<PartitionLog, LogError> {
+        PartitionLog::open_with_sync(dir, config, clean_shutdown, Syncer::os())
+    }
+
+    /// [`open`](Self::open), with every segment fsync going through `syncer`.
+    #[instrument(skip_all, fields(dir = %dir.display(), clean_shutdown))]
+    pub fn open_with_sync(
+        dir: &Path,
+        config: LogConfig,
+        clean_shutdown: bool,
+        syncer: Syncer,
     ) -> Result<PartitionLog, LogError> {
         fs::create_dir_all(dir).map_err(LogError::io("create partition directory", dir))?;
         let mut epochs = LeaderEpochCache::load(dir)?;
@@ -83,9 +104,14 @@ impl PartitionLog {
             clean_shutdown,
             config.index_interval_bytes,
             &mut epochs,
+            &syncer,
         )?;
         if segments.is_empty() {
-            segments.push(Segment::new(dir, checkpointed_start.unwrap_or(0).max(0)));
+            segments.push(Segment::new(
+                dir,
+                checkpointed_start.unwrap_or(0).max(0),
+                &syncer,
+            ));
         }
         let first_base = segments[0].base_offset;
         let mut log = PartitionLog {
@@ -99,6 +125,8 @@ impl PartitionLog {
             failed: Arc::new(AtomicBool::new(false)),
             closing: VecDeque::new(),
             retired: Vec::new(),
+            syncer,
+            last_roll: None,
         };
         let end = log.log_end_offset();
         if log.log_start_offset > end {
@@ -112,7 +140,7 @@ impl PartitionLog {
             for seg in &mut log.segments {
                 seg.delete_files()?;
             }
-            log.segments = vec![Segment::new(dir, log.log_start_offset)];
+            log.segments = vec![Segment::new(dir, log.log_start_offset, &log.syncer)];
         }
         let end = log.log_end_offset();
         log.epochs.truncate_from_end(end);
@@ -121,7 +149,9 @@ impl PartitionLog {
             log.epochs.persist()?;
         }
         if recovered || log.recovery_point > end {
-            checkpoint::sync_dir(dir)?;
+            log.syncer
+                .sync_dir(dir)
+                .map_err(LogError::io("fsync directory", dir))?;
             log.recovery_point = end;
             checkpoint::write_offset(dir, RECOVERY_POINT, end)?;
             *lock(&log.checkpointed) = end;
@@ -252,6 +282,8 @@ impl PartitionLog {
         last_offset: i64,
         now_ms: i64,
     ) -> Result<(), LogError> {
+        // Past the append that rolled: nothing more to write with that roll.
+        self.last_roll = None;
         let active = self.active();
         if active.is_empty() {
             return Ok(());
@@ -272,39 +304,47 @@ impl PartitionLog {
     /// at the log end offset. As in Kafka, the closed segment is fsynced in the background:
     /// under `log.flush.policy=os` it can hold a whole segment of dirty pages, and an inline
     /// fsync would stall every producer of the partition for seconds. The recovery point moves
-    /// to the new segment once that fsync is done ([`Self::settle_closed`]).
+    /// to the new segment once that fsync is done ([`Self::settle_closed`]). A file written
+    /// for the roll ([`Self::write_with_last_roll`]) is written and fsynced by the same thread,
+    /// after the segment.
     fn roll(&mut self) -> Result<(), LogError> {
         let end = self.log_end_offset();
         let active = self.active_mut();
         active.finish_time_index()?;
         let files = active.take_files();
         tracing::debug!(base_offset = end, "rolled segment");
-        self.segments.push(Segment::new(&self.dir, end));
-        let sync = match files {
-            Some(files) => self.sync_in_background(files)?,
-            None => None,
-        };
+        self.segments
+            .push(Segment::new(&self.dir, end, &self.syncer));
+        let sync = self.sync_in_background(files)?;
         self.closing.push_back(Closing { end, sync });
         let wait = self.closing.len() > MAX_CLOSING;
         self.settle_closed(wait)
     }
 
-    /// Starts the fsync of a closed segment on a thread of its own; a failure marks the log
-    /// failed at once, as a failed group-commit fsync does. When no thread can be started the
-    /// fsync runs here, as before, and `None` says it is done.
+    /// Starts the fsync of a closed segment on a thread of its own, which then writes the
+    /// roll's file if one is handed over; a failed segment fsync marks the log failed at once,
+    /// as a failed group-commit fsync does. When no thread can be started the fsync runs here,
+    /// as before, and `None` says it is done.
     fn sync_in_background(
-        &self,
-        files: ClosedFiles,
+        &mut self,
+        files: Option<ClosedFiles>,
     ) -> Result<Option<std::thread::JoinHandle<Result<(), LogError>>>, LogError> {
-        let files = Arc::new(files);
+        let files = files.map(Arc::new);
         let failed = Arc::clone(&self.failed);
+        let syncer = self.syncer.clone();
+        let (hand_over, roll_write) = mpsc::channel::<RollWrite>();
         let sync = {
-            let files = Arc::clone(&files);
+            let files = files.clone();
             move || {
-                let result = files.sync();
-                if let Err(e) = &result {
+                let result = files.as_ref().map_or(Ok(()), |files| files.sync());
+                if let (Err(e), Some(files)) = (&result, &files) {
                     failed.store(true, Ordering::Release);
                     tracing::error!(segment = %files.log_path().display(), error = %e, "fsync of a rolled segment failed; log taken out of service");
+                    return result;
+                }
+                // Until the log drops the sender: at its next append, roll or flush.
+                if let Ok(write) = roll_write.recv() {
+                    run_roll_write(write, &syncer);
                 }
                 result
             }
@@ -313,10 +353,13 @@ impl PartitionLog {
             .name("fjord-segment-sync".to_string())
             .spawn(sync)
         {
-            Ok(handle) => Ok(Some(handle)),
+            Ok(handle) => {
+                self.last_roll = Some(hand_over);
+                Ok(Some(handle))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "no thread for a background fsync; fsyncing the rolled segment inline");
-                if let Err(e) = files.sync() {
+                if let Some(Err(e)) = files.map(|files| files.sync()) {
                     self.failed.store(true, Ordering::Release);
                     return Err(e);
                 }
@@ -325,10 +368,37 @@ impl PartitionLog {
         }
     }
 
+    /// Hands `write` to the background sync of the roll done by the last append, to run after
+    /// the closed segment is fsynced (Kafka fsyncs a roll's producer snapshot with the closed
+    /// segment too). Call it right after that append; without such a roll, it runs here.
+    pub fn write_with_last_roll(&mut self, write: RollWrite) {
+        if self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        let write = match self.last_roll.take() {
+            Some(thread) => match thread.send(write) {
+                Ok(()) => return,
+                Err(mpsc::SendError(write)) => write,
+            },
+            None => write,
+        };
+        run_roll_write(write, &self.syncer);
+    }
+
+    /// Waits for every rolled segment's background fsync and roll file.
+    #[cfg(test)]
+    pub(crate) fn wait_for_rolls(&mut self) -> Result<(), LogError> {
+        self.settle_closed(true)
+    }
+
     /// Moves the recovery point past rolled segments whose background fsync is done, oldest
     /// first; with `wait`, waits for all of them. A failed fsync fails the log. The checkpoint
     /// file is written later, off the append path ([`Self::recovery_checkpoint`]).
     pub(super) fn settle_closed(&mut self, wait: bool) -> Result<(), LogError> {
+        if wait {
+            // The last roll's thread waits for a file to write until this is dropped.
+            self.last_roll = None;
+        }
         let mut durable = None;
         while let Some(front) = self.closing.front() {
             if !wait && front.sync.as_ref().is_some_and(|s| !s.is_finished()) {
@@ -525,6 +595,12 @@ impl PartitionLog {
         self.segments
             .last_mut()
             .expect("a log always has an active segment")
+    }
+}
+
+fn run_roll_write(write: RollWrite, syncer: &Syncer) {
+    if let Err(error) = write(syncer) {
+        tracing::warn!(%error, "writing a file of a segment roll failed");
     }
 }
 

@@ -18,6 +18,7 @@ use std::path::Path;
 use super::error::LogError;
 use super::leader_epoch::LeaderEpochCache;
 use super::segment::{INDEX_SUFFIX, LOG_SUFFIX, Segment, TIME_INDEX_SUFFIX};
+use super::sync::Syncer;
 
 /// The partition's segments in offset order (possibly none), and whether any was recovered.
 pub(super) fn load_segments(
@@ -27,11 +28,12 @@ pub(super) fn load_segments(
     clean_shutdown: bool,
     index_interval: u64,
     epochs: &mut LeaderEpochCache,
+    syncer: &Syncer,
 ) -> Result<(Vec<Segment>, bool), LogError> {
     let mut bases = list_segments(dir)?;
     if let Some(start) = log_start_offset {
         while bases.len() > 1 && bases[1] <= start {
-            Segment::new(dir, bases.remove(0)).delete_files()?;
+            Segment::new(dir, bases.remove(0), syncer).delete_files()?;
         }
     }
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
@@ -40,11 +42,12 @@ pub(super) fn load_segments(
         let next_base = bases.get(i + 1).copied();
         let holds_unflushed = next_base.is_none_or(|next| next > recovery_point);
         let truncated = if clean_shutdown || !holds_unflushed {
-            let (seg, truncated) = Segment::load(dir, base, next_base, index_interval, epochs)?;
+            let (seg, truncated) =
+                Segment::load(dir, base, next_base, index_interval, epochs, syncer)?;
             segments.push(seg);
             truncated
         } else {
-            let mut seg = Segment::new(dir, base);
+            let mut seg = Segment::new(dir, base, syncer);
             let truncated = seg.recover(next_base, index_interval, epochs)?;
             recovered = true;
             segments.push(seg);
@@ -56,7 +59,7 @@ pub(super) fn load_segments(
                     base_offset = later,
                     "deleting segment after a truncated one"
                 );
-                Segment::new(dir, later).delete_files()?;
+                Segment::new(dir, later, syncer).delete_files()?;
             }
             break;
         }

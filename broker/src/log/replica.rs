@@ -103,7 +103,8 @@ impl PartitionLog {
         for mut seg in self.segments.drain(..) {
             seg.delete_files()?;
         }
-        self.segments.push(Segment::new(&self.dir, offset));
+        self.segments
+            .push(Segment::new(&self.dir, offset, &self.syncer));
         self.recovery_point = offset;
         checkpoint::write_offset(&self.dir, RECOVERY_POINT, offset)?;
         if self.epochs.clear() {

@@ -24,6 +24,7 @@ use super::error::LogError;
 use super::index::{self, OffsetEntry};
 use super::leader_epoch::LeaderEpochCache;
 use super::scan::{BatchScanner, Scan, ScannedBatch};
+use super::sync::Syncer;
 use super::time_index::TimeEntry;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
@@ -50,40 +51,49 @@ pub(crate) fn file_name(base_offset: i64, suffix: &str) -> String {
 /// directory fsync is left to the first sync of the file rather than done at creation: on a
 /// journaling file system it waits for a journal commit, which a roll would otherwise pay
 /// inline while the closed segment's dirty pages are still being written back.
+/// Both fsyncs go through the partition's [`Syncer`].
 #[derive(Debug)]
 pub(crate) struct LogFile {
     file: File,
+    path: PathBuf,
+    syncer: Syncer,
     /// The partition directory, while the new file's entry is not yet known to be durable.
     unsynced_entry: Mutex<Option<PathBuf>>,
 }
 
 impl LogFile {
-    fn new(file: File, unsynced_entry: Option<PathBuf>) -> LogFile {
+    fn new(file: File, path: PathBuf, syncer: Syncer, unsynced_entry: Option<PathBuf>) -> LogFile {
         LogFile {
             file,
+            path,
+            syncer,
             unsynced_entry: Mutex::new(unsynced_entry),
         }
     }
 
     /// A file whose directory entry is already durable.
     #[cfg(test)]
-    pub(crate) fn existing(file: File) -> LogFile {
-        LogFile::new(file, None)
+    pub(crate) fn existing(file: File, path: PathBuf, syncer: Syncer) -> LogFile {
+        LogFile::new(file, path, syncer, None)
     }
 
     /// fsyncs the data, then the directory entry if it is still pending. Concurrent callers
     /// of one file all return only after both are done.
     pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()?;
+        self.syncer.sync_data(&self.file, &self.path)?;
         let mut entry = self
             .unsynced_entry
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(dir) = entry.as_deref() {
-            File::open(dir)?.sync_all()?;
+            self.syncer.sync_dir(dir)?;
             *entry = None;
         }
         Ok(())
+    }
+
+    pub(crate) fn syncer(&self) -> &Syncer {
+        &self.syncer
     }
 }
 
@@ -105,14 +115,15 @@ impl OpenFiles {
         self.log
             .sync()
             .map_err(LogError::io("fsync segment", log_path))?;
-        self.index.sync_data().map_err(LogError::io(
-            "fsync offset index",
-            log_path.with_extension(INDEX_SUFFIX),
-        ))?;
-        self.time_index.sync_data().map_err(LogError::io(
-            "fsync time index",
-            log_path.with_extension(TIME_INDEX_SUFFIX),
-        ))
+        let syncer = self.log.syncer();
+        let index_path = log_path.with_extension(INDEX_SUFFIX);
+        syncer
+            .sync_data(&self.index, &index_path)
+            .map_err(LogError::io("fsync offset index", &index_path))?;
+        let time_index_path = log_path.with_extension(TIME_INDEX_SUFFIX);
+        syncer
+            .sync_data(&self.time_index, &time_index_path)
+            .map_err(LogError::io("fsync time index", &time_index_path))
     }
 }
 
@@ -167,15 +178,20 @@ pub(crate) struct Segment {
     last_time_entry: Option<TimeEntry>,
     bytes_since_index: u64,
     files: Option<OpenFiles>,
+    syncer: Syncer,
 }
 
 impl Segment {
     /// A new, empty segment. No file is created until the first append.
-    pub(crate) fn new(dir: &Path, base_offset: i64) -> Segment {
-        Segment::at(dir.join(file_name(base_offset, LOG_SUFFIX)), base_offset)
+    pub(crate) fn new(dir: &Path, base_offset: i64, syncer: &Syncer) -> Segment {
+        Segment::at(
+            dir.join(file_name(base_offset, LOG_SUFFIX)),
+            base_offset,
+            syncer,
+        )
     }
 
-    fn at(log_path: PathBuf, base_offset: i64) -> Segment {
+    fn at(log_path: PathBuf, base_offset: i64, syncer: &Syncer) -> Segment {
         Segment {
             base_offset,
             log_path,
@@ -189,6 +205,7 @@ impl Segment {
             last_time_entry: None,
             bytes_since_index: 0,
             files: None,
+            syncer: syncer.clone(),
         }
     }
 
@@ -219,8 +236,9 @@ impl Segment {
         next_base: Option<i64>,
         index_interval: u64,
         epochs: &mut LeaderEpochCache,
+        syncer: &Syncer,
     ) -> Result<(Segment, u64), LogError> {
-        let mut seg = Segment::new(dir, base_offset);
+        let mut seg = Segment::new(dir, base_offset, syncer);
         seg.size = fs::metadata(&seg.log_path)
             .map_err(LogError::io("stat segment", &seg.log_path))?
             .len();
@@ -323,7 +341,7 @@ impl Segment {
         index_interval: u64,
         epochs: &mut LeaderEpochCache,
     ) -> Result<u64, LogError> {
-        let mut fresh = Segment::at(self.log_path.clone(), self.base_offset);
+        let mut fresh = Segment::at(self.log_path.clone(), self.base_offset, &self.syncer);
         let files = fresh.open_files(true)?;
         let log = Arc::clone(&files.log);
         let file_size = log
@@ -478,6 +496,8 @@ impl Segment {
             let files = OpenFiles {
                 log: Arc::new(LogFile::new(
                     open(self.log_path.clone(), false)?,
+                    self.log_path.clone(),
+                    self.syncer.clone(),
                     unsynced_entry,
                 )),
                 index: open(self.index_path(), truncate_indexes)?,

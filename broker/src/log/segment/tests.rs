@@ -31,7 +31,7 @@ fn file_names_are_twenty_zero_padded_digits() {
 #[test]
 fn an_index_entry_follows_every_interval_of_bytes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut seg = Segment::new(dir.path(), 10);
+    let mut seg = Segment::new(dir.path(), 10, &Syncer::os());
     let written = fill(&mut seg, 50, 300);
     let sizes: Vec<u64> = written.iter().map(|b| b.len() as u64).collect();
     // Replay Kafka's rule: an entry before a batch once more than `interval` bytes went by.
@@ -63,7 +63,7 @@ fn an_index_entry_follows_every_interval_of_bytes() {
 #[test]
 fn every_offset_reads_from_its_own_batch_through_the_index() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut seg = Segment::new(dir.path(), 0);
+    let mut seg = Segment::new(dir.path(), 0, &Syncer::os());
     let written = fill(&mut seg, 50, 200);
     for b in &written {
         let h = validate_batch(b).expect("valid");
@@ -85,12 +85,13 @@ fn every_offset_reads_from_its_own_batch_through_the_index() {
 #[test]
 fn loading_a_closed_active_segment_finds_its_end_and_max_timestamp() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut seg = Segment::new(dir.path(), 0);
+    let mut seg = Segment::new(dir.path(), 0, &Syncer::os());
     fill(&mut seg, 30, 200);
     seg.finish_time_index().expect("final entry");
     seg.sync().expect("sync");
     let mut epochs = LeaderEpochCache::load(dir.path()).expect("epochs");
-    let (loaded, truncated) = Segment::load(dir.path(), 0, None, 200, &mut epochs).expect("load");
+    let (loaded, truncated) =
+        Segment::load(dir.path(), 0, None, 200, &mut epochs, &Syncer::os()).expect("load");
     assert_eq!(truncated, 0);
     assert_eq!(
         (
@@ -116,14 +117,14 @@ fn loading_a_closed_active_segment_finds_its_end_and_max_timestamp() {
 #[test]
 fn recovery_rebuilds_identical_indexes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut seg = Segment::new(dir.path(), 0);
+    let mut seg = Segment::new(dir.path(), 0, &Syncer::os());
     fill(&mut seg, 40, 200);
     seg.finish_time_index().expect("final entry");
     seg.sync().expect("sync");
     let index = fs::read(seg.index_path()).expect("index");
     let time_index = fs::read(seg.time_index_path()).expect("time index");
     let mut epochs = LeaderEpochCache::load(dir.path()).expect("epochs");
-    let mut again = Segment::new(dir.path(), 0);
+    let mut again = Segment::new(dir.path(), 0, &Syncer::os());
     assert_eq!(again.recover(None, 200, &mut epochs).expect("recover"), 0);
     assert_eq!(fs::read(again.index_path()).expect("index"), index);
     assert_eq!(
@@ -140,7 +141,7 @@ fn recovery_rebuilds_identical_indexes() {
 #[test]
 fn a_new_segment_file_has_its_directory_entry_fsynced_by_its_first_sync() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut seg = Segment::new(dir.path(), 0);
+    let mut seg = Segment::new(dir.path(), 0, &Syncer::os());
     fill(&mut seg, 3, 200);
     let log = seg.log_handle().expect("written, so open");
     let pending = |log: &LogFile| log.unsynced_entry.lock().expect("lock").clone();

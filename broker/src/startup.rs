@@ -1,0 +1,252 @@
+//! Start-up order: claim the data directory, serve the admin listener, recover the logs, and
+//! only then bind the Kafka listener.
+//!
+//! ```text
+//!  start():   data dir, meta.properties ─► admin listener serving (/livez 200, /readyz 503)
+//!  recover(): clean-shutdown marker ─► open + recover every log ─► bind Kafka ─► ready (/readyz 200)
+//!  serve():   accept Kafka connections until shutdown
+//! ```
+//!
+//! While logs recover the Kafka port is not bound: a client's connection is refused, which
+//! every Kafka client treats as a broker that is down for now — it backs off
+//! (`reconnect.backoff.ms`) and retries, or uses another bootstrap broker. A listener bound
+//! but not yet accepting would instead leave its connections queued without an answer for as
+//! long as recovery takes, until the client's request timeout. The admin port answers from
+//! the start so a long recovery is live but not ready, and a liveness probe does not kill it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::admin::{self, AdminState};
+use crate::broker::Broker;
+use crate::clean_shutdown::{self, LastStop};
+use crate::config::{BrokerSettings, Config};
+use crate::topics::{TopicError, Topics};
+use crate::{maintenance, meta_properties, server};
+
+/// A broker whose data directory is claimed and whose admin listener serves; its logs are not
+/// recovered yet and its Kafka port is not bound.
+pub struct Starting {
+    config: Config,
+    cluster_id: String,
+    /// `meta.properties` existed before this start.
+    identity_existed: bool,
+    admin: Admin,
+}
+
+/// The admin listener's task; stops when dropped.
+struct Admin {
+    addr: SocketAddr,
+    state: Arc<AdminState>,
+    task: JoinHandle<std::io::Result<()>>,
+    stop: CancellationToken,
+    _stop_on_drop: DropGuard,
+}
+
+/// A broker whose logs are recovered and whose Kafka listener is bound but not yet serving.
+pub struct Bound {
+    pub broker: Arc<Broker>,
+    pub kafka: TcpListener,
+    admin: Admin,
+}
+
+/// Prepares the data directory and serves the admin listener.
+pub async fn start(config: Config) -> anyhow::Result<Starting> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create --data-dir {}", config.data_dir.display()))?;
+    let identity_existed = meta_properties::exists(&config.data_dir);
+    let cluster_id = meta_properties::load_or_init(
+        &config.data_dir,
+        config.cluster_id.as_deref(),
+        config.node_id,
+    )?;
+    for key in config.settings.unknown_keys() {
+        tracing::warn!(
+            key,
+            "the configuration {key} was supplied but is not a known config"
+        );
+    }
+    let listener = TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on --admin-listen {}", config.admin_listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AdminState::default());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(admin::serve(listener, state.clone(), stop.clone()));
+    Ok(Starting {
+        config,
+        cluster_id,
+        identity_existed,
+        admin: Admin {
+            addr,
+            state,
+            task,
+            _stop_on_drop: stop.clone().drop_guard(),
+            stop,
+        },
+    })
+}
+
+/// [`start`], then [`Starting::recover`].
+pub async fn bind(config: Config) -> anyhow::Result<Bound> {
+    start(config).await?.recover().await
+}
+
+impl Starting {
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.addr
+    }
+
+    /// Recovers every log, then binds the Kafka listener; the broker is ready.
+    pub async fn recover(self) -> anyhow::Result<Bound> {
+        self.recover_with(Topics::open).await
+    }
+
+    /// [`recover`](Self::recover) with `open` opening the logs (tests slow it down).
+    async fn recover_with(
+        self,
+        open: impl FnOnce(&Path, BrokerSettings, bool) -> Result<Topics, TopicError> + Send + 'static,
+    ) -> anyhow::Result<Bound> {
+        let Starting {
+            config,
+            cluster_id,
+            identity_existed,
+            admin,
+        } = self;
+        let data_dir = config.data_dir.clone();
+        let settings = config.settings.clone();
+        let topics = tokio::task::spawn_blocking(move || -> anyhow::Result<Topics> {
+            let last_stop = LastStop::find(&data_dir, identity_existed)
+                .context("reading the clean-shutdown marker")?;
+            match last_stop {
+                LastStop::NewDataDir => tracing::info!("new data directory: nothing to recover"),
+                LastStop::Clean => tracing::info!("clean-shutdown marker found: loading logs"),
+                LastStop::Unclean => tracing::info!(
+                    "no clean-shutdown marker: recovering logs from their checkpoints"
+                ),
+            }
+            Ok(open(&data_dir, settings, last_stop.clean())?)
+        })
+        .await
+        .context("log recovery task")??;
+        let kafka = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on --listen {}", config.listen))?;
+        let bound_addr = kafka.local_addr()?;
+        let (host, port) = match &config.advertised {
+            Some(advertised) => advertised.clone(),
+            // Clients cannot connect to a wildcard: advertise this host's name.
+            None if bound_addr.ip().is_unspecified() => (local_hostname()?, bound_addr.port()),
+            None => (bound_addr.ip().to_string(), bound_addr.port()),
+        };
+        let broker = Arc::new(Broker::new(config, cluster_id, (host, port), topics));
+        admin.state.set_broker(broker.clone());
+        // Logs are recovered and the listener is bound: connections from now on
+        // are queued and served, so the broker is ready.
+        broker.set_ready(true);
+        Ok(Bound {
+            broker,
+            kafka,
+            admin,
+        })
+    }
+}
+
+impl Bound {
+    pub fn kafka_addr(&self) -> SocketAddr {
+        self.kafka
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.addr
+    }
+
+    /// Serves until `shutdown` fires, then drains within the configured
+    /// shutdown timeout.
+    pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Bound {
+            broker,
+            kafka,
+            admin,
+        } = self;
+        let drain = broker.config.shutdown_timeout;
+        let stop_admin = admin.stop.clone();
+        let shutdown_admin = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_admin.cancelled().await;
+            stop_admin.cancel();
+        });
+        let settings = &broker.config.settings;
+        let retention_task = tokio::spawn(maintenance::run(
+            broker.topics.clone(),
+            std::time::Duration::from_millis(settings.log_retention_check_interval_ms),
+            shutdown.clone(),
+            "retention",
+            maintenance::apply_retention,
+        ));
+        let checkpoint_task = tokio::spawn(maintenance::run(
+            broker.topics.clone(),
+            std::time::Duration::from_millis(settings.log_flush_offset_checkpoint_interval_ms),
+            shutdown.clone(),
+            "recovery-point checkpoints",
+            maintenance::checkpoint_recovery_points,
+        ));
+        server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
+        broker.set_ready(false);
+        retention_task.await.context("retention task")?;
+        checkpoint_task.await.context("checkpoint task")?;
+        let Admin {
+            task,
+            _stop_on_drop,
+            ..
+        } = admin;
+        task.await
+            .context("admin listener task")?
+            .context("admin listener")?;
+        // Every connection is gone: flush the logs, then mark the shutdown
+        // clean so the next start skips recovery scans.
+        let topics = broker.topics.clone();
+        let data_dir = broker.config.data_dir.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            topics.flush_all().context("flushing logs at shutdown")?;
+            clean_shutdown::mark(&data_dir).context("writing the clean-shutdown marker")
+        })
+        .await
+        .context("shutdown flush task")??;
+        tracing::info!("broker stopped cleanly");
+        Ok(())
+    }
+}
+
+/// This machine's host name, advertised when listening on a wildcard address.
+fn local_hostname() -> anyhow::Result<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    anyhow::ensure!(
+        status == 0,
+        "cannot read the host name: {}",
+        std::io::Error::last_os_error()
+    );
+    let end = buffer
+        .iter()
+        .position(|byte| *byte == 0)
+        .unwrap_or(buffer.len());
+    let name = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    anyhow::ensure!(
+        !name.is_empty(),
+        "listening on a wildcard address with no host name: set --advertised-address"
+    );
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests;
