@@ -17,6 +17,14 @@
 //         consumed PARTITION OFFSET TIMESTAMP KEY VALUE
 //   admin BOOTSTRAP   topics, configs, partitions, offsets, records, cluster, bad input:
 //         fact NAME VALUE...
+//   times BOOTSTRAP COUNT CODEC...   per CODEC create topic java-times-CODEC (6 partitions),
+//       send COUNT records to each partition with increasing CreateTime timestamps, all at
+//       once so that they share batches, then look every partition up by time with the
+//       consumer's offsetsForTimes (5 ms before each record's timestamp, and 1 ms after the
+//       last) and with the admin's maxTimestamp; -1 -1 when nothing is found:
+//         sent CODEC PARTITION OFFSET TIMESTAMP
+//         found CODEC PARTITION QUERY OFFSET TIMESTAMP
+//         max CODEC PARTITION OFFSET TIMESTAMP
 
 import java.time.Duration;
 import java.util.*;
@@ -39,6 +47,7 @@ public class JavaClient {
                 case "roundtrip" -> roundtrip(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "consume" -> consume(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "admin" -> admin(args[1]);
+                case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
                 default -> throw new IllegalArgumentException("unknown command " + args[0]);
             }
         } catch (Exception e) {
@@ -249,5 +258,80 @@ public class JavaClient {
             fact("deleted.listed", admin.listTopics().names().get().contains(topic));
             fact("delete.unknown", refusal(() -> admin.deleteTopics(TopicCollection.ofTopicNames(List.of(topic))).all().get()));
         }
+    }
+
+    static final int TIME_PARTITIONS = 6;
+
+    /** Record I of partition P: 10 ms apart, partitions apart by 1 ms. */
+    static long stamp(long base, int partition, int i) {
+        return base + 10L * i + partition;
+    }
+
+    static void times(String bootstrap, int count, List<String> codecs) throws Exception {
+        long base = (System.currentTimeMillis() - 3_600_000L) / 1000 * 1000;
+        StringBuilder out = new StringBuilder();
+        for (String codec : codecs) {
+            String topic = "java-times-" + codec;
+            try (Admin admin = Admin.create(common(bootstrap))) {
+                admin.createTopics(List.of(new NewTopic(topic, TIME_PARTITIONS, (short) 1))).all().get(60, TimeUnit.SECONDS);
+            }
+            Properties props = common(bootstrap);
+            props.put("key.serializer", ByteArraySerializer.class.getName());
+            props.put("value.serializer", ByteArraySerializer.class.getName());
+            props.put("compression.type", codec);
+            props.put("linger.ms", "200");
+            props.put("batch.size", "262144");
+            List<TopicPartition> partitions = new ArrayList<>();
+            for (int p = 0; p < TIME_PARTITIONS; p++) {
+                partitions.add(new TopicPartition(topic, p));
+            }
+            try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
+                List<java.util.concurrent.Future<RecordMetadata>> sent = new ArrayList<>();
+                for (int i = 0; i < count; i++) {
+                    for (int p = 0; p < TIME_PARTITIONS; p++) {
+                        sent.add(producer.send(new ProducerRecord<>(topic, p, stamp(base, p, i), key(i).getBytes(),
+                            value(codec, i, 100).getBytes())));
+                    }
+                }
+                producer.flush();
+                for (var future : sent) {
+                    RecordMetadata metadata = future.get(60, TimeUnit.SECONDS);
+                    out.append("sent ").append(codec).append(' ').append(metadata.partition()).append(' ')
+                        .append(metadata.offset()).append(' ').append(metadata.timestamp()).append('\n');
+                }
+            }
+            props = common(bootstrap);
+            props.put("key.deserializer", ByteArrayDeserializer.class.getName());
+            props.put("value.deserializer", ByteArrayDeserializer.class.getName());
+            try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+                for (int i = 0; i <= count; i++) {
+                    Map<TopicPartition, Long> query = new HashMap<>();
+                    for (TopicPartition tp : partitions) {
+                        int p = tp.partition();
+                        query.put(tp, i < count ? stamp(base, p, i) - 5 : stamp(base, p, count - 1) + 1);
+                    }
+                    Map<TopicPartition, OffsetAndTimestamp> found = consumer.offsetsForTimes(query, DEADLINE);
+                    for (TopicPartition tp : partitions) {
+                        OffsetAndTimestamp at = found.get(tp);
+                        out.append("found ").append(codec).append(' ').append(tp.partition()).append(' ')
+                            .append(query.get(tp)).append(' ').append(at == null ? -1 : at.offset()).append(' ')
+                            .append(at == null ? -1 : at.timestamp()).append('\n');
+                    }
+                }
+            }
+            try (Admin admin = Admin.create(common(bootstrap))) {
+                Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
+                for (TopicPartition tp : partitions) {
+                    specs.put(tp, OffsetSpec.maxTimestamp());
+                }
+                ListOffsetsResult result = admin.listOffsets(specs);
+                for (TopicPartition tp : partitions) {
+                    ListOffsetsResult.ListOffsetsResultInfo max = result.partitionResult(tp).get();
+                    out.append("max ").append(codec).append(' ').append(tp.partition()).append(' ')
+                        .append(max.offset()).append(' ').append(max.timestamp()).append('\n');
+                }
+            }
+        }
+        System.out.print(out);
     }
 }

@@ -262,6 +262,26 @@ pub fn run_tool(command: &mut Command, timeout: Duration) -> anyhow::Result<Stri
     Ok(stdout)
 }
 
+/// Runs `e2e/java/JavaClient.java` with `args` under the Kafka Java client; its stdout.
+///
+/// Needs `FJORD_JAVA` (a JDK's `java`) and `FJORD_KAFKA_JAVA_CP` (the client jars), both
+/// written by `scripts/install-test-tools`.
+pub fn java_client(args: &[&str]) -> anyhow::Result<String> {
+    let java = tool("FJORD_JAVA", "java")?;
+    let classpath = std::env::var("FJORD_KAFKA_JAVA_CP").context(
+        "FJORD_KAFKA_JAVA_CP is not set: run scripts/install-test-tools and source its env",
+    )?;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/JavaClient.java");
+    run_tool(
+        Command::new(java)
+            .arg("-cp")
+            .arg(classpath)
+            .arg(source)
+            .args(args),
+        Duration::from_secs(240),
+    )
+}
+
 pub mod kafka;
 pub mod transcript;
 pub mod wire;

@@ -8,33 +8,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
+use fjord_e2e::BrokerProcess;
 use fjord_e2e::kafka::{assert_same_records, create_topic, keyed_records, produce_all, producer};
 use fjord_e2e::transcript::{self, Facts};
-use fjord_e2e::{BrokerProcess, run_tool, tool};
 
 const PARTITIONS: i32 = 8;
 const RECORD_SIZE: usize = 100;
 
 /// Runs `JavaClient.java` with `args`; its stdout.
 fn java_client(args: &[&str]) -> String {
-    let java = tool("FJORD_JAVA", "java").unwrap();
-    let classpath = std::env::var("FJORD_KAFKA_JAVA_CP").unwrap_or_else(|_| {
-        panic!("FJORD_KAFKA_JAVA_CP is not set: run scripts/install-test-tools and source its env")
-    });
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/JavaClient.java");
-    run_tool(
-        Command::new(java)
-            .arg("-cp")
-            .arg(classpath)
-            .arg(source)
-            .args(args),
-        Duration::from_secs(240),
-    )
-    .unwrap()
+    fjord_e2e::java_client(args).unwrap()
 }
 
 #[test]

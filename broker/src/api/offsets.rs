@@ -18,6 +18,7 @@ use kafka_protocol::messages::{
 
 use super::{HandleError, blocking};
 use crate::broker::Broker;
+use crate::log::LogError;
 use crate::protocol::ResponseError;
 use crate::protocol::errors::log_error;
 
@@ -54,15 +55,26 @@ pub async fn list_offsets(
                                 .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                         };
                         let log = partition.log();
+                        // By time, the answer names one record: the lookup decodes the batch
+                        // holding it (log/timestamp.rs).
+                        let by_time = |lookup: Result<_, LogError>| {
+                            lookup.map_err(|error| {
+                                tracing::warn!(
+                                    topic = topic.name.0.as_str(),
+                                    partition = wanted.partition_index,
+                                    %error,
+                                    "ListOffsets by time failed"
+                                );
+                                log_error(&error)
+                            })
+                        };
                         let found = match wanted.timestamp {
                             LATEST => Ok(Some((log.log_end_offset(), -1))),
                             EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                            MAX_TIMESTAMP => Ok(log.max_timestamp()),
+                            MAX_TIMESTAMP => by_time(log.max_timestamp()),
                             LATEST_TIERED => Ok(None),
                             ts if ts < 0 => Err(ResponseError::InvalidRequest),
-                            ts => log
-                                .offset_for_timestamp(ts)
-                                .map_err(|error| log_error(&error)),
+                            ts => by_time(log.offset_for_timestamp(ts)),
                         };
                         match found {
                             Ok(Some((offset, timestamp))) => response

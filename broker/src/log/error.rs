@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::batch::BatchError;
+use super::records::RecordError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -25,6 +26,15 @@ pub enum LogError {
     /// The batch failed validation; nothing was written.
     #[error("refused record batch: {0}")]
     InvalidBatch(#[from] BatchError),
+    /// A stored batch passed its CRC but its records do not decode (or inflate past the cap): the
+    /// producer sent it that way, since appends read only batch headers.
+    #[error("records of the batch at offset {offset} in {path}: {source}")]
+    CorruptRecords {
+        path: PathBuf,
+        offset: i64,
+        #[source]
+        source: RecordError,
+    },
     /// On-disk state that cannot be trusted and has no safe fallback.
     #[error("corrupt {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },

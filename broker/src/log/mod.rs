@@ -18,7 +18,7 @@
 //! 00000000000000000000.log.deleted  a removed segment's file, until unlinked
 //! ```
 //!
-//! Formats are in [`batch`], `index`, `time_index` and `checkpoint`. Index files grow by appends
+//! Formats are in [`batch`], [`records`], `index`, `time_index` and `checkpoint`. Index files grow by appends
 //! and are never preallocated.
 //!
 //! # Invariants
@@ -30,10 +30,12 @@
 //! - Memory per partition is a few counters per segment. Indexes are read with `pread` per
 //!   lookup, never loaded. Only the active segment, once written, holds file descriptors (its
 //!   `.log`, `.index`, `.timeindex`); a closed segment opens its files for a read and closes them.
-//! - Batches are never decoded record by record: append checks the header and CRC-32C and
-//!   rewrites `baseOffset` and `partitionLeaderEpoch` (outside the CRC). For LogAppendTime topics
-//!   it also sets the timestamp-type bit and `maxTimestamp` and recomputes the CRC. Timestamp
-//!   lookups therefore answer per batch: the first batch whose maxTimestamp reaches the target.
+//! - Appends never decode records: append checks the header and CRC-32C and rewrites
+//!   `baseOffset` and `partitionLeaderEpoch` (outside the CRC). For LogAppendTime topics it also
+//!   sets the timestamp-type bit and `maxTimestamp` and recomputes the CRC. Records are decoded
+//!   only off the hot path, by [`records`] with capped decompression: timestamp lookups
+//!   (`timestamp.rs`) narrow down to one batch by index and headers and decode it to answer
+//!   with the exact record, as Kafka does.
 //!
 //! # Ordering and durability
 //!
@@ -110,11 +112,13 @@
 
 pub mod batch;
 mod checkpoint;
+mod compression;
 mod error;
 mod flusher;
 mod index;
 mod leader_epoch;
 mod partition;
+pub mod records;
 mod recovery;
 #[cfg(test)]
 mod recovery_tests;
@@ -126,6 +130,7 @@ pub(crate) mod sync;
 #[cfg(test)]
 pub(crate) mod test_batch;
 mod time_index;
+mod timestamp;
 
 #[cfg(test)]
 mod tests;

@@ -490,41 +490,6 @@ impl PartitionLog {
         self.segments.iter().map(|s| s.size).sum()
     }
 
-    /// ListOffsets by timestamp: the first batch (at or after the log start) whose maxTimestamp
-    /// is `>= ts`, as `(offset, that maxTimestamp)`; the offset is the batch's base offset, or
-    /// the log start offset if the batch straddles it.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
-        for seg in &self.segments {
-            if seg.next_offset <= self.log_start_offset || seg.max_timestamp < ts {
-                continue;
-            }
-            if let Some(found) = seg.offset_for_timestamp(ts, self.log_start_offset)? {
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
-    }
-
-    /// ListOffsets MAX_TIMESTAMP: `(offset, timestamp)` of the largest timestamp in the log.
-    /// Per batch: the base offset of the first batch reaching it (its records include it),
-    /// raised to the log start offset. As in Kafka, a batch below the log start offset that
-    /// shares a segment with readable ones still counts.
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        let mut best: Option<(i64, i64)> = None;
-        for seg in &self.segments {
-            if seg.next_offset <= self.log_start_offset || seg.max_timestamp < 0 {
-                continue;
-            }
-            if best.is_none_or(|(_, ts)| seg.max_timestamp > ts) {
-                best = Some((
-                    seg.offset_of_max_timestamp.max(self.log_start_offset),
-                    seg.max_timestamp,
-                ));
-            }
-        }
-        best
-    }
-
     /// OffsetForLeaderEpoch: `(epoch, end offset)` per Kafka semantics; `None` = UNDEFINED.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
         self.epochs.end_offset_for(epoch, self.log_end_offset())

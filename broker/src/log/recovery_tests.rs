@@ -187,7 +187,7 @@ fn an_empty_directory_opens_as_an_empty_log_and_creates_no_segment_file() {
     for clean in [true, false] {
         let log = PartitionLog::open(&path, LogConfig::default(), clean).expect("open");
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
-        assert_eq!(log.max_timestamp(), None);
+        assert_eq!(log.max_timestamp().expect("max"), None);
         assert_eq!(log.offset_for_timestamp(0).expect("lookup"), None);
         assert_eq!(log.end_offset_for_epoch(0), None);
         log.close().expect("close");

@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(log.segments.len(), 1);
         assert!(log.read(end, 100, i64::MAX).expect("read").is_empty());
         assert_eq!(log.offset_for_timestamp(0).expect("lookup"), None);
-        assert_eq!(log.max_timestamp(), None);
+        assert_eq!(log.max_timestamp().expect("max"), None);
     }
 
     #[test]

@@ -721,58 +721,6 @@ impl Segment {
         buf.truncate(end);
         Ok(Some(Bytes::from(buf)))
     }
-
-    /// First batch with maxTimestamp >= `ts` ending at or after `min_offset`:
-    /// `(max(base offset, min_offset), its maxTimestamp)`.
-    pub(crate) fn offset_for_timestamp(
-        &self,
-        ts: i64,
-        min_offset: i64,
-    ) -> Result<Option<(i64, i64)>, LogError> {
-        if self.is_empty() || self.max_timestamp < ts {
-            return Ok(None);
-        }
-        let below = match (ts.checked_sub(1), self.time_entries) {
-            (Some(target), n) if n > 0 => {
-                let path = self.time_index_path();
-                let found = match &self.files {
-                    Some(f) => index::lookup::<TimeEntry>(&f.time_index, n, target),
-                    None => match open_existing(&path)? {
-                        Some(file) => index::lookup::<TimeEntry>(&file, n, target),
-                        None => Ok(None),
-                    },
-                };
-                found.map_err(LogError::io("read time index", &path))?
-            }
-            _ => None,
-        };
-        let from_offset = below.map_or(self.base_offset, |e| {
-            self.base_offset + i64::from(e.relative_offset)
-        });
-        let log = self.log_file()?;
-        let start = self.index_position(from_offset.max(min_offset))?;
-        let mut scanner = BatchScanner::new(&log, &self.log_path, start, self.size, false);
-        loop {
-            match scanner.next_batch()? {
-                Scan::Batch(b)
-                    if b.header.max_timestamp >= ts && b.header.last_offset() >= min_offset =>
-                {
-                    return Ok(Some((
-                        b.header.base_offset.max(min_offset),
-                        b.header.max_timestamp,
-                    )));
-                }
-                Scan::Batch(_) => {}
-                Scan::End => return Ok(None),
-                Scan::Invalid { position, reason } => {
-                    return Err(LogError::Corrupt {
-                        path: self.log_path.clone(),
-                        reason: format!("at position {position}: {reason}"),
-                    });
-                }
-            }
-        }
-    }
 }
 
 fn open_existing(path: &Path) -> Result<Option<File>, LogError> {
@@ -794,6 +742,8 @@ fn first_header(log: &File, path: &Path) -> Result<Result<BatchHeader, String>, 
         Err(e) => Err(LogError::io("read segment", path)(e)),
     }
 }
+
+mod timestamp;
 
 #[cfg(test)]
 mod tests;

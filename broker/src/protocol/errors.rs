@@ -26,6 +26,9 @@ pub fn log_error(error: &LogError) -> ResponseError {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::InvalidBatch(batch) => batch_error(batch),
+        // Good CRC, undecodable records: what the producer sent, not disk damage (Kafka answers
+        // CORRUPT_MESSAGE for a CorruptRecordException too).
+        LogError::CorruptRecords { .. } => ResponseError::CorruptMessage,
         LogError::FlusherStopped => ResponseError::NotLeaderOrFollower,
         _ if error.is_storage_error() => ResponseError::KafkaStorageError,
         _ => ResponseError::UnknownServerError,
