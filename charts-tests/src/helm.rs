@@ -71,7 +71,9 @@ pub fn charts_dir() -> PathBuf {
 }
 
 impl Helm {
-    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+    /// Runs helm with `args`; its stdout, or an error holding both outputs
+    /// when it fails.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
         let output = Command::new(&self.path)
             .args(args)
             .output()
@@ -127,6 +129,17 @@ impl Helm {
             ])
         })?;
         parse_stream(&text)
+    }
+}
+
+/// What helm printed when [`Helm::run`] failed, without the command line: a
+/// check that the output names a field cannot then match the `--set` that
+/// named it.
+pub fn failure_output(error: &anyhow::Error) -> String {
+    let text = format!("{error:#}");
+    match text.split_once(" failed:\n") {
+        Some((_, output)) => output.to_owned(),
+        None => text,
     }
 }
 

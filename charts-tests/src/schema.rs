@@ -44,15 +44,16 @@ fn walk(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
         return;
     }
     if schema["x-kubernetes-int-or-string"] == true {
+        // Either type passes; the value checks below (a string's pattern, an
+        // integer's minimum) apply to whichever it is.
         if !matches!(type_name(value), "integer" | "string") {
             errors.push(format!(
                 "{at}: expected an integer or a string, found {}",
                 type_name(value)
             ));
+            return;
         }
-        return;
-    }
-    if let Some(expected) = schema["type"].as_str() {
+    } else if let Some(expected) = schema["type"].as_str() {
         let found = type_name(value);
         let ok = found == expected || (expected == "number" && found == "integer");
         if !ok {
@@ -154,7 +155,7 @@ mod tests {
                         "name": {"type": "string", "pattern": "^[a-z]+$", "nullable": true},
                         "mode": {"type": "string", "enum": ["A", "B"]},
                         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "qty": {"x-kubernetes-int-or-string": true},
+                        "qty": {"x-kubernetes-int-or-string": true, "pattern": "^[0-9]+Gi$", "minimum": 1.0},
                     },
                     "x-kubernetes-validations": [{"rule": "self.size != 3", "message": "three is right out"}],
                 }
@@ -185,6 +186,17 @@ mod tests {
                 "missing {expected:?} in:\n{errors}"
             );
         }
+        let quantities =
+            validate(&schema(), &json!({"spec": {"size": 1, "qty": "lots"}})).join("\n");
+        assert!(
+            quantities.contains(".spec.qty: \"lots\" does not match"),
+            "an int-or-string string is checked against the pattern: {quantities}"
+        );
+        let zero = validate(&schema(), &json!({"spec": {"size": 1, "qty": 0}})).join("\n");
+        assert!(
+            zero.contains(".spec.qty: 0 is below the minimum 1"),
+            "an int-or-string integer is checked against the minimum: {zero}"
+        );
         let missing = validate(&schema(), &json!({"spec": {}})).join("\n");
         assert!(missing.contains("missing required field size"), "{missing}");
     }

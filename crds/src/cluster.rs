@@ -87,8 +87,10 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
 
-    /// CPU and memory requests and limits of each broker container.
+    /// CPU and memory requests and limits of each broker container; each a
+    /// Kubernetes quantity such as `500m` or `4Gi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::quantity::pattern_resource_quantities)]
     pub resources: Option<ResourceRequirements>,
 
     /// The persistent volume each broker keeps its log segments on. Cannot be
@@ -164,8 +166,10 @@ impl ImagePullPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageSpec {
-    /// Size of each broker's volume, e.g. `100Gi`.
+    /// Size of each broker's volume, a Kubernetes quantity greater than zero,
+    /// e.g. `100Gi`.
     #[serde(default = "default_storage_size")]
+    #[schemars(schema_with = "crate::quantity::size_schema")]
     pub size: Quantity,
 
     /// StorageClass of the volumes; the cluster's default class when unset.
@@ -254,8 +258,10 @@ pub struct TieredStorageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
 
-    /// Size of each broker's local cache of remote segment chunks, e.g. `1Gi`.
+    /// Size of each broker's local cache of remote segment chunks, a
+    /// Kubernetes quantity greater than zero, e.g. `1Gi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::quantity::size_schema")]
     pub cache_size: Option<Quantity>,
 
     /// Default `local.retention.ms` for topics: how long segments stay on the

@@ -16,6 +16,7 @@
 //! tests check both match [`crds`].
 
 pub mod cluster;
+pub mod quantity;
 pub mod topic;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};

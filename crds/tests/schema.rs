@@ -206,3 +206,82 @@ fn defaults_fill_an_empty_cluster_spec() {
     assert_eq!(c.spec.listeners[0].port, 9092);
     assert_eq!(c.spec.storage.size.0, "10Gi");
 }
+
+/// The `openAPIV3Schema` of a CRD, as JSON.
+fn schema_of(index: usize) -> serde_json::Value {
+    let crd = serde_json::to_value(&fjord_crds::crds()[index]).expect("CRD serializes");
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+}
+
+/// Whether the API server would accept `value` at a node of the schema with
+/// these keywords: int-or-string, `pattern` for strings, `minimum` for integers.
+fn admits(node: &serde_json::Value, value: &serde_json::Value) -> bool {
+    assert_eq!(node["x-kubernetes-int-or-string"], true, "{node}");
+    match value {
+        serde_json::Value::String(s) => {
+            let pattern = node["pattern"].as_str().expect("a pattern");
+            regex::Regex::new(pattern)
+                .expect("pattern compiles")
+                .is_match(s)
+        }
+        serde_json::Value::Number(n) => {
+            let minimum = node["minimum"].as_f64().expect("a minimum");
+            n.as_f64().is_some_and(|n| n >= minimum)
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn every_quantity_of_a_kafka_cluster_has_a_pattern_that_refuses_garbage() {
+    use serde_json::json;
+    let spec = &schema_of(0)["properties"]["spec"]["properties"];
+    let sizes = [
+        ("storage.size", &spec["storage"]["properties"]["size"]),
+        (
+            "tieredStorage.cacheSize",
+            &spec["tieredStorage"]["properties"]["cacheSize"],
+        ),
+    ];
+    for (field, node) in sizes {
+        assert_eq!(node["nullable"], false, "{field}: null would be stored");
+        for good in [json!("10Gi"), json!("1.5Ti"), json!("500M"), json!(1)] {
+            assert!(admits(node, &good), "{field}: {good} is refused");
+        }
+        for bad in [
+            json!("lots-of-space"),
+            json!("10GB"),
+            json!("-1Gi"),
+            json!("0"),
+            json!("0Gi"),
+            json!(""),
+            json!(0),
+            json!(-5),
+        ] {
+            assert!(!admits(node, &bad), "{field}: {bad} is admitted");
+        }
+    }
+    let resources = &spec["resources"]["properties"];
+    for list in ["limits", "requests"] {
+        let node = &resources[list]["additionalProperties"];
+        for good in [json!("500m"), json!("4Gi"), json!("0"), json!(2), json!(0)] {
+            assert!(admits(node, &good), "resources.{list}: {good} is refused");
+        }
+        for bad in [json!("two-gigs"), json!("-1"), json!("1 Gi"), json!(-1)] {
+            assert!(!admits(node, &bad), "resources.{list}: {bad} is admitted");
+        }
+    }
+}
+
+#[test]
+fn the_crd_patterns_are_the_ones_the_operator_checks() {
+    let spec = &schema_of(0)["properties"]["spec"]["properties"];
+    assert_eq!(
+        spec["storage"]["properties"]["size"]["pattern"],
+        fjord_crds::quantity::SIZE_PATTERN
+    );
+    assert_eq!(
+        spec["resources"]["properties"]["limits"]["additionalProperties"]["pattern"],
+        fjord_crds::quantity::QUANTITY_PATTERN
+    );
+}

@@ -290,3 +290,31 @@ async fn a_crash_looping_broker_pod_makes_the_cluster_degraded() {
     run.await.expect("task").expect("reconcile succeeds");
     api.done().await;
 }
+
+#[tokio::test]
+async fn a_storage_size_that_is_no_quantity_gets_ready_false_and_no_statefulset() {
+    let (ctx, mut api) = fixtures::context(&MemoryCluster::default());
+    let object = cluster(json!({"storage": {"size": "lots-of-space"}}), json!({}));
+    let run = tokio::spawn(reconcile(parse(&object), ctx));
+    let event = api.expect("POST", EVENTS_PATH, echo).await;
+    assert_eq!(event.body["type"], "Warning");
+    assert_eq!(event.body["reason"], "InvalidQuantity");
+    let status = api
+        .expect("PATCH", STATUS_PATH, reply(object.clone()))
+        .await;
+    let ready = condition(&status.body, "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "InvalidQuantity");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("spec.storage.size") && message.contains("\"lots-of-space\""),
+        "the message names the field and the value: {message}"
+    );
+    assert_eq!(condition(&status.body, "Degraded")["status"], "True");
+    assert_eq!(
+        run.await.expect("task").expect("reconcile succeeds"),
+        Action::await_change()
+    );
+    // No ServiceAccount, ConfigMap, Service or StatefulSet was applied.
+    api.done().await;
+}

@@ -3,6 +3,7 @@
 //! condition with [`Invalid::reason`] and nothing is applied.
 
 use fjord_crds::KafkaCluster;
+use fjord_crds::quantity::{is_quantity, is_size};
 
 /// Brokers that can form one cluster today. Lifting the limit when
 /// replication lands is this one constant.
@@ -30,6 +31,12 @@ pub enum Invalid {
     ConfigKey { key: String },
     #[error("the cluster has no metadata.uid yet")]
     NoUid,
+    #[error("{field} is {value:?}, which is not {expected}")]
+    Quantity {
+        field: String,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 impl Invalid {
@@ -41,6 +48,7 @@ impl Invalid {
             Self::ListenerFeature { .. } | Self::Listeners { .. } => "ListenerNotSupported",
             Self::ManagedConfigKey { .. } | Self::ConfigKey { .. } => "InvalidConfig",
             Self::NoUid => "NoUid",
+            Self::Quantity { .. } => "InvalidQuantity",
         }
     }
 }
@@ -64,6 +72,7 @@ pub fn validate(cluster: &KafkaCluster) -> Result<(), Invalid> {
     if cluster.metadata.uid.is_none() {
         return Err(Invalid::NoUid);
     }
+    check_quantities(cluster)?;
     if spec.replicas > MAX_SERVED_REPLICAS {
         return Err(Invalid::MultiBroker {
             replicas: spec.replicas,
@@ -102,6 +111,49 @@ pub fn validate(cluster: &KafkaCluster) -> Result<(), Invalid> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
         if !well_formed {
             return Err(Invalid::ConfigKey { key: key.clone() });
+        }
+    }
+    Ok(())
+}
+
+const SIZE: &str = "a Kubernetes quantity greater than zero, such as 100Gi";
+const QUANTITY: &str = "a Kubernetes quantity of zero or more, such as 500m, 2 or 4Gi";
+
+/// Every quantity of the spec, checked with the patterns the CRD carries: an
+/// object stored under an older CRD must not reach a StatefulSet with a value
+/// the API server would refuse there.
+fn check_quantities(cluster: &KafkaCluster) -> Result<(), Invalid> {
+    let spec = &cluster.spec;
+    let mut sizes = vec![("spec.storage.size".to_owned(), &spec.storage.size)];
+    if let Some(cache) = spec
+        .tiered_storage
+        .as_ref()
+        .and_then(|t| t.cache_size.as_ref())
+    {
+        sizes.push(("spec.tieredStorage.cacheSize".to_owned(), cache));
+    }
+    for (field, size) in sizes {
+        if !is_size(&size.0) {
+            return Err(Invalid::Quantity {
+                field,
+                value: size.0.clone(),
+                expected: SIZE,
+            });
+        }
+    }
+    let resources = spec.resources.as_ref();
+    for (list, amounts) in [
+        ("limits", resources.and_then(|r| r.limits.as_ref())),
+        ("requests", resources.and_then(|r| r.requests.as_ref())),
+    ] {
+        for (name, amount) in amounts.into_iter().flatten() {
+            if !is_quantity(&amount.0) {
+                return Err(Invalid::Quantity {
+                    field: format!("spec.resources.{list}.{name}"),
+                    value: amount.0.clone(),
+                    expected: QUANTITY,
+                });
+            }
         }
     }
     Ok(())
@@ -163,5 +215,78 @@ mod tests {
         );
         let error = validate(&cluster("{config: {'bad key': '3'}}")).expect_err("space");
         assert_eq!(error.reason(), "InvalidConfig");
+    }
+
+    #[test]
+    fn a_storage_size_that_is_no_quantity_is_refused_naming_field_and_value() {
+        let error = validate(&cluster("{storage: {size: lots-of-space}}")).expect_err("bad size");
+        assert_eq!(error.reason(), "InvalidQuantity");
+        assert_eq!(
+            error.to_string(),
+            "spec.storage.size is \"lots-of-space\", which is not a Kubernetes quantity greater than zero, such as 100Gi"
+        );
+        for size in ["0", "0Gi", "-5", "10GB", "10 Gi"] {
+            let error =
+                validate(&cluster(&format!("{{storage: {{size: '{size}'}}}}"))).expect_err(size);
+            assert!(error.to_string().contains(&format!("{size:?}")), "{error}");
+        }
+        let integer = cluster("{storage: {size: -5}}");
+        assert_eq!(
+            validate(&integer).map_err(|e| e.reason()),
+            Err("InvalidQuantity"),
+            "an integer size is a quantity too and must be positive"
+        );
+        for size in ["100Gi", "1.5Ti", "1000000000", "500M"] {
+            assert_eq!(
+                validate(&cluster(&format!("{{storage: {{size: '{size}'}}}}"))),
+                Ok(()),
+                "{size}"
+            );
+        }
+    }
+
+    #[test]
+    fn resource_quantities_and_the_cache_size_are_checked_like_the_storage_size() {
+        let error = validate(&cluster(
+            "{resources: {requests: {cpu: 500m, memory: 2Gi}, limits: {memory: two-gigs}}}",
+        ))
+        .expect_err("bad limit");
+        assert_eq!(
+            error,
+            Invalid::Quantity {
+                field: "spec.resources.limits.memory".to_owned(),
+                value: "two-gigs".to_owned(),
+                expected: QUANTITY,
+            }
+        );
+        let error =
+            validate(&cluster("{resources: {requests: {cpu: '-1'}}}")).expect_err("negative");
+        assert!(
+            error
+                .to_string()
+                .starts_with("spec.resources.requests.cpu is \"-1\""),
+            "{error}"
+        );
+        assert_eq!(
+            validate(&cluster(
+                "{resources: {requests: {cpu: '0', memory: 64Mi}, limits: {cpu: 2}}}"
+            )),
+            Ok(())
+        );
+        let error = validate(&cluster(
+            "{tieredStorage: {bucket: 's3://b/p', cacheSize: big}}",
+        ))
+        .expect_err("bad cache size");
+        assert_eq!(
+            error.reason(),
+            "InvalidQuantity",
+            "reported before tiering is refused"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("spec.tieredStorage.cacheSize is \"big\""),
+            "{error}"
+        );
     }
 }
