@@ -13,15 +13,8 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn config(data_dir: &Path, listen: SocketAddr) -> Config {
     Config {
-        data_dir: data_dir.to_path_buf(),
         listen,
-        advertised: None,
-        admin_listen: "127.0.0.1:0".parse().expect("address"),
-        node_id: 0,
-        cluster_id: None,
-        rack: None,
-        shutdown_timeout: Duration::from_secs(5),
-        settings: BrokerSettings::default(),
+        ..Config::for_tests(data_dir.to_path_buf())
     }
 }
 

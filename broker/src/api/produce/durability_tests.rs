@@ -46,17 +46,7 @@ fn start_broker(
     if topics.partition("t", 0).is_none() {
         create_topic(&topics, configs);
     }
-    let config = Config {
-        data_dir: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        advertised: None,
-        admin_listen: "127.0.0.1:0".parse().expect("address"),
-        node_id: 0,
-        cluster_id: None,
-        rack: None,
-        shutdown_timeout: Duration::from_secs(5),
-        settings: BrokerSettings::default(),
-    };
+    let config = Config::for_tests(dir.to_path_buf());
     Arc::new(Broker::new(
         config,
         "cluster".to_owned(),
