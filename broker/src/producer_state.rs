@@ -307,8 +307,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Writes the snapshot to its directory, replacing any of the same offset
-    /// (write a temporary file, rename it), and removes all but the newest
-    /// older one. `durable` fsyncs the file and the directory; without it a
+    /// (write a temporary file, rename it), and removes all but the two
+    /// newest snapshots there. `durable` fsyncs the file and the directory; without it a
     /// crash may leave a snapshot that fails to decode, which opening passes
     /// over.
     pub fn write(self, durable: bool) -> io::Result<()> {
@@ -336,16 +336,14 @@ impl Snapshot {
         if let Some(syncer) = syncer {
             syncer.sync_dir(&dir)?;
         }
-        let mut older: Vec<i64> = snapshot_offsets(&dir)?
-            .into_iter()
-            .filter(|o| *o < offset)
-            .collect();
-        older.sort_unstable();
-        older.pop(); // keep the newest older one, should this one be lost
-        for stale in older {
-            // Rolls of one partition write in the background: another may have
-            // removed it already.
-            match fs::remove_file(snapshot_path(&dir, stale)) {
+        // Keep the two newest in the directory, whichever this one is: rolls write theirs from
+        // background threads, so an older roll's snapshot may land after a newer one.
+        let mut offsets = snapshot_offsets(&dir)?;
+        offsets.sort_unstable();
+        let stale = offsets.len().saturating_sub(2);
+        for stale in &offsets[..stale] {
+            // Another roll's thread may have removed it already.
+            match fs::remove_file(snapshot_path(&dir, *stale)) {
                 Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
                 _ => {}
             }

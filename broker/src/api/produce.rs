@@ -330,6 +330,8 @@ mod tests {
             let batch = idempotent_batch_of(5, 1_000, (PRODUCER, 0, i * 5));
             assert!(append(&partition, Bytes::from(batch), 2_000).is_ok());
         }
+        // A roll's snapshot is written after the closed segment's background fsync.
+        partition.log().wait_for_rolls().unwrap();
         topics
     }
 
