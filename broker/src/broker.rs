@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::Notify;
-
 use crate::config::Config;
 use crate::log::Flusher;
 use crate::metrics::Metrics;
@@ -21,8 +19,6 @@ pub struct Broker {
     pub advertised_port: u16,
     pub topics: Arc<Topics>,
     pub flusher: Flusher,
-    /// Woken after every append, so waiting fetches re-check their partitions.
-    pub appended: Notify,
     pub metrics: Metrics,
     ready: AtomicBool,
 }
@@ -41,7 +37,6 @@ impl Broker {
             advertised_port: advertised.1,
             topics: Arc::new(topics),
             flusher: Flusher::start(),
-            appended: Notify::new(),
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
         }

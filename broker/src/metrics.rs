@@ -33,6 +33,7 @@ pub struct Metrics {
     pub connections: Gauge,
     pub produce_latency: Histogram,
     pub fetch_latency: Histogram,
+    pub fetch_reads: Counter,
     pub partitions: Gauge,
     pub log_end_offset: Family<PartitionLabels, Gauge>,
     pub log_size: Family<PartitionLabels, Gauge>,
@@ -77,6 +78,12 @@ impl Default for Metrics {
             "Fetch request time, long-poll wait included",
             fetch_latency.clone(),
         );
+        let fetch_reads = Counter::default();
+        registry.register(
+            "fetch_reads",
+            "Passes of fetch requests over their partitions: the first, then one per wake-up by an append to a partition they read",
+            fetch_reads.clone(),
+        );
         let partitions = Gauge::default();
         registry.register("partitions", "Partitions hosted", partitions.clone());
         let log_end_offset = Family::<PartitionLabels, Gauge>::default();
@@ -99,6 +106,7 @@ impl Default for Metrics {
             connections,
             produce_latency,
             fetch_latency,
+            fetch_reads,
             partitions,
             log_end_offset,
             log_size,

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::cluster::{Cluster, ClusterState, FileStore, TopicRecord, UpdateError, topic_config};
@@ -64,6 +65,9 @@ pub struct Partition {
     pub index: i32,
     pub log: Mutex<PartitionLog>,
     pub producers: Mutex<ProducerStates>,
+    /// The log end offset as last published: long-poll fetches of this partition wait for it
+    /// to change, so a produce wakes only the fetches that read the partition it wrote.
+    log_end: watch::Sender<i64>,
 }
 
 impl Partition {
@@ -79,6 +83,23 @@ impl Partition {
         self.producers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes the log end offset after appends; wakes this partition's waiting fetches if
+    /// it moved.
+    pub fn publish_log_end(&self) {
+        let end = self.log().log_end_offset();
+        self.log_end.send_if_modified(|published| {
+            let moved = *published != end;
+            *published = end;
+            moved
+        });
+    }
+
+    /// A watch of the published log end offset. Subscribe before reading the log: an append
+    /// published after the subscription then shows as a change.
+    pub fn watch_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
     }
 }
 
@@ -282,6 +303,7 @@ impl Topics {
                 topic: topic.name.clone(),
                 topic_id: topic.id,
                 index,
+                log_end: watch::Sender::new(log.log_end_offset()),
                 log: Mutex::new(log),
                 producers: Mutex::new(producers),
             });

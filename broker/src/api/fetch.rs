@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
 
 use super::{HandleError, blocking};
 use crate::broker::Broker;
@@ -42,14 +43,12 @@ pub async fn handle(
     let min_bytes = request.min_bytes.max(0) as usize;
     let request = Arc::new(request);
     loop {
-        // Register for wake-ups before reading, so an append between the read
-        // and the wait is not missed.
-        let appended = broker.appended.notified();
-        tokio::pin!(appended);
-        appended.as_mut().enable();
         let read_request = request.clone();
-        let (response, bytes) =
+        // Each partition's watch is taken before its read, so an append between the read and
+        // the wait is not missed.
+        let (response, bytes, mut watches) =
             blocking(broker, move |topics| read(topics, &read_request, version)).await?;
+        broker.metrics.fetch_reads.inc();
         let now = Instant::now();
         if bytes >= min_bytes
             || bytes > 0 && min_bytes == 0
@@ -64,10 +63,20 @@ pub async fn handle(
         }
         // Cancel-safe: both arms only wait.
         tokio::select! {
-            _ = appended => {}
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+            () = any_append(&mut watches) => {}
+            () = tokio::time::sleep_until(deadline.into()) => {}
         }
     }
+}
+
+/// Resolves once any of the watched partitions publishes a new log end, or goes away; never
+/// when there is none to watch.
+async fn any_append(watches: &mut [watch::Receiver<i64>]) {
+    if watches.is_empty() {
+        return std::future::pending().await;
+    }
+    let changes = watches.iter_mut().map(|watch| Box::pin(watch.changed()));
+    let _ = futures::future::select_all(changes).await;
 }
 
 fn has_error(response: &FetchResponse) -> bool {
@@ -78,9 +87,15 @@ fn has_error(response: &FetchResponse) -> bool {
         .any(|partition| partition.error_code != 0)
 }
 
-/// One pass over the requested partitions: the response and its record bytes.
-fn read(topics: &Topics, request: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+/// One pass over the requested partitions: the response, its record bytes, and a watch of each
+/// partition read, taken before its read.
+fn read(
+    topics: &Topics,
+    request: &FetchRequest,
+    version: i16,
+) -> (FetchResponse, usize, Vec<watch::Receiver<i64>>) {
     let snapshot = topics.snapshot();
+    let mut watches = Vec::new();
     let mut budget = if version >= 3 {
         request.max_bytes.max(0) as usize
     } else {
@@ -117,6 +132,7 @@ fn read(topics: &Topics, request: &FetchRequest, version: i16) -> (FetchResponse
                         data.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return data;
                     };
+                    watches.push(partition.watch_log_end());
                     let log = partition.log();
                     let high_watermark = log.log_end_offset();
                     data.high_watermark = high_watermark;
@@ -158,6 +174,7 @@ fn read(topics: &Topics, request: &FetchRequest, version: i16) -> (FetchResponse
             .with_session_id(0)
             .with_responses(responses),
         total,
+        watches,
     )
 }
 
@@ -165,10 +182,13 @@ fn read(topics: &Topics, request: &FetchRequest, version: i16) -> (FetchResponse
 mod tests {
     use std::collections::BTreeMap;
 
+    use bytes::Bytes;
+    use kafka_protocol::messages::ProduceRequest;
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 
     use super::*;
-    use crate::config::BrokerSettings;
+    use crate::config::{BrokerSettings, Config};
     use crate::log::test_batch::batch_of;
     use crate::topics::NewTopic;
 
@@ -230,12 +250,12 @@ mod tests {
         let big = 1 << 20;
 
         // Room for everything.
-        let (response, total) = read(&topics, &request(big, big), 12);
+        let (response, total, _) = read(&topics, &request(big, big), 12);
         assert_eq!((sizes(&response), total), (vec![batch; 3], 3 * batch));
 
         // Room for two batches and a half: the third partition waits.
         let two_and_a_half = i32::try_from(batch * 5 / 2).unwrap();
-        let (response, total) = read(&topics, &request(two_and_a_half, big), 12);
+        let (response, total, _) = read(&topics, &request(two_and_a_half, big), 12);
         assert_eq!(
             (sizes(&response), total),
             (vec![batch, batch, 0], 2 * batch)
@@ -243,15 +263,100 @@ mod tests {
 
         // max_bytes below one batch: the first partition still makes progress,
         // the others get nothing rather than a batch past the limit.
-        let (response, _) = read(&topics, &request(10, big), 12);
+        let (response, _, _) = read(&topics, &request(10, big), 12);
         assert_eq!(sizes(&response), vec![batch, 0, 0]);
 
         // partition_max_bytes below one batch: likewise.
-        let (response, _) = read(&topics, &request(big, 10), 12);
+        let (response, _, _) = read(&topics, &request(big, 10), 12);
         assert_eq!(sizes(&response), vec![batch, 0, 0]);
 
         // Before v3 there is no max_bytes: only the partition limit counts.
-        let (response, _) = read(&topics, &request(10, big), 2);
+        let (response, _, _) = read(&topics, &request(10, big), 2);
         assert_eq!(sizes(&response), vec![batch; 3]);
+    }
+
+    fn produce_request(partition: i32) -> ProduceRequest {
+        ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(Bytes::from(batch_of(10, 100, b'x')))),
+                    ]),
+            ])
+    }
+
+    async fn produce_to(broker: &Arc<Broker>, partition: i32) {
+        let pending = crate::api::produce::handle(broker, produce_request(partition))
+            .await
+            .unwrap();
+        let response = pending.await.unwrap().unwrap();
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_poll_fetch_wakes_for_appends_to_its_own_partitions_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, _) = topics_with_a_batch_per_partition(dir.path());
+        let broker = Arc::new(Broker::new(
+            Config::for_tests(dir.path().to_path_buf()),
+            "cluster".to_owned(),
+            ("127.0.0.1".to_owned(), 9092),
+            topics,
+        ));
+        // Partition 0 from its end (offset 40): nothing to answer until an append there.
+        let fetch = FetchRequest::default()
+            .with_max_wait_ms(10_000)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(0)
+                            .with_fetch_offset(40)
+                            .with_partition_max_bytes(1 << 20),
+                    ]),
+            ]);
+        let waiting = tokio::spawn({
+            let broker = Arc::clone(&broker);
+            async move { handle(&broker, fetch, 12).await }
+        });
+        let first_pass = Instant::now();
+        while broker.metrics.fetch_reads.get() == 0 {
+            assert!(
+                first_pass.elapsed() < Duration::from_secs(10),
+                "no first pass"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        for _ in 0..5 {
+            produce_to(&broker, 1).await;
+        }
+        // Time for a woken fetch to read again, as it did when any append woke every fetch.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            broker.metrics.fetch_reads.get(),
+            1,
+            "appends to partition 1 woke a fetch of partition 0"
+        );
+        assert!(!waiting.is_finished());
+
+        produce_to(&broker, 0).await;
+        let response = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the append to partition 0 answers the fetch")
+            .unwrap()
+            .unwrap();
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!(partition.error_code, 0);
+        assert!(partition.records.as_ref().is_some_and(|r| !r.is_empty()));
+        assert_eq!(broker.metrics.fetch_reads.get(), 2);
     }
 }

@@ -103,7 +103,11 @@ pub async fn handle(
                         let outcome = match topics.partition(topic.name.0.as_str(), data.index) {
                             None => Err(Refused::new(ResponseError::UnknownTopicOrPartition, None)),
                             Some(partition) => {
-                                append(&partition, data.records.unwrap_or_default(), now)
+                                let outcome =
+                                    append(&partition, data.records.unwrap_or_default(), now);
+                                // Also after a refused batch: those before it were appended.
+                                partition.publish_log_end();
+                                outcome
                             }
                         };
                         let response = PartitionProduceResponse::default().with_index(data.index);
@@ -134,7 +138,6 @@ pub async fn handle(
         (responses, waits)
     })
     .await?;
-    broker.appended.notify_waiters();
     let broker = broker.clone();
     Ok(Box::pin(async move {
         let mut responses = responses;
