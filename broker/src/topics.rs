@@ -85,15 +85,10 @@ impl Partition {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Publishes the log end offset after appends; wakes this partition's waiting fetches if
-    /// it moved.
-    pub fn publish_log_end(&self) {
-        let end = self.log().log_end_offset();
-        self.log_end.send_if_modified(|published| {
-            let moved = *published != end;
-            *published = end;
-            moved
-        });
+    /// Publishes the log end offset right after an append (under the log lock, so ends are
+    /// published in order); wakes this partition's waiting fetches.
+    pub fn publish_log_end(&self, end: i64) {
+        self.log_end.send_replace(end);
     }
 
     /// A watch of the published log end offset. Subscribe before reading the log: an append

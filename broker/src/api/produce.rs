@@ -103,11 +103,7 @@ pub async fn handle(
                         let outcome = match topics.partition(topic.name.0.as_str(), data.index) {
                             None => Err(Refused::new(ResponseError::UnknownTopicOrPartition, None)),
                             Some(partition) => {
-                                let outcome =
-                                    append(&partition, data.records.unwrap_or_default(), now);
-                                // Also after a refused batch: those before it were appended.
-                                partition.publish_log_end();
-                                outcome
+                                append(&partition, data.records.unwrap_or_default(), now)
                             }
                         };
                         let response = PartitionProduceResponse::default().with_index(data.index);
@@ -233,6 +229,7 @@ fn append(partition: &Partition, records: Bytes, now: i64) -> Result<Appended, R
         let info = log
             .append_validated(&records[range], &header, 0, now)
             .map_err(|error| Refused::new(log_error(&error), error.to_string()))?;
+        partition.publish_log_end(info.last_offset + 1);
         if log.active_base_offset() != active_segment {
             // The segment rolled before this batch: the state so far is that of
             // every batch below the new segment, so a restart replays at most it.
