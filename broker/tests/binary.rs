@@ -38,6 +38,16 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The broker exited with `code`, said each of `mentions` on stderr, and served nothing.
+fn assert_refused(output: &Output, code: i32, mentions: &[&str]) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{message}");
+    for mention in mentions {
+        assert!(message.contains(mention), "{mention:?} not in: {message}");
+    }
+    assert!(output.stdout.is_empty(), "nothing may be served");
+}
+
 #[test]
 fn help_lists_every_flag_with_its_environment_fallback() {
     let output = Command::new(BROKER)
@@ -69,9 +79,7 @@ fn help_lists_every_flag_with_its_environment_fallback() {
 fn a_bad_flag_value_exits_with_usage_status_and_names_the_flag() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let output = run_broker(dir.path(), &["--node-id", "minus-one"]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("--node-id"), "{}", stderr(&output));
-    assert!(output.stdout.is_empty(), "nothing may be served");
+    assert_refused(&output, 2, &["--node-id"]);
 }
 
 #[test]
@@ -82,11 +90,7 @@ fn a_missing_settings_file_is_named_and_nothing_is_served() {
         &dir.path().join("data"),
         &["--config", missing.to_str().expect("utf-8 path")],
     );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let message = stderr(&output);
-    assert!(message.contains("cannot read --config"), "{message}");
-    assert!(message.contains("no-such.properties"), "{message}");
-    assert!(output.stdout.is_empty(), "nothing may be served");
+    assert_refused(&output, 1, &["cannot read --config", "no-such.properties"]);
 }
 
 #[test]
@@ -98,9 +102,5 @@ fn a_bad_setting_stops_the_broker_with_the_key_and_the_rule() {
         &dir.path().join("data"),
         &["--config", file.to_str().expect("utf-8 path")],
     );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let message = stderr(&output);
-    assert!(message.contains("log.retention.ms"), "{message}");
-    assert!(message.contains("forever"), "{message}");
-    assert!(output.stdout.is_empty(), "nothing may be served");
+    assert_refused(&output, 1, &["log.retention.ms", "forever"]);
 }

@@ -13,9 +13,15 @@ use crate::protocol::errors::log_error;
 
 /// A log with `batches` batches of 10 records each; record `i` (its offset) has timestamp
 /// `10_000 + 10 * i`. Returns the log and its directory.
-fn log_of(codec: Codec, batches: usize, config: LogConfig) -> (tempfile::TempDir, PartitionLog) {
+/// An empty log over a new temporary directory.
+fn empty_log(config: LogConfig) -> (tempfile::TempDir, PartitionLog) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut log = PartitionLog::open(dir.path(), config, true).expect("open");
+    let log = PartitionLog::open(dir.path(), config, true).expect("open");
+    (dir, log)
+}
+
+fn log_of(codec: Codec, batches: usize, config: LogConfig) -> (tempfile::TempDir, PartitionLog) {
+    let (dir, mut log) = empty_log(config);
     let value = [7u8; 30];
     for b in 0..batches {
         let records: Vec<Record<'_>> = (0..10).map(|i| Record::new(b"k", &value, 10 * i)).collect();
@@ -68,8 +74,7 @@ fn a_time_past_the_last_record_finds_nothing() {
     let (_dir, log) = log_of(Codec::Zstd, 3, LogConfig::default());
     assert_eq!(lookup(&log, 10_290), Some((29, 10_290)));
     assert_eq!(lookup(&log, 10_291), None);
-    let empty = tempfile::tempdir().expect("tempdir");
-    let log = PartitionLog::open(empty.path(), LogConfig::default(), true).expect("open");
+    let (_empty, log) = empty_log(LogConfig::default());
     assert_eq!(lookup(&log, 0), None);
     assert_eq!(log.max_timestamp().expect("max"), None);
 }
@@ -84,16 +89,14 @@ fn append_deltas(log: &mut PartitionLog, base: i64, deltas: &[i64], codec: Codec
 #[test]
 fn timestamps_out_of_order_within_a_batch_are_scanned_in_offset_order() {
     for codec in Codec::ALL {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut log = PartitionLog::open(dir.path(), LogConfig::default(), true).expect("open");
+        let (_dir, mut log) = empty_log(LogConfig::default());
         append_deltas(&mut log, 1_000, &[0, 50, 20, 60, 10, 60], codec);
         append_deltas(&mut log, 1_100, &[0, 5], codec);
         assert_eq!(lookup(&log, 1_015), Some((1, 1_050)), "{codec:?}");
         assert_eq!(lookup(&log, 1_055), Some((3, 1_060)), "{codec:?}");
         assert_eq!(lookup(&log, 1_061), Some((6, 1_100)), "{codec:?}");
         // The largest timestamp appears twice: the first record carrying it.
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut log = PartitionLog::open(dir.path(), LogConfig::default(), true).expect("open");
+        let (_dir, mut log) = empty_log(LogConfig::default());
         append_deltas(&mut log, 1_000, &[0, 5], codec);
         append_deltas(&mut log, 1_000, &[0, 70, 20, 70], codec);
         append_deltas(&mut log, 1_000, &[70, 1], codec);
@@ -107,8 +110,7 @@ fn timestamps_out_of_order_within_a_batch_are_scanned_in_offset_order() {
 
 #[test]
 fn max_timestamp_names_the_record_in_the_middle_of_its_batch_after_a_restart_too() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut log = PartitionLog::open(dir.path(), small_config(), true).expect("open");
+    let (dir, mut log) = empty_log(small_config());
     for b in 0..20 {
         append_deltas(&mut log, 1_000 + b, &[0, 1, 2, 3], Codec::Gzip);
     }
@@ -137,8 +139,7 @@ fn log_append_time_records_carry_the_batch_timestamp() {
         timestamp_type: TimestampType::LogAppendTime,
         ..LogConfig::default()
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut log = PartitionLog::open(dir.path(), config, true).expect("open");
+    let (_dir, mut log) = empty_log(config);
     for (i, now) in [50_000, 60_000].into_iter().enumerate() {
         let records: Vec<Record<'_>> = (0..5).map(|i| Record::new(b"k", b"v", i)).collect();
         let mut batch = encode_batch_with(0, 1_000 + i as i64, &records, Codec::Zstd);
@@ -153,8 +154,7 @@ fn log_append_time_records_carry_the_batch_timestamp() {
 
 #[test]
 fn a_batch_whose_header_promises_a_later_time_than_its_records_is_passed_over() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut log = PartitionLog::open(dir.path(), LogConfig::default(), true).expect("open");
+    let (_dir, mut log) = empty_log(LogConfig::default());
     let body = encode_records(&[Record::new(b"k", b"v", 0), Record::new(b"k", b"v", 1)]);
     let mut lying = wrap_records(0, (1_000, 9_000), (2, 1), 0, &body);
     log.append(&mut lying, 0, 0).expect("append");
@@ -167,8 +167,7 @@ fn a_batch_whose_header_promises_a_later_time_than_its_records_is_passed_over() 
 #[test]
 fn undecodable_records_with_a_good_crc_are_corrupt_message() {
     for codec in [Codec::None, Codec::Zstd] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut log = PartitionLog::open(dir.path(), LogConfig::default(), true).expect("open");
+        let (_dir, mut log) = empty_log(LogConfig::default());
         let body = codec.compress(&encode_records(&[Record::new(b"k", b"v", 0)]));
         // Three records announced, one present; the header promises a later time than the
         // record has, so the lookup reads on into the missing ones.
