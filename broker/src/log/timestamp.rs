@@ -84,14 +84,9 @@ pub(crate) fn first_record_at_or_after(
     min_offset: i64,
     limit: usize,
 ) -> Result<Option<(i64, i64)>, RecordError> {
-    let decoded = BatchRecords::new(batch, limit)?;
-    for record in decoded.records() {
-        let record = record?;
-        if record.timestamp >= ts && record.offset >= min_offset {
-            return Ok(Some((record.offset, record.timestamp)));
-        }
-    }
-    Ok(None)
+    first_record(batch, limit, |_, offset, timestamp| {
+        timestamp >= ts && offset >= min_offset
+    })
 }
 
 /// `(offset, timestamp)` of the first record of `batch` whose timestamp is the batch's
@@ -100,11 +95,21 @@ pub(crate) fn record_of_max_timestamp(
     batch: &[u8],
     limit: usize,
 ) -> Result<Option<(i64, i64)>, RecordError> {
+    first_record(batch, limit, |max, _, timestamp| timestamp == max)
+}
+
+/// `(offset, timestamp)` of the first record, in offset order, for which `wanted(batch's
+/// maxTimestamp, offset, timestamp)` holds.
+fn first_record(
+    batch: &[u8],
+    limit: usize,
+    wanted: impl Fn(i64, i64, i64) -> bool,
+) -> Result<Option<(i64, i64)>, RecordError> {
     let decoded = BatchRecords::new(batch, limit)?;
     let max = decoded.header().max_timestamp;
     for record in decoded.records() {
         let record = record?;
-        if record.timestamp == max {
+        if wanted(max, record.offset, record.timestamp) {
             return Ok(Some((record.offset, record.timestamp)));
         }
     }
