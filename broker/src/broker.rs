@@ -1,12 +1,11 @@
-//! The broker's shared state: configuration, identity, topics and their logs,
-//! the group-commit flusher, metrics and readiness. One `Arc<Broker>` is
+//! The broker's shared state: configuration, identity, topics and their partitions,
+//! metrics and readiness. One `Arc<Broker>` is
 //! handed to every connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
-use crate::log::Flusher;
 use crate::metrics::Metrics;
 use crate::topics::Topics;
 
@@ -18,7 +17,6 @@ pub struct Broker {
     pub advertised_host: String,
     pub advertised_port: u16,
     pub topics: Arc<Topics>,
-    pub flusher: Flusher,
     pub metrics: Metrics,
     ready: AtomicBool,
 }
@@ -36,7 +34,6 @@ impl Broker {
             advertised_host: advertised.0,
             advertised_port: advertised.1,
             topics: Arc::new(topics),
-            flusher: Flusher::start(),
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
         }

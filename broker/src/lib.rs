@@ -19,6 +19,7 @@ pub mod log;
 mod maintenance;
 pub mod meta_properties;
 pub mod metrics;
+pub mod partition;
 pub mod producer_state;
 pub mod protocol;
 pub mod server;

@@ -43,13 +43,7 @@ pub async fn run(
 pub fn apply_retention(topics: &Topics) {
     let now = now_ms();
     for partition in topics.all_partitions() {
-        let (outcome, retired) = {
-            let mut log = partition.log();
-            let outcome = log.apply_retention(now);
-            (outcome, log.take_retired())
-        };
-        retired.unlink();
-        match outcome {
+        match partition.apply_retention(now) {
             Ok(0) => {}
             Ok(deleted) => {
                 tracing::info!(topic = %partition.topic, partition = partition.index, deleted, "retention deleted segments");
@@ -65,7 +59,7 @@ pub fn apply_retention(topics: &Topics) {
 /// log is locked only to read the point.
 pub fn checkpoint_recovery_points(topics: &Topics) {
     for partition in topics.all_partitions() {
-        let checkpoint = partition.log().recovery_checkpoint();
+        let checkpoint = partition.recovery_checkpoint();
         if let Err(error) = checkpoint.write() {
             tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "writing the recovery-point checkpoint failed");
         }

@@ -10,16 +10,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::cluster::{Cluster, ClusterState, FileStore, TopicRecord, UpdateError, topic_config};
-use crate::config::BrokerSettings;
-use crate::log::batch::BatchHeader;
-use crate::log::{LogError, PartitionLog, Syncer};
-use crate::producer_state::{BatchMeta, ProducerStates, last_sequence};
+use crate::config::{BrokerSettings, FlushPolicy};
+use crate::log::{Flusher, LogError, Syncer};
+use crate::partition::{Durability, Events, Partition, PartitionId, Shared};
 
 /// Why a topic operation was refused or failed. Mapped to Kafka error codes in
 /// `protocol::errors`.
@@ -56,96 +54,6 @@ impl From<UpdateError<TopicError>> for TopicError {
     }
 }
 
-/// One partition hosted here.
-///
-/// Lock order: `log` before `producers`.
-pub struct Partition {
-    pub topic: String,
-    pub topic_id: Uuid,
-    pub index: i32,
-    pub log: Mutex<PartitionLog>,
-    pub producers: Mutex<ProducerStates>,
-    /// The log end offset as last published: long-poll fetches of this partition wait for it
-    /// to change, so a produce wakes only the fetches that read the partition it wrote.
-    log_end: watch::Sender<i64>,
-}
-
-impl Partition {
-    /// The log, even if a thread panicked while holding it (the log's own
-    /// invariants are checked by its operations, not by the lock).
-    pub fn log(&self) -> std::sync::MutexGuard<'_, PartitionLog> {
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub fn producers(&self) -> std::sync::MutexGuard<'_, ProducerStates> {
-        self.producers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Publishes the log end offset right after an append (under the log lock, so ends are
-    /// published in order); wakes this partition's waiting fetches.
-    pub fn publish_log_end(&self, end: i64) {
-        self.log_end.send_replace(end);
-    }
-
-    /// A watch of the published log end offset. Subscribe before reading the log: an append
-    /// published after the subscription then shows as a change.
-    pub fn watch_log_end(&self) -> watch::Receiver<i64> {
-        self.log_end.subscribe()
-    }
-}
-
-/// Rebuilds idempotent-producer state: the newest usable snapshot, then the
-/// batch headers in `log` after it (all of them when there is none).
-fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogError> {
-    const CHUNK: usize = 1 << 20;
-    let end = log.log_end_offset();
-    let start = log.log_start_offset();
-    let snapshot = ProducerStates::read_snapshot(log.dir(), end)
-        .map_err(LogError::io("read producer snapshots", log.dir()))?;
-    let (mut offset, mut states) = match snapshot {
-        Some((at, states)) => (at.max(start), states),
-        None => (start, ProducerStates::default()),
-    };
-    while offset < end {
-        let before = offset;
-        let bytes = log.read(offset, CHUNK, end)?;
-        if bytes.is_empty() {
-            break;
-        }
-        let mut position = 0;
-        while position < bytes.len() {
-            let Ok(header) = BatchHeader::parse(&bytes[position..]) else {
-                break;
-            };
-            let last_offset = header.base_offset + i64::from(header.last_offset_delta);
-            if header.producer_id >= 0 {
-                states.record(
-                    header.producer_id,
-                    header.producer_epoch,
-                    BatchMeta {
-                        first_seq: header.base_sequence,
-                        last_seq: last_sequence(header.base_sequence, header.record_count),
-                        first_offset: header.base_offset,
-                        last_offset,
-                        timestamp: header.max_timestamp,
-                    },
-                );
-            }
-            offset = last_offset + 1;
-            position += 12 + header.batch_length.max(0) as usize;
-        }
-        if offset == before {
-            break; // nothing parsed: never loop on the same offset
-        }
-    }
-    states.retain_from(start);
-    Ok(states)
-}
-
 /// A topic to create.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
@@ -167,8 +75,8 @@ pub struct Topics {
     settings: BrokerSettings,
     /// Live brokers, for replication-factor checks.
     brokers: i16,
-    /// How every partition log fsyncs.
-    syncer: Syncer,
+    /// What every partition shares: fsyncs, durability, events.
+    shared: Shared,
 }
 
 /// Kafka's topic-name rules.
@@ -214,13 +122,21 @@ impl Topics {
         syncer: Syncer,
     ) -> Result<Self, TopicError> {
         let cluster = Cluster::open(Box::new(FileStore::new(data_dir)))?;
+        let settings_flush_policy = settings.flush_policy;
         let topics = Self {
             cluster,
             partitions: RwLock::new(HashMap::new()),
             data_dir: data_dir.to_path_buf(),
             settings,
             brokers: 1,
-            syncer,
+            shared: Shared {
+                durability: match settings_flush_policy {
+                    FlushPolicy::Sync => Durability::Fsync(Arc::new(Flusher::start())),
+                    FlushPolicy::Os => Durability::Os,
+                },
+                events: Events::default(),
+                syncer,
+            },
         };
         let state = topics.cluster.snapshot();
         topics.remove_stray_directories(&state);
@@ -240,6 +156,11 @@ impl Topics {
 
     pub fn settings(&self) -> &BrokerSettings {
         &self.settings
+    }
+
+    /// Leadership changes and segment rolls of every partition hosted here.
+    pub fn events(&self) -> &Events {
+        &self.shared.events
     }
 
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
@@ -277,33 +198,32 @@ impl Topics {
     ) -> Result<(), TopicError> {
         let config = topic_config::log_config(&self.settings, &topic.configs);
         for index in from..topic.partitions {
-            let log = PartitionLog::open_with_sync(
+            let id = PartitionId {
+                topic: topic.name.clone(),
+                topic_id: topic.id,
+                index,
+                internal: false,
+            };
+            let opened = Partition::open(
+                id,
                 &self.partition_dir(&topic.name, index),
                 config.clone(),
                 clean_shutdown,
-                self.syncer.clone(),
+                self.shared.clone(),
             )
             .map_err(|source| TopicError::OpenPartition {
                 topic: topic.name.clone(),
                 partition: index,
                 source,
             })?;
-            let producers =
-                rebuild_producer_states(&log).map_err(|source| TopicError::OpenPartition {
-                    topic: topic.name.clone(),
-                    partition: index,
-                    source,
-                })?;
-            let partition = Arc::new(Partition {
-                topic: topic.name.clone(),
-                topic_id: topic.id,
-                index,
-                log_end: watch::Sender::new(log.log_end_offset()),
-                log: Mutex::new(log),
-                producers: Mutex::new(producers),
-            });
+            let partition = Arc::new(opened);
             self.write_partitions()
-                .insert((topic.name.clone(), index), partition);
+                .insert((topic.name.clone(), index), Arc::clone(&partition));
+            // One node: this broker leads every partition, at epoch 0 until the metadata
+            // carries leader epochs.
+            if let Err(error) = partition.become_leader(0) {
+                tracing::error!(topic = %topic.name, partition = index, %error, "cannot lead the partition");
+            }
         }
         Ok(())
     }
@@ -381,7 +301,9 @@ impl Topics {
                 .filter_map(|index| partitions.remove(&(name.to_owned(), index)))
                 .collect()
         };
-        drop(removed);
+        for partition in removed {
+            partition.stop_leading();
+        }
         for index in 0..record.partitions {
             let dir = self.partition_dir(name, index);
             let doomed = self
@@ -462,7 +384,7 @@ impl Topics {
         let config = topic_config::log_config(&self.settings, &record.configs);
         for index in 0..record.partitions {
             if let Some(partition) = self.partition(name, index) {
-                partition.log().set_config(config.clone());
+                partition.set_config(config.clone());
             }
         }
         Ok(())
@@ -472,22 +394,9 @@ impl Topics {
     pub fn flush_all(&self) -> Result<(), LogError> {
         let mut first_error = None;
         for partition in self.all_partitions() {
-            let mut log = partition.log();
-            if let Err(error) = log.flush() {
+            if let Err(error) = partition.flush_for_shutdown() {
                 tracing::error!(topic = %partition.topic, partition = partition.index, %error, "flushing at shutdown failed");
                 first_error.get_or_insert(error);
-                continue;
-            }
-            // Lets the next start skip replaying the log for producer state.
-            // An empty log has nothing to replay, and a snapshot at the log
-            // end is still true if nothing was appended since it was written.
-            let end = log.log_end_offset();
-            if end == log.log_start_offset() || ProducerStates::has_snapshot(log.dir(), end) {
-                continue;
-            }
-            let snapshot = partition.producers().write_snapshot(log.dir(), end, true);
-            if let Err(error) = snapshot {
-                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "writing the producer snapshot at shutdown failed");
             }
         }
         first_error.map_or(Ok(()), Err)

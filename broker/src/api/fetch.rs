@@ -21,8 +21,10 @@ use tokio::sync::watch;
 
 use super::{HandleError, blocking};
 use crate::broker::Broker;
+use crate::log::LogError;
+use crate::partition::{Isolation, PartitionError, ReadResult};
 use crate::protocol::ResponseError;
-use crate::protocol::errors::log_error;
+use crate::protocol::errors::partition_error;
 use crate::topics::Topics;
 
 /// Longest wait honoured, whatever the client asks.
@@ -69,8 +71,8 @@ pub async fn handle(
     }
 }
 
-/// Resolves once any of the watched partitions publishes a new log end, or goes away; never
-/// when there is none to watch.
+/// Resolves once any of the watched partitions publishes a new high watermark, or goes away;
+/// never when there is none to watch.
 async fn any_append(watches: &mut [watch::Receiver<i64>]) {
     if watches.is_empty() {
         return std::future::pending().await;
@@ -88,13 +90,14 @@ fn has_error(response: &FetchResponse) -> bool {
 }
 
 /// One pass over the requested partitions: the response, its record bytes, and a watch of each
-/// partition read, taken before its read.
+/// partition's high watermark, taken before its read.
 fn read(
     topics: &Topics,
     request: &FetchRequest,
     version: i16,
 ) -> (FetchResponse, usize, Vec<watch::Receiver<i64>>) {
     let snapshot = topics.snapshot();
+    let isolation = Isolation::from_level(request.isolation_level);
     let mut watches = Vec::new();
     let mut budget = if version >= 3 {
         request.max_bytes.max(0) as usize
@@ -132,30 +135,39 @@ fn read(
                         data.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return data;
                     };
-                    watches.push(partition.watch_log_end());
-                    let log = partition.log();
-                    let high_watermark = log.log_end_offset();
-                    data.high_watermark = high_watermark;
-                    data.last_stable_offset = high_watermark;
-                    data.log_start_offset = log.log_start_offset();
+                    watches.push(partition.watch_high_watermark());
+                    if let Err(error) = partition.check_leader_epoch(wanted.current_leader_epoch) {
+                        data.error_code = partition_error(&error).code();
+                        return data;
+                    }
                     let limit = (wanted.partition_max_bytes.max(0) as usize).min(budget);
                     // At least one batch for the first partition with data.
                     let limit = if total == 0 { limit.max(1) } else { limit };
-                    if limit == 0 {
-                        return data;
-                    }
-                    match log.read(wanted.fetch_offset, limit, high_watermark) {
-                        // Only the first partition with data may pass the limits; a later one
-                        // whose next batch does not fit is left for the next fetch.
-                        Ok(records) if total > 0 && records.len() > limit => {}
-                        Ok(records) => {
-                            total += records.len();
-                            budget = budget.saturating_sub(records.len());
-                            data.records = Some(records);
+                    let read = if limit == 0 {
+                        Ok(ReadResult { records: bytes::Bytes::new(), offsets: partition.offsets() })
+                    } else {
+                        partition.read(wanted.fetch_offset, limit, isolation)
+                    };
+                    match read {
+                        Ok(read) => {
+                            data.high_watermark = read.offsets.high_watermark;
+                            data.last_stable_offset = read.offsets.last_stable;
+                            data.log_start_offset = read.offsets.log_start;
+                            // Only the first partition with data may pass the limits; a later
+                            // one whose next batch does not fit is left for the next fetch.
+                            if limit > 0 && !(total > 0 && read.records.len() > limit) {
+                                total += read.records.len();
+                                budget = budget.saturating_sub(read.records.len());
+                                data.records = Some(read.records);
+                            }
                         }
                         Err(error) => {
-                            data.error_code = log_error(&error).code();
-                            if !matches!(error, crate::log::LogError::OffsetOutOfRange { .. }) {
+                            let offsets = partition.offsets();
+                            data.high_watermark = offsets.high_watermark;
+                            data.last_stable_offset = offsets.last_stable;
+                            data.log_start_offset = offsets.log_start;
+                            data.error_code = partition_error(&error).code();
+                            if !matches!(error, PartitionError::Log(LogError::OffsetOutOfRange { .. })) {
                                 tracing::warn!(topic = %name, partition = wanted.partition, %error, "fetch read failed");
                             }
                         }
@@ -190,6 +202,7 @@ mod tests {
     use super::*;
     use crate::config::{BrokerSettings, Config};
     use crate::log::test_batch::batch_of;
+    use crate::partition::AppendOrigin;
     use crate::topics::NewTopic;
 
     /// Topic "t" with three partitions, each holding one batch of 40 records.
@@ -204,13 +217,12 @@ mod tests {
         topics.create(&topic, false).unwrap();
         let mut size = 0;
         for partition in 0..3 {
-            let mut batch = batch_of(40, 1_000, b'a' + partition as u8);
+            let batch = batch_of(40, 1_000, b'a' + partition as u8);
             size = batch.len();
             topics
                 .partition("t", partition)
                 .unwrap()
-                .log()
-                .append(&mut batch, 0, 5_000)
+                .append(Bytes::from(batch), AppendOrigin::Client, 5_000)
                 .unwrap();
         }
         (topics, size)

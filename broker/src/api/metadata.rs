@@ -16,7 +16,7 @@ use crate::broker::Broker;
 use crate::cluster::TopicRecord;
 use crate::protocol::ResponseError;
 use crate::protocol::errors::topic_error;
-use crate::topics::{NewTopic, TopicError, validate_topic_name};
+use crate::topics::{NewTopic, TopicError, Topics, validate_topic_name};
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -37,7 +37,7 @@ pub async fn handle(
             .snapshot()
             .topics
             .values()
-            .map(|record| describe(record, node_id))
+            .map(|record| describe(topics, record, node_id))
             .collect::<Vec<_>>(),
         Some(requested) => requested
             .into_iter()
@@ -45,12 +45,12 @@ pub async fn handle(
                 let snapshot = topics.snapshot();
                 let Some(TopicName(name)) = wanted.name else {
                     return match snapshot.topic_by_id(wanted.topic_id) {
-                        Some(record) => describe(record, node_id),
+                        Some(record) => describe(topics, record, node_id),
                         None => error_topic(None, wanted.topic_id, ResponseError::UnknownTopicId),
                     };
                 };
                 if let Some(record) = snapshot.topics.get(name.as_str()) {
-                    return describe(record, node_id);
+                    return describe(topics, record, node_id);
                 }
                 if let Err(error) = validate_topic_name(&name) {
                     return error_topic(Some(name), Uuid::nil(), topic_error(&error));
@@ -69,11 +69,11 @@ pub async fn handle(
                     configs: Default::default(),
                 };
                 match topics.create(&new, false) {
-                    Ok(record) => describe(&record, node_id),
+                    Ok(record) => describe(topics, &record, node_id),
                     // Another request created it first.
                     Err(TopicError::AlreadyExists(_)) => {
                         match topics.snapshot().topics.get(name.as_str()) {
-                            Some(record) => describe(record, node_id),
+                            Some(record) => describe(topics, record, node_id),
                             None => error_topic(
                                 Some(name),
                                 Uuid::nil(),
@@ -97,13 +97,17 @@ pub async fn handle(
         .with_topics(topics))
 }
 
-fn describe(record: &TopicRecord, node_id: i32) -> MetadataResponseTopic {
+fn describe(topics: &Topics, record: &TopicRecord, node_id: i32) -> MetadataResponseTopic {
     let partitions = (0..record.partitions)
         .map(|index| {
+            // The epoch the partition is led at here; one not open (yet) is at the first epoch.
+            let leader_epoch = topics
+                .partition(&record.name, index)
+                .map_or(0, |partition| partition.leader_epoch());
             MetadataResponsePartition::default()
                 .with_partition_index(index)
                 .with_leader_id(BrokerId(node_id))
-                .with_leader_epoch(0)
+                .with_leader_epoch(leader_epoch)
                 .with_replica_nodes(vec![BrokerId(node_id)])
                 .with_isr_nodes(vec![BrokerId(node_id)])
         })

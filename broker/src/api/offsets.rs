@@ -20,7 +20,7 @@ use super::{HandleError, blocking};
 use crate::broker::Broker;
 use crate::log::LogError;
 use crate::protocol::ResponseError;
-use crate::protocol::errors::log_error;
+use crate::protocol::errors::{log_error, partition_error};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -33,8 +33,7 @@ pub async fn list_offsets(
     request: ListOffsetsRequest,
     version: i16,
 ) -> Result<ListOffsetsResponse, HandleError> {
-    // Leader epochs are part of the answer from v4 on.
-    let epoch = if version >= 4 { 0 } else { -1 };
+    let read_committed = request.isolation_level == 1;
     let topics = blocking(broker, move |topics| {
         request
             .topics
@@ -54,7 +53,17 @@ pub async fn list_offsets(
                             return response
                                 .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                         };
-                        let log = partition.log();
+                        if let Err(error) =
+                            partition.check_leader_epoch(wanted.current_leader_epoch)
+                        {
+                            return response.with_error_code(partition_error(&error).code());
+                        }
+                        // Leader epochs are part of the answer from v4 on.
+                        let epoch = if version >= 4 {
+                            partition.leader_epoch()
+                        } else {
+                            -1
+                        };
                         // By time, the answer names one record: the lookup decodes the batch
                         // holding it (log/timestamp.rs).
                         let by_time = |lookup: Result<_, LogError>| {
@@ -69,12 +78,17 @@ pub async fn list_offsets(
                             })
                         };
                         let found = match wanted.timestamp {
-                            LATEST => Ok(Some((log.log_end_offset(), -1))),
-                            EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                            MAX_TIMESTAMP => by_time(log.max_timestamp()),
+                            // read_committed consumers start at the last stable offset.
+                            LATEST if read_committed => {
+                                Ok(Some((partition.offsets().last_stable, -1)))
+                            }
+                            LATEST => Ok(Some((partition.offsets().high_watermark, -1))),
+                            EARLIEST => Ok(Some((partition.offsets().log_start, -1))),
+                            EARLIEST_LOCAL => Ok(Some((partition.local_log_start_offset(), -1))),
+                            MAX_TIMESTAMP => by_time(partition.max_timestamp()),
                             LATEST_TIERED => Ok(None),
                             ts if ts < 0 => Err(ResponseError::InvalidRequest),
-                            ts => by_time(log.offset_for_timestamp(ts)),
+                            ts => by_time(partition.offset_for_timestamp(ts)),
                         };
                         match found {
                             Ok(Some((offset, timestamp))) => response
@@ -119,12 +133,12 @@ pub async fn offset_for_leader_epoch(
                             return response
                                 .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                         };
-                        // This broker leads every partition at epoch 0.
-                        if wanted.current_leader_epoch > 0 {
-                            return response
-                                .with_error_code(ResponseError::UnknownLeaderEpoch.code());
+                        if let Err(error) =
+                            partition.check_leader_epoch(wanted.current_leader_epoch)
+                        {
+                            return response.with_error_code(partition_error(&error).code());
                         }
-                        match partition.log().end_offset_for_epoch(wanted.leader_epoch) {
+                        match partition.end_offset_for_epoch(wanted.leader_epoch) {
                             Some((epoch, end_offset)) => response
                                 .with_leader_epoch(epoch)
                                 .with_end_offset(end_offset),
@@ -164,24 +178,11 @@ pub async fn delete_records(
                             return response
                                 .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                         };
-                        let mut log = partition.log();
                         // -1 means "up to the high watermark".
-                        let offset = if wanted.offset == -1 {
-                            log.log_end_offset()
-                        } else {
-                            wanted.offset
-                        };
-                        if offset < 0 || offset > log.log_end_offset() {
-                            return response
-                                .with_error_code(ResponseError::OffsetOutOfRange.code());
-                        }
-                        let outcome = log.delete_records_before(offset);
-                        let retired = log.take_retired();
-                        drop(log);
-                        retired.unlink();
+                        let outcome = partition.delete_records_before(wanted.offset);
                         match outcome {
                             Ok(low_watermark) => response.with_low_watermark(low_watermark),
-                            Err(error) => response.with_error_code(log_error(&error).code()),
+                            Err(error) => response.with_error_code(partition_error(&error).code()),
                         }
                     })
                     .collect();

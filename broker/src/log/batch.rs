@@ -43,8 +43,8 @@ pub(crate) const MAX_TIMESTAMP_AT: usize = 35;
 const COMPRESSION_MASK: i16 = 0x07;
 /// Attribute bit: timestamps are the broker's append time, not the producer's.
 pub(crate) const LOG_APPEND_TIME_FLAG: i16 = 0x08;
-const TRANSACTIONAL_FLAG: i16 = 0x10;
-const CONTROL_FLAG: i16 = 0x20;
+pub(crate) const TRANSACTIONAL_FLAG: i16 = 0x10;
+pub(crate) const CONTROL_FLAG: i16 = 0x20;
 /// Highest compression codec Kafka defines (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
 const MAX_COMPRESSION: u8 = 4;
 

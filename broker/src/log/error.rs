@@ -50,6 +50,10 @@ pub enum LogError {
     /// writes until it is reopened (and recovered).
     #[error("log {dir} failed an earlier fsync and is read-only until reopened")]
     LogFailed { dir: PathBuf },
+    /// A read planned under the partition's lock found its segment removed by retention
+    /// before it opened the file: plan again (the log start has moved past it).
+    #[error("segment {path} was removed before it was read")]
+    SegmentRemoved { path: PathBuf },
     /// The group-commit flusher has shut down.
     #[error("the log flusher has stopped")]
     FlusherStopped,
@@ -68,7 +72,10 @@ impl LogError {
     pub fn is_storage_error(&self) -> bool {
         matches!(
             self,
-            LogError::Io { .. } | LogError::Corrupt { .. } | LogError::LogFailed { .. }
+            LogError::Io { .. }
+                | LogError::Corrupt { .. }
+                | LogError::LogFailed { .. }
+                | LogError::SegmentRemoved { .. }
         )
     }
 }

@@ -111,6 +111,7 @@
 //! reads and recovery already tolerate the offset gaps it will leave.
 
 pub mod batch;
+pub mod builder;
 mod checkpoint;
 mod compression;
 mod error;
@@ -138,7 +139,7 @@ mod tests;
 pub use batch::BatchError;
 pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
-pub use partition::{PartitionLog, RecoveryCheckpoint, RetiredFiles, RollWrite};
+pub use partition::{PartitionLog, ReadPlan, RecoveryCheckpoint, RetiredFiles, RollWrite};
 pub use sync::{FileSync, OsSync, Syncer};
 
 /// Per-topic log configuration; fields keep Kafka's topic config names.

@@ -17,7 +17,7 @@ use super::error::LogError;
 use super::flusher::SyncHandle;
 use super::leader_epoch::LeaderEpochCache;
 use super::recovery;
-use super::segment::{ClosedFiles, MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
+use super::segment::{ClosedFiles, MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment, SegmentView};
 use super::sync::Syncer;
 use super::{AppendInfo, LogConfig, TimestampType};
 
@@ -449,6 +449,17 @@ impl PartitionLog {
     /// (but always one whole batch if one exists), only whole batches, only batches ending below
     /// `upper_bound` (exclusive; the high watermark), from one segment.
     pub fn read(&self, offset: i64, max_bytes: usize, upper_bound: i64) -> Result<Bytes, LogError> {
+        self.plan_read(offset, max_bytes, upper_bound)?.read()
+    }
+
+    /// [`read`](Self::read) in two steps: the plan, taken under the log's lock, and its disk
+    /// reads, done by [`ReadPlan::read`] after the lock is released.
+    pub fn plan_read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+    ) -> Result<ReadPlan, LogError> {
         let end = self.log_end_offset();
         if offset < self.log_start_offset || offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -457,19 +468,24 @@ impl PartitionLog {
                 log_end_offset: end,
             });
         }
-        if offset >= upper_bound || offset == end {
-            return Ok(Bytes::new());
-        }
-        let first = self
-            .segments
-            .partition_point(|s| s.base_offset <= offset)
-            .saturating_sub(1);
-        for seg in &self.segments[first..] {
-            if let Some(bytes) = seg.read(offset, max_bytes, upper_bound)? {
-                return Ok(bytes);
-            }
-        }
-        Ok(Bytes::new())
+        let segment = if offset >= upper_bound || offset == end {
+            None
+        } else {
+            let first = self
+                .segments
+                .partition_point(|s| s.base_offset <= offset)
+                .saturating_sub(1);
+            self.segments[first..]
+                .iter()
+                .find(|s| !s.is_empty() && offset < s.next_offset)
+                .map(Segment::view)
+        };
+        Ok(ReadPlan {
+            segment,
+            offset,
+            max_bytes,
+            upper_bound,
+        })
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -566,6 +582,28 @@ impl PartitionLog {
 fn run_roll_write(write: RollWrite, syncer: &Syncer) {
     if let Err(error) = write(syncer) {
         tracing::warn!(%error, "writing a file of a segment roll failed");
+    }
+}
+
+/// A read planned under the log's lock, to run without it: it holds no borrow of the log.
+#[must_use = "a plan reads nothing until its read runs"]
+pub struct ReadPlan {
+    segment: Option<SegmentView>,
+    offset: i64,
+    max_bytes: usize,
+    upper_bound: i64,
+}
+
+impl ReadPlan {
+    /// The planned read's bytes. [`LogError::SegmentRemoved`] means retention removed the
+    /// segment since the plan was taken: plan again.
+    pub fn read(&self) -> Result<Bytes, LogError> {
+        match &self.segment {
+            None => Ok(Bytes::new()),
+            Some(segment) => Ok(segment
+                .read(self.offset, self.max_bytes, self.upper_bound)?
+                .unwrap_or_default()),
+        }
     }
 }
 

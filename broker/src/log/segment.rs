@@ -17,9 +17,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-
-use super::batch::{BatchHeader, HEADER_SIZE, LOG_OVERHEAD, be_i32, be_i64};
+use super::batch::{BatchHeader, HEADER_SIZE};
 use super::error::LogError;
 use super::index::{self, OffsetEntry};
 use super::leader_epoch::LeaderEpochCache;
@@ -106,7 +104,8 @@ impl Deref for LogFile {
 
 struct OpenFiles {
     log: Arc<LogFile>,
-    index: File,
+    /// Shared with read views, which look batches up in it outside the partition's lock.
+    index: Arc<File>,
     time_index: File,
 }
 
@@ -140,22 +139,6 @@ impl ClosedFiles {
 
     pub(crate) fn log_path(&self) -> &Path {
         &self.log_path
-    }
-}
-
-/// A file either held by the active segment or opened just for one read.
-enum Handle<'a> {
-    Borrowed(&'a File),
-    Owned(File),
-}
-
-impl Deref for Handle<'_> {
-    type Target = File;
-    fn deref(&self) -> &File {
-        match self {
-            Handle::Borrowed(f) => f,
-            Handle::Owned(f) => f,
-        }
     }
 }
 
@@ -500,7 +483,7 @@ impl Segment {
                     self.syncer.clone(),
                     unsynced_entry,
                 )),
-                index: open(self.index_path(), truncate_indexes)?,
+                index: Arc::new(open(self.index_path(), truncate_indexes)?),
                 time_index: open(self.time_index_path(), truncate_indexes)?,
             };
             self.files = Some(files);
@@ -633,9 +616,23 @@ impl Segment {
         Ok(())
     }
 
-    fn log_file(&self) -> Result<Handle<'_>, LogError> {
+    /// What a read needs of this segment, detached from it: the read itself can then run
+    /// without the partition's lock (see [`SegmentView`]).
+    pub(crate) fn view(&self) -> SegmentView {
+        SegmentView {
+            base_offset: self.base_offset,
+            log_path: self.log_path.clone(),
+            size: self.size,
+            next_offset: self.next_offset,
+            index_entries: self.index_entries,
+            log: self.files.as_ref().map(|f| Arc::clone(&f.log)),
+            index: self.files.as_ref().map(|f| Arc::clone(&f.index)),
+        }
+    }
+
+    fn log_file(&self) -> Result<Handle, LogError> {
         match &self.files {
-            Some(f) => Ok(Handle::Borrowed(&f.log)),
+            Some(f) => Ok(Handle::Shared(Arc::clone(&f.log))),
             None => File::open(&self.log_path)
                 .map(Handle::Owned)
                 .map_err(LogError::io("open segment", &self.log_path)),
@@ -645,81 +642,24 @@ impl Segment {
     /// Position of the batch containing `offset`, or of the first batch after it; `None` when
     /// no batch of this segment ends at or after `offset`.
     fn locate(&self, log: &File, offset: i64) -> Result<Option<ScannedBatch>, LogError> {
-        let start = self.index_position(offset)?;
-        let mut scanner = BatchScanner::new(log, &self.log_path, start, self.size, false);
-        loop {
-            match scanner.next_batch()? {
-                Scan::Batch(b) if b.header.last_offset() >= offset => return Ok(Some(b)),
-                Scan::Batch(_) => {}
-                Scan::End => return Ok(None),
-                Scan::Invalid { position, reason } => {
-                    return Err(LogError::Corrupt {
-                        path: self.log_path.clone(),
-                        reason: format!("at position {position}: {reason}"),
-                    });
-                }
-            }
-        }
+        self.view().locate(log, offset)
     }
 
     /// A batch boundary at or before the batch containing `offset`, from the offset index.
     fn index_position(&self, offset: i64) -> Result<u64, LogError> {
-        if self.index_entries == 0 || offset <= self.base_offset {
-            return Ok(0);
-        }
-        let target = u32::try_from(offset - self.base_offset).unwrap_or(u32::MAX);
-        let path = self.index_path();
-        let found = match &self.files {
-            Some(f) => index::lookup::<OffsetEntry>(&f.index, self.index_entries, target),
-            None => match open_existing(&path)? {
-                Some(file) => index::lookup::<OffsetEntry>(&file, self.index_entries, target),
-                None => return Ok(0),
-            },
-        };
-        let found = found.map_err(LogError::io("read offset index", &path))?;
-        // Entries name a batch's last offset; an entry below `offset` means the batch containing
-        // `offset` starts at or after that entry's position.
-        Ok(found.map_or(0, |e| u64::from(e.position)))
+        self.view().index_position(offset)
     }
 
     /// Whole batches from the one containing `offset`: at most `max_bytes` unless the first
     /// batch alone is larger, and only batches ending below `upper_bound`.
+    #[cfg(test)]
     pub(crate) fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         upper_bound: i64,
-    ) -> Result<Option<Bytes>, LogError> {
-        if self.is_empty() || offset >= self.next_offset {
-            return Ok(None);
-        }
-        let log = self.log_file()?;
-        let Some(first) = self.locate(&log, offset)? else {
-            return Ok(None);
-        };
-        if first.header.last_offset() >= upper_bound {
-            return Ok(Some(Bytes::new()));
-        }
-        let available = self.size - first.position;
-        let want = first.size().max((max_bytes as u64).min(available));
-        let mut buf = vec![0u8; want as usize];
-        log.read_exact_at(&mut buf, first.position)
-            .map_err(LogError::io("read segment", &self.log_path))?;
-        // Keep whole batches below the upper bound; the first one is already known to qualify.
-        let mut end = first.size() as usize;
-        while end + LOG_OVERHEAD <= buf.len() {
-            let size = LOG_OVERHEAD + be_i32(&buf, end + 8).max(0) as usize;
-            let Some(header) = buf.get(end..end + 27) else {
-                break;
-            };
-            let last = be_i64(header, 0) + i64::from(be_i32(header, 23));
-            if size < HEADER_SIZE || end + size > buf.len() || last >= upper_bound {
-                break;
-            }
-            end += size;
-        }
-        buf.truncate(end);
-        Ok(Some(Bytes::from(buf)))
+    ) -> Result<Option<bytes::Bytes>, LogError> {
+        self.view().read(offset, max_bytes, upper_bound)
     }
 }
 
@@ -744,6 +684,10 @@ fn first_header(log: &File, path: &Path) -> Result<Result<BatchHeader, String>, 
 }
 
 mod timestamp;
+mod view;
+
+use view::Handle;
+pub(crate) use view::SegmentView;
 
 #[cfg(test)]
 mod tests;

@@ -181,14 +181,7 @@ pub(crate) fn batch_of(n: usize, ts: i64, tag: u8) -> Vec<u8> {
     encode_batch(0, ts, &records)
 }
 
-pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
+pub(crate) use super::builder::put_varlong;
 
 #[test]
 fn varints_use_zigzag_encoding() {

@@ -3,6 +3,8 @@
 use kafka_protocol::ResponseError;
 
 use crate::log::{BatchError, LogError};
+use crate::partition::PartitionError;
+use crate::producer_state::SequenceError;
 use crate::topics::TopicError;
 
 /// The Kafka error for a topic operation that failed.
@@ -16,6 +18,30 @@ pub fn topic_error(error: &TopicError) -> ResponseError {
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
         TopicError::Metadata(_) | TopicError::OpenPartition { .. } => {
             ResponseError::KafkaStorageError
+        }
+    }
+}
+
+/// The Kafka error for a partition operation that failed.
+pub fn partition_error(error: &PartitionError) -> ResponseError {
+    match error {
+        PartitionError::InvalidBatch(batch) => batch_error(batch),
+        PartitionError::NoBatches | PartitionError::TransactionalNotSupported => {
+            ResponseError::InvalidRecord
+        }
+        PartitionError::Sequence(SequenceError::FencedEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        PartitionError::Sequence(SequenceError::OutOfOrder { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
+        PartitionError::Log(log) => log_error(log),
+        // Kafka: "Cannot append to internal topic" is an InvalidTopicException.
+        PartitionError::InternalTopic(_) => ResponseError::InvalidTopicException,
+        PartitionError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+        PartitionError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
+        PartitionError::NotLeader { .. } | PartitionError::StaleLeaderEpoch { .. } => {
+            ResponseError::NotLeaderOrFollower
         }
     }
 }

@@ -227,7 +227,15 @@ fn after_a_power_cut_the_partition_reopens_from_the_last_rolls_producer_snapshot
     let partition = topics.partition("t", 0).expect("partition");
     for i in 0..60 {
         let batch = idempotent_batch_of(5, 1_000, (PRODUCER, 0, i * 5));
-        assert!(append(&partition, Bytes::from(batch), 2_000).is_ok());
+        assert!(
+            partition
+                .append(
+                    Bytes::from(batch),
+                    crate::partition::AppendOrigin::Client,
+                    2_000
+                )
+                .is_ok()
+        );
     }
     let active = {
         let mut log = partition.log();

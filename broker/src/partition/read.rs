@@ -1,0 +1,112 @@
+//! Reading for consumers: up to the high watermark (read_committed: the last stable offset).
+//! The partition's lock is held only to take a [`ReadPlan`](crate::log::ReadPlan) and the
+//! offsets; the disk reads run after it is released, so a slow read never holds up a produce
+//! to the same partition. A plan whose segment retention removed meanwhile is taken again.
+
+use bytes::Bytes;
+
+use super::{Offsets, Partition, PartitionError, lock};
+use crate::log::{LogError, ReadPlan};
+
+/// Plans taken for one read before giving up: each retry means retention removed the planned
+/// segment in between, which moves the log start, so a second plan nearly always succeeds.
+const MAX_PLANS: usize = 3;
+
+/// What a consumer may see (Fetch's `isolation_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Up to the high watermark.
+    ReadUncommitted,
+    /// Up to the last stable offset (the high watermark until transactions exist).
+    ReadCommitted,
+}
+
+impl Isolation {
+    /// From Fetch's `isolation_level` field (0 or 1).
+    pub fn from_level(level: i8) -> Self {
+        if level == 1 {
+            Isolation::ReadCommitted
+        } else {
+            Isolation::ReadUncommitted
+        }
+    }
+}
+
+/// A read's records and the offsets at the time it was planned.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub offsets: Offsets,
+}
+
+/// A read planned under the partition's lock; [`execute`](Self::execute) does its disk reads.
+/// It holds no lock and no borrow of the partition.
+pub struct PlannedRead {
+    plan: ReadPlan,
+    pub offsets: Offsets,
+}
+
+impl PlannedRead {
+    pub fn execute(&self) -> Result<Bytes, LogError> {
+        self.plan.read()
+    }
+}
+
+impl Partition {
+    /// Whole batches from the one containing `from`: at most `max_bytes` unless the first
+    /// batch alone is larger, only below the bound `isolation` sets.
+    pub fn read(
+        &self,
+        from: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<ReadResult, PartitionError> {
+        self.read_with(from, max_bytes, isolation, || {})
+    }
+
+    /// [`read`](Self::read), running `between` after each plan is taken and before its reads:
+    /// where tests let retention run.
+    pub(super) fn read_with(
+        &self,
+        from: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        mut between: impl FnMut(),
+    ) -> Result<ReadResult, PartitionError> {
+        let mut plans = 0;
+        loop {
+            let planned = self.plan_read(from, max_bytes, isolation)?;
+            plans += 1;
+            between();
+            match planned.execute() {
+                Ok(records) => {
+                    return Ok(ReadResult {
+                        records,
+                        offsets: planned.offsets,
+                    });
+                }
+                Err(LogError::SegmentRemoved { path }) if plans < MAX_PLANS => {
+                    tracing::debug!(segment = %path.display(), "planned segment removed; planning again");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// The first half of [`read`](Self::read): the plan and the offsets, under the lock.
+    pub fn plan_read(
+        &self,
+        from: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<PlannedRead, PartitionError> {
+        let log = lock(&self.log);
+        let offsets = Offsets::of(&log, &lock(&self.replica));
+        let bound = match isolation {
+            Isolation::ReadUncommitted => offsets.high_watermark,
+            Isolation::ReadCommitted => offsets.last_stable,
+        };
+        let plan = log.plan_read(from, max_bytes, bound)?;
+        Ok(PlannedRead { plan, offsets })
+    }
+}
