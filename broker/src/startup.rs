@@ -27,6 +27,7 @@ use crate::admin::{self, AdminState};
 use crate::broker::Broker;
 use crate::clean_shutdown::{self, LastStop};
 use crate::config::{BrokerSettings, Config};
+use crate::log::Syncer;
 use crate::topics::{TopicError, Topics};
 use crate::{maintenance, meta_properties, server};
 
@@ -105,7 +106,11 @@ impl Starting {
 
     /// Recovers every log, then binds the Kafka listener; the broker is ready.
     pub async fn recover(self) -> anyhow::Result<Bound> {
-        self.recover_with(Topics::open).await
+        let node_id = self.config.node_id;
+        self.recover_with(move |data_dir, settings, clean| {
+            Topics::open_on_node(data_dir, settings, clean, Syncer::os(), node_id)
+        })
+        .await
     }
 
     /// [`recover`](Self::recover) with `open` opening the logs (tests slow it down).

@@ -1,107 +1,42 @@
-//! Topics and their partition logs on this broker.
+//! The partition manager: the partitions hosted on this broker, opened and removed as the
+//! cluster metadata changes.
 //!
-//! Order of a change: validate → commit the metadata → act on disk. Creating
-//! commits the topic before its partition directories exist (a crash in
-//! between is repaired at start-up, when every committed partition is opened
-//! and created if missing); deleting commits the removal, then renames each
-//! partition directory to `<dir>.<id>-delete` and removes it. Directories left
-//! behind by a crash (`*-delete`, or partitions of no committed topic) are
-//! removed at start-up.
+//! [`PartitionManager`] is a [`MetadataListener`]: a committed TopicCreated or
+//! PartitionsCreated opens (creating if missing) the new partitions; TopicDeleted removes them
+//! from the registry, renames each directory to `<dir>.<id>-delete` and removes it;
+//! TopicConfigsChanged hands the partitions their new log settings. At start-up every partition
+//! of the applied state is opened, which also repairs a crash between a commit and its
+//! directories; directories left behind by a crash (`*-delete`, or partitions of no committed
+//! topic) are removed. Topic validation and the commands live in `cluster/`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use uuid::Uuid;
-
-use crate::cluster::{Cluster, ClusterState, FileStore, TopicRecord, UpdateError, topic_config};
+use crate::cluster::{
+    Change, ClusterState, METADATA_LOG_DIR, Metadata, MetadataListener, TopicRecord, topic_config,
+};
 use crate::config::{BrokerSettings, FlushPolicy};
 use crate::log::{Flusher, LogError, Syncer};
 use crate::partition::{Durability, Events, Partition, PartitionId, Shared};
 
-/// Why a topic operation was refused or failed. Mapped to Kafka error codes in
-/// `protocol::errors`.
-#[derive(Debug, thiserror::Error)]
-pub enum TopicError {
-    #[error("Topic '{0}' already exists.")]
-    AlreadyExists(String),
-    #[error("This server does not host this topic: {0}")]
-    Unknown(String),
-    #[error("{0}")]
-    InvalidName(String),
-    #[error("{0}")]
-    InvalidPartitions(String),
-    #[error("{0}")]
-    InvalidReplicationFactor(String),
-    #[error("{0}")]
-    InvalidConfig(String),
-    #[error("committing metadata: {0}")]
-    Metadata(#[from] crate::cluster::StoreError),
-    #[error("opening partition {topic}-{partition}: {source}")]
-    OpenPartition {
-        topic: String,
-        partition: i32,
-        source: LogError,
-    },
-}
-
-impl From<UpdateError<TopicError>> for TopicError {
-    fn from(error: UpdateError<TopicError>) -> Self {
-        match error {
-            UpdateError::Refused(error) => error,
-            UpdateError::Store(error) => TopicError::Metadata(error),
-        }
-    }
-}
-
-/// A topic to create.
-#[derive(Debug, Clone)]
-pub struct NewTopic {
-    pub name: String,
-    /// -1: `num.partitions`.
-    pub partitions: i32,
-    /// -1: `default.replication.factor`.
-    pub replication_factor: i16,
-    pub configs: BTreeMap<String, String>,
-}
+pub use crate::cluster::topics::{NewTopic, TopicError, validate_topic_name};
 
 type PartitionMap = HashMap<(String, i32), Arc<Partition>>;
 
-/// Topic metadata plus the open partition logs.
-pub struct Topics {
-    cluster: Cluster,
+/// The partitions hosted here; acts on metadata changes.
+pub struct PartitionManager {
     partitions: RwLock<PartitionMap>,
     data_dir: PathBuf,
     settings: BrokerSettings,
-    /// Live brokers, for replication-factor checks.
-    brokers: i16,
     /// What every partition shares: fsyncs, durability, events.
     shared: Shared,
 }
 
-/// Kafka's topic-name rules.
-pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
-    let invalid = |reason: String| Err(TopicError::InvalidName(reason));
-    if name.is_empty() {
-        return invalid("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return invalid("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > 249 {
-        return invalid(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return invalid(format!(
-            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
+/// The cluster metadata plus the partitions hosted here.
+pub struct Topics {
+    metadata: Arc<Metadata>,
+    manager: Arc<PartitionManager>,
 }
 
 impl Topics {
@@ -121,48 +56,132 @@ impl Topics {
         clean_shutdown: bool,
         syncer: Syncer,
     ) -> Result<Self, TopicError> {
-        let cluster = Cluster::open(Box::new(FileStore::new(data_dir)))?;
-        let settings_flush_policy = settings.flush_policy;
-        let topics = Self {
-            cluster,
+        Self::open_on_node(data_dir, settings, clean_shutdown, syncer, 0)
+    }
+
+    /// [`open_with_sync`](Self::open_with_sync) for node `node_id`, the voter of a new
+    /// metadata log.
+    pub fn open_on_node(
+        data_dir: &Path,
+        settings: BrokerSettings,
+        clean_shutdown: bool,
+        syncer: Syncer,
+        node_id: i32,
+    ) -> Result<Self, TopicError> {
+        let durability = match settings.flush_policy {
+            FlushPolicy::Sync => Durability::Fsync(Arc::new(Flusher::start())),
+            FlushPolicy::Os => Durability::Os,
+        };
+        let manager = Arc::new(PartitionManager {
             partitions: RwLock::new(HashMap::new()),
             data_dir: data_dir.to_path_buf(),
             settings,
-            brokers: 1,
             shared: Shared {
-                durability: match settings_flush_policy {
-                    FlushPolicy::Sync => Durability::Fsync(Arc::new(Flusher::start())),
-                    FlushPolicy::Os => Durability::Os,
-                },
+                durability,
                 events: Events::default(),
                 syncer,
             },
-        };
-        let state = topics.cluster.snapshot();
-        topics.remove_stray_directories(&state);
+        });
+        let listener: Arc<dyn MetadataListener> = manager.clone();
+        let node_id = u64::try_from(node_id).unwrap_or_default();
+        let metadata = Metadata::open(data_dir, node_id, vec![listener])
+            .map_err(|error| TopicError::Metadata(error.into()))?;
+        let state = metadata.snapshot();
+        manager.remove_stray_directories(&state);
         for topic in state.topics.values() {
-            topics.open_partitions(topic, 0, clean_shutdown)?;
+            manager.open_partitions(topic, 0, clean_shutdown)?;
         }
-        Ok(topics)
+        Ok(Self {
+            metadata: Arc::new(metadata),
+            manager,
+        })
     }
 
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+    /// The cluster metadata: propose commands and read the applied state here.
+    pub fn metadata(&self) -> &Arc<Metadata> {
+        &self.metadata
     }
 
     pub fn snapshot(&self) -> Arc<ClusterState> {
-        self.cluster.snapshot()
+        self.metadata.snapshot()
     }
 
     pub fn settings(&self) -> &BrokerSettings {
-        &self.settings
+        &self.manager.settings
     }
 
     /// Leadership changes and segment rolls of every partition hosted here.
     pub fn events(&self) -> &Events {
-        &self.shared.events
+        &self.manager.shared.events
     }
 
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.manager.partition(topic, index)
+    }
+
+    /// Every hosted partition.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.manager.all_partitions()
+    }
+
+    /// Creates a topic (or only validates it); its partitions are open when this returns.
+    pub fn create(&self, topic: &NewTopic, validate_only: bool) -> Result<TopicRecord, TopicError> {
+        self.metadata
+            .create_topic(topic, self.settings(), validate_only)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete(&self, name: &str) -> Result<TopicRecord, TopicError> {
+        self.metadata.delete_topic(name)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        self.metadata.create_partitions(name, count, validate_only)
+    }
+
+    /// Replaces a topic's config overrides with `configs` (validated first).
+    pub fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        self.metadata
+            .set_topic_configs(name, configs, validate_only)
+    }
+
+    /// Flushes every log and writes its checkpoints (clean shutdown).
+    pub fn flush_all(&self) -> Result<(), LogError> {
+        self.manager.flush_all()
+    }
+}
+
+impl MetadataListener for PartitionManager {
+    fn on_change(&self, _index: u64, _state: &ClusterState, change: &Change) {
+        match change {
+            Change::TopicCreated(record) => self.open_new(record, 0),
+            Change::PartitionsCreated { topic, from } => self.open_new(topic, *from),
+            Change::TopicDeleted(record) => self.remove_partitions(record),
+            Change::TopicConfigsChanged(record) => {
+                let config = topic_config::log_config(&self.settings, &record.configs);
+                for index in 0..record.partitions {
+                    if let Some(partition) = self.partition(&record.name, index) {
+                        partition.set_config(config.clone());
+                    }
+                }
+            }
+            Change::ProducerIdsAllocated { .. } => {}
+        }
+    }
+}
+
+impl PartitionManager {
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         self.read_partitions()
             .get(&(topic.to_owned(), index))
@@ -202,7 +221,7 @@ impl Topics {
                 topic: topic.name.clone(),
                 topic_id: topic.id,
                 index,
-                internal: false,
+                internal: topic.internal,
             };
             let opened = Partition::open(
                 id,
@@ -228,73 +247,17 @@ impl Topics {
         Ok(())
     }
 
-    /// Checks a new topic and fills in broker defaults.
-    pub fn validate_new(&self, topic: &NewTopic) -> Result<TopicRecord, TopicError> {
-        validate_topic_name(&topic.name)?;
-        let partitions = match topic.partitions {
-            -1 => self.settings.num_partitions,
-            n if n >= 1 => n,
-            n => {
-                return Err(TopicError::InvalidPartitions(format!(
-                    "Number of partitions was set to an invalid non-positive value: {n}."
-                )));
-            }
-        };
-        let replication_factor = match topic.replication_factor {
-            -1 => self.settings.default_replication_factor,
-            n if n >= 1 => n,
-            n => {
-                return Err(TopicError::InvalidReplicationFactor(format!(
-                    "Replication factor must be larger than 0, or -1 to use the default value: {n}."
-                )));
-            }
-        };
-        if replication_factor > self.brokers {
-            return Err(TopicError::InvalidReplicationFactor(format!(
-                "Unable to replicate the partition {replication_factor} time(s): The target replication \
-                 factor of {replication_factor} cannot be reached because only {} broker(s) are registered.",
-                self.brokers
-            )));
+    /// Opens the partitions of a committed topic from `from` on. A failure is logged: the
+    /// topic stays committed and its partitions are opened again at the next start.
+    fn open_new(&self, record: &TopicRecord, from: i32) {
+        if let Err(error) = self.open_partitions(record, from, true) {
+            tracing::error!(topic = %record.name, %error, "opening the partitions of a committed topic failed; retried at the next start");
         }
-        topic_config::validate_all(&topic.configs).map_err(TopicError::InvalidConfig)?;
-        if self.cluster.snapshot().topics.contains_key(&topic.name) {
-            return Err(TopicError::AlreadyExists(topic.name.clone()));
-        }
-        Ok(TopicRecord {
-            name: topic.name.clone(),
-            id: Uuid::new_v4(),
-            partitions,
-            replication_factor,
-            configs: topic.configs.clone(),
-        })
     }
 
-    /// Creates a topic (or only validates it).
-    pub fn create(&self, topic: &NewTopic, validate_only: bool) -> Result<TopicRecord, TopicError> {
-        let record = self.validate_new(topic)?;
-        if validate_only {
-            return Ok(record);
-        }
-        self.cluster.update(|state| {
-            if state.topics.contains_key(&record.name) {
-                return Err(TopicError::AlreadyExists(record.name.clone()));
-            }
-            state.topics.insert(record.name.clone(), record.clone());
-            Ok(())
-        })?;
-        self.open_partitions(&record, 0, true)?;
-        tracing::info!(topic = %record.name, partitions = record.partitions, "created topic");
-        Ok(record)
-    }
-
-    /// Deletes a topic and its data.
-    pub fn delete(&self, name: &str) -> Result<TopicRecord, TopicError> {
-        let record = self.cluster.update(|state| {
-            state
-                .topics
-                .remove(name)
-                .ok_or_else(|| TopicError::Unknown(name.to_owned()))
-        })?;
+    /// Drops a deleted topic's partitions and removes their directories.
+    fn remove_partitions(&self, record: &TopicRecord) {
+        let name = record.name.as_str();
         let removed: Vec<Arc<Partition>> = {
             let mut partitions = self.write_partitions();
             (0..record.partitions)
@@ -321,73 +284,6 @@ impl Topics {
                 }
             }
         }
-        tracing::info!(topic = %name, "deleted topic");
-        Ok(record)
-    }
-
-    /// Grows a topic to `count` partitions.
-    pub fn create_partitions(
-        &self,
-        name: &str,
-        count: i32,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        let current = self
-            .cluster
-            .snapshot()
-            .topics
-            .get(name)
-            .cloned()
-            .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
-        if count <= current.partitions {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Topic currently has {} partitions, which is higher than the requested {count}.",
-                current.partitions
-            )));
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let record = self.cluster.update(|state| {
-            let topic = state
-                .topics
-                .get_mut(name)
-                .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
-            topic.partitions = count;
-            Ok(topic.clone())
-        })?;
-        self.open_partitions(&record, current.partitions, true)
-    }
-
-    /// Replaces a topic's config overrides with `configs` (validated first).
-    pub fn set_configs(
-        &self,
-        name: &str,
-        configs: BTreeMap<String, String>,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        topic_config::validate_all(&configs).map_err(TopicError::InvalidConfig)?;
-        if !self.cluster.snapshot().topics.contains_key(name) {
-            return Err(TopicError::Unknown(name.to_owned()));
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let record = self.cluster.update(|state| {
-            let topic = state
-                .topics
-                .get_mut(name)
-                .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
-            topic.configs = configs;
-            Ok(topic.clone())
-        })?;
-        let config = topic_config::log_config(&self.settings, &record.configs);
-        for index in 0..record.partitions {
-            if let Some(partition) = self.partition(name, index) {
-                partition.set_config(config.clone());
-            }
-        }
-        Ok(())
     }
 
     /// Flushes every log and writes its checkpoints (clean shutdown).
@@ -412,6 +308,9 @@ impl Topics {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name == METADATA_LOG_DIR {
+                continue;
+            }
             let stray = name.ends_with("-delete")
                 || name.rsplit_once('-').is_some_and(|(topic, index)| {
                     index.parse::<i32>().is_ok_and(|index| {
@@ -441,19 +340,6 @@ mod tests {
             partitions,
             replication_factor: -1,
             configs: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn topic_names_follow_kafkas_rules() {
-        for good in ["orders", "a.b_c-d", &"x".repeat(249)] {
-            assert!(validate_topic_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", ".", "..", "has space", "ünï", &"x".repeat(250), "a/b"] {
-            assert!(
-                matches!(validate_topic_name(bad), Err(TopicError::InvalidName(_))),
-                "{bad}"
-            );
         }
     }
 
@@ -519,5 +405,40 @@ mod tests {
             topics.delete("doomed"),
             Err(TopicError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn the_internal_offsets_topic_is_hosted_and_refuses_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = BrokerSettings {
+            offsets_topic_num_partitions: 2,
+            ..BrokerSettings::default()
+        };
+        let topics = Topics::open(dir.path(), settings.clone(), false).unwrap();
+        let record = topics.metadata().consumer_offsets_topic(&settings).unwrap();
+        assert!(record.internal);
+        assert!(topics.partition("__consumer_offsets", 1).is_some());
+        let error = topics.delete("__consumer_offsets").unwrap_err();
+        assert_eq!(
+            crate::protocol::errors::topic_error(&error),
+            kafka_protocol::ResponseError::InvalidTopicException
+        );
+        assert!(dir.path().join("__consumer_offsets-0").is_dir());
+        drop(topics);
+        // The metadata log's own directory is not mistaken for a stray partition.
+        let reopened = Topics::open(dir.path(), settings, true).unwrap();
+        assert!(reopened.partition("__consumer_offsets", 1).is_some());
+        assert!(dir.path().join(METADATA_LOG_DIR).is_dir());
+    }
+
+    #[test]
+    fn config_changes_reach_the_open_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::open(dir.path(), BrokerSettings::default(), false).unwrap();
+        topics.create(&new_topic("tuned", 1), false).unwrap();
+        let configs = BTreeMap::from([("segment.bytes".to_owned(), "2048".to_owned())]);
+        topics.set_configs("tuned", configs, false).unwrap();
+        let partition = topics.partition("tuned", 0).unwrap();
+        assert_eq!(partition.log().config().segment_bytes, 2048);
     }
 }

@@ -51,7 +51,7 @@ pub async fn init_producer_id(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1));
     }
-    let allocated = blocking(broker, |topics| topics.cluster().allocate_producer_id()).await?;
+    let allocated = blocking(broker, |topics| topics.metadata().allocate_producer_id()).await?;
     Ok(match allocated {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))

@@ -206,7 +206,11 @@ fn alter_each(
                         Some(mut configs) => change(&mut configs)
                             .map_err(TopicError::InvalidConfig)
                             .and_then(|()| {
-                                topics.set_configs(name.as_str(), configs, validate_only)
+                                topics.metadata().set_topic_configs(
+                                    name.as_str(),
+                                    configs,
+                                    validate_only,
+                                )
                             }),
                     }
                     .map_err(|error| (topic_error(&error).code(), message(&error)))

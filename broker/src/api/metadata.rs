@@ -115,6 +115,7 @@ fn describe(topics: &Topics, record: &TopicRecord, node_id: i32) -> MetadataResp
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(record.name.clone()))))
         .with_topic_id(record.id)
+        .with_is_internal(record.internal)
         .with_partitions(partitions)
 }
 

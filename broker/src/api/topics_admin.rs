@@ -1,4 +1,6 @@
-//! CreateTopics, DeleteTopics and CreatePartitions.
+//! CreateTopics, DeleteTopics and CreatePartitions: each topic becomes a metadata command;
+//! its answer is sent once the command is committed and applied here (partitions open), so a
+//! Produce right after a CreateTopics finds the partitions.
 
 use std::collections::BTreeMap;
 
@@ -57,13 +59,14 @@ pub async fn create_topics(
                         }
                     }
                     outcome.and_then(|()| {
-                        topics.create(
+                        topics.metadata().create_topic(
                             &NewTopic {
                                 name: name.clone(),
                                 partitions: creatable.num_partitions,
                                 replication_factor: creatable.replication_factor,
                                 configs,
                             },
+                            topics.settings(),
                             validate_only,
                         )
                     })
@@ -144,7 +147,7 @@ pub async fn delete_topics(
                     Err(error) => result.error_code = error.code(),
                     Ok(name) => {
                         result.name = Some(TopicName(StrBytes::from_string(name.clone())));
-                        match topics.delete(&name) {
+                        match topics.metadata().delete_topic(&name) {
                             Ok(record) => result.topic_id = record.id,
                             Err(error) => {
                                 result.error_code = topic_error(&error).code();
@@ -178,7 +181,11 @@ pub async fn create_partitions(
                         "Manual replica assignments are not supported; give only the count".into(),
                     ))
                 } else {
-                    topics.create_partitions(topic.name.0.as_str(), topic.count, validate_only)
+                    topics.metadata().create_partitions(
+                        topic.name.0.as_str(),
+                        topic.count,
+                        validate_only,
+                    )
                 };
                 if let Err(error) = outcome {
                     result.error_code = topic_error(&error).code();

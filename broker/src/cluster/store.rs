@@ -1,27 +1,18 @@
-//! Durable storage of the cluster metadata.
+//! The metadata document of earlier releases, read once to migrate it.
 //!
-//! [`FileStore`] writes the whole state as one versioned JSON document:
-//! write `cluster-metadata.json.tmp`, fsync it, rename it over
-//! `cluster-metadata.json`, fsync the directory. A crash leaves either the old
-//! or the new document, never a mix. A document of an unknown version or that
+//! Releases before the command log kept the whole state as one versioned JSON
+//! document, `cluster-metadata.json` (`{"version": 1, "state": ClusterState}`).
+//! [`FileStore`] only reads it now: the first start migrates it into the
+//! command log (see `metadata.rs`). A document of an unknown version or that
 //! does not parse stops the broker rather than being guessed at.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::ClusterState;
 
-/// Where committed metadata lives. Implementations must make `commit` durable
-/// before returning.
-pub trait MetadataStore: Send + Sync {
-    /// The last committed state, `None` on a fresh data directory.
-    fn load(&self) -> Result<Option<ClusterState>, StoreError>;
-    /// Makes `state` the committed state.
-    fn commit(&self, state: &ClusterState) -> Result<(), StoreError>;
-}
-
+/// Why cluster metadata could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{op} {}: {source}", path.display())]
@@ -34,7 +25,8 @@ pub enum StoreError {
     Format { path: PathBuf, reason: String },
 }
 
-const FILE: &str = "cluster-metadata.json";
+/// The document's name in the data directory.
+pub(super) const FILE: &str = "cluster-metadata.json";
 const FORMAT_VERSION: u32 = 1;
 
 #[derive(Deserialize)]
@@ -42,13 +34,12 @@ struct Header {
     version: u32,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Document {
-    version: u32,
     state: ClusterState,
 }
 
-/// Single-node metadata store: one JSON document in the data directory.
+/// Reader of the old metadata document in a data directory.
 pub struct FileStore {
     dir: PathBuf,
 }
@@ -66,8 +57,9 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreErro
     move |source| StoreError::Io { op, path, source }
 }
 
-impl MetadataStore for FileStore {
-    fn load(&self) -> Result<Option<ClusterState>, StoreError> {
+impl FileStore {
+    /// The document's state, `None` if there is none.
+    pub fn load(&self) -> Result<Option<ClusterState>, StoreError> {
         let path = self.dir.join(FILE);
         let text = match std::fs::read(&path) {
             Ok(text) => text,
@@ -88,27 +80,6 @@ impl MetadataStore for FileStore {
         }
         let document: Document = serde_json::from_slice(&text).map_err(format_error)?;
         Ok(Some(document.state))
-    }
-
-    fn commit(&self, state: &ClusterState) -> Result<(), StoreError> {
-        let path = self.dir.join(FILE);
-        let tmp = self.dir.join(format!("{FILE}.tmp"));
-        let document = Document {
-            version: FORMAT_VERSION,
-            state: state.clone(),
-        };
-        let bytes = serde_json::to_vec_pretty(&document).map_err(|error| StoreError::Format {
-            path: path.clone(),
-            reason: error.to_string(),
-        })?;
-        let mut file = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-        file.write_all(&bytes).map_err(io("writing", &tmp))?;
-        file.sync_all().map_err(io("syncing", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io("renaming into place", &path))?;
-        std::fs::File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io("syncing", &self.dir))?;
-        Ok(())
     }
 }
 

@@ -182,12 +182,22 @@ pub fn log_config(settings: &BrokerSettings, overrides: &BTreeMap<String, String
         effective(def, settings, overrides).0
     };
     let number = |name: &str| value(name).parse::<i64>().unwrap_or(-1);
+    // Kafka deletes by time or size only under the delete policy (a compacted topic keeps
+    // every key's latest record however old it is).
+    let deletes = value("cleanup.policy")
+        .split(',')
+        .any(|policy| policy.trim() == "delete");
+    let (retention_ms, retention_bytes) = if deletes {
+        (number("retention.ms"), number("retention.bytes"))
+    } else {
+        (-1, -1)
+    };
     LogConfig {
         segment_bytes: number("segment.bytes").max(14) as u64,
         segment_ms: number("segment.ms").max(1) as u64,
         index_interval_bytes: number("index.interval.bytes").max(0) as u64,
-        retention_ms: number("retention.ms"),
-        retention_bytes: number("retention.bytes"),
+        retention_ms,
+        retention_bytes,
         max_message_bytes: number("max.message.bytes").clamp(0, i64::from(i32::MAX)) as u32,
         timestamp_type: if value("message.timestamp.type") == "LogAppendTime" {
             TimestampType::LogAppendTime
@@ -227,6 +237,23 @@ mod tests {
         let config = log_config(&settings, &overrides);
         assert_eq!(config.retention_ms, 60_000);
         assert_eq!(config.segment_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn a_compacted_topic_is_not_deleted_by_time_or_size() {
+        let settings = BrokerSettings::default();
+        let compacted = BTreeMap::from([
+            ("cleanup.policy".to_owned(), "compact".to_owned()),
+            ("retention.ms".to_owned(), "1000".to_owned()),
+            ("retention.bytes".to_owned(), "1000".to_owned()),
+        ]);
+        let config = log_config(&settings, &compacted);
+        assert_eq!((config.retention_ms, config.retention_bytes), (-1, -1));
+        let both = BTreeMap::from([
+            ("cleanup.policy".to_owned(), "compact,delete".to_owned()),
+            ("retention.ms".to_owned(), "1000".to_owned()),
+        ]);
+        assert_eq!(log_config(&settings, &both).retention_ms, 1000);
     }
 
     #[test]

@@ -69,6 +69,12 @@ pub struct BrokerSettings {
     pub connections_max_idle_ms: u64,
     /// `offsets.retention.minutes`.
     pub offsets_retention_minutes: u64,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, fixed at its creation.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`: capped at the live brokers when the topic is created.
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.topic.segment.bytes`: `segment.bytes` of `__consumer_offsets`.
+    pub offsets_topic_segment_bytes: u64,
     /// `log.flush.policy` (Fjord): `sync` (default) or `os`.
     pub flush_policy: FlushPolicy,
     /// The keys set explicitly in the config file, as written.
@@ -98,6 +104,9 @@ impl Default for BrokerSettings {
             max_connections: i32::MAX as u32,
             connections_max_idle_ms: 600_000,
             offsets_retention_minutes: 10_080,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
+            offsets_topic_segment_bytes: 104_857_600,
             flush_policy: FlushPolicy::Sync,
             explicit: BTreeMap::new(),
         }
@@ -201,6 +210,27 @@ impl BrokerSettings {
                 i32::MAX as i64,
             )? as u64;
         }
+        if let Some(v) = get("offsets.topic.num.partitions") {
+            settings.offsets_topic_num_partitions = int_in(
+                key_value("offsets.topic.num.partitions", v),
+                1,
+                i32::MAX as i64,
+            )? as i32;
+        }
+        if let Some(v) = get("offsets.topic.replication.factor") {
+            settings.offsets_topic_replication_factor = int_in(
+                key_value("offsets.topic.replication.factor", v),
+                1,
+                i16::MAX as i64,
+            )? as i16;
+        }
+        if let Some(v) = get("offsets.topic.segment.bytes") {
+            settings.offsets_topic_segment_bytes = int_in(
+                key_value("offsets.topic.segment.bytes", v),
+                1,
+                i32::MAX as i64,
+            )? as u64;
+        }
         if let Some(v) = get("log.flush.policy") {
             settings.flush_policy =
                 match one_of(key_value("log.flush.policy", v), &["sync", "os"])?.as_str() {
@@ -271,6 +301,18 @@ impl BrokerSettings {
                 self.offsets_retention_minutes.to_string(),
             ),
             (
+                "offsets.topic.num.partitions",
+                self.offsets_topic_num_partitions.to_string(),
+            ),
+            (
+                "offsets.topic.replication.factor",
+                self.offsets_topic_replication_factor.to_string(),
+            ),
+            (
+                "offsets.topic.segment.bytes",
+                self.offsets_topic_segment_bytes.to_string(),
+            ),
+            (
                 "log.flush.policy",
                 match self.flush_policy {
                     FlushPolicy::Sync => "sync",
@@ -324,6 +366,9 @@ const KNOWN_KEYS: &[&str] = &[
     "max.connections",
     "connections.max.idle.ms",
     "offsets.retention.minutes",
+    "offsets.topic.num.partitions",
+    "offsets.topic.replication.factor",
+    "offsets.topic.segment.bytes",
     "log.flush.policy",
 ];
 
@@ -409,6 +454,31 @@ mod tests {
         );
         for bad in ["0", "-1", "soon"] {
             let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_offsets_topic_settings_have_kafkas_defaults_and_bounds() {
+        let defaults = BrokerSettings::default();
+        assert_eq!(defaults.offsets_topic_num_partitions, 50);
+        assert_eq!(defaults.offsets_topic_replication_factor, 3);
+        assert_eq!(defaults.offsets_topic_segment_bytes, 104_857_600);
+        let s = BrokerSettings::from_pairs(pairs(&[
+            ("offsets.topic.num.partitions", "3"),
+            ("offsets.topic.replication.factor", "1"),
+            ("offsets.topic.segment.bytes", "1048576"),
+        ]))
+        .unwrap();
+        assert_eq!(s.offsets_topic_num_partitions, 3);
+        assert_eq!(s.offsets_topic_replication_factor, 1);
+        assert_eq!(s.offsets_topic_segment_bytes, 1_048_576);
+        assert_eq!(s.unknown_keys().count(), 0);
+        for key in [
+            "offsets.topic.num.partitions",
+            "offsets.topic.replication.factor",
+        ] {
+            let error = BrokerSettings::from_pairs(pairs(&[(key, "0")])).unwrap_err();
             assert!(error.to_string().contains(key), "{error}");
         }
     }

@@ -16,6 +16,13 @@ pub fn topic_error(error: &TopicError) -> ResponseError {
         TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
         TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        // Kafka's controller does not check this (ControllerApis.deleteTopics has no
+        // internal-topic case; its TopicCommand refuses client-side: "is a kafka internal topic
+        // and is not allowed to be marked for deletion"). INVALID_TOPIC_EXCEPTION is what
+        // Kafka's ReplicaManager answers when it protects internal topics the same way
+        // (DeleteRecords: "Cannot delete records of internal topic").
+        TopicError::Internal(_) => ResponseError::InvalidTopicException,
+        TopicError::Refused(_) => ResponseError::UnknownServerError,
         TopicError::Metadata(_) | TopicError::OpenPartition { .. } => {
             ResponseError::KafkaStorageError
         }

@@ -1,0 +1,399 @@
+//! Metadata commands and the deterministic state machine that applies them.
+//!
+//! [`apply`] is pure: the same state and command give the same result on every node and on
+//! every replay, so the proposer carries every choice in the command (the topic id, the
+//! producer-id block size). A refused command leaves the state untouched; its refusal is the
+//! command's outcome, returned to the proposer like a change.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ClusterState, TopicRecord};
+
+/// One change to the cluster metadata, as written to the command log. Externally tagged with
+/// stable names: renaming a variant or a field breaks existing logs.
+///
+/// What comes next, each with its own variants once something acts on them: broker
+/// registrations and heartbeats (fencing), partition assignments, partition leaders and leader
+/// epochs, ISR changes, SCRAM credentials, ACLs, remote-segment metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Creates a topic; the proposer chose its id and filled in the defaults.
+    CreateTopic(TopicRecord),
+    /// Deletes the topic `name` if its id is still `id`.
+    DeleteTopic { name: String, id: Uuid },
+    /// Grows the topic `name` to `count` partitions.
+    CreatePartitions { name: String, count: i32 },
+    /// Replaces the topic's config overrides (validated by the proposer).
+    AlterTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Reserves the next `count` producer ids.
+    AllocateProducerIds { count: i64 },
+}
+
+/// What an applied command changed, for listeners to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    TopicCreated(TopicRecord),
+    TopicDeleted(TopicRecord),
+    /// `topic` now has `topic.partitions` partitions; those from `from` on are new.
+    PartitionsCreated {
+        topic: TopicRecord,
+        from: i32,
+    },
+    TopicConfigsChanged(TopicRecord),
+    /// Ids `start..end` are reserved for the proposer.
+    ProducerIdsAllocated {
+        start: i64,
+        end: i64,
+    },
+}
+
+/// Why a command was refused. Deterministic: every replica refuses the same command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("Topic '{0}' already exists.")]
+    TopicExists(String),
+    #[error("topic id {id} is already used by topic '{name}'")]
+    TopicIdInUse { id: Uuid, name: String },
+    #[error("This server does not host this topic: {0}")]
+    UnknownTopic(String),
+    #[error("topic '{name}' now has id {current}, not {requested}")]
+    TopicIdMismatch {
+        name: String,
+        current: Uuid,
+        requested: Uuid,
+    },
+    #[error(
+        "Topic currently has {current} partitions, which is higher than the requested {requested}."
+    )]
+    PartitionsNotIncreased { current: i32, requested: i32 },
+    #[error("Number of partitions was set to an invalid non-positive value: {0}.")]
+    InvalidPartitions(i32),
+    #[error("Replication factor must be larger than 0: {0}.")]
+    InvalidReplicationFactor(i16),
+    #[error("Topic {0} is a kafka internal topic and is not allowed to be deleted.")]
+    InternalTopic(String),
+    #[error(
+        "cannot allocate {0} producer ids: the count must be positive and fit after the last id"
+    )]
+    InvalidProducerIdCount(i64),
+}
+
+/// Applies `command` to `state`: the change, or the refusal with `state` untouched.
+pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, CommandError> {
+    match command {
+        Command::CreateTopic(record) => {
+            if state.topics.contains_key(&record.name) {
+                return Err(CommandError::TopicExists(record.name.clone()));
+            }
+            if let Some(existing) = state.topic_by_id(record.id) {
+                return Err(CommandError::TopicIdInUse {
+                    id: record.id,
+                    name: existing.name.clone(),
+                });
+            }
+            if record.partitions < 1 {
+                return Err(CommandError::InvalidPartitions(record.partitions));
+            }
+            if record.replication_factor < 1 {
+                return Err(CommandError::InvalidReplicationFactor(
+                    record.replication_factor,
+                ));
+            }
+            state.topics.insert(record.name.clone(), record.clone());
+            Ok(Change::TopicCreated(record.clone()))
+        }
+        Command::DeleteTopic { name, id } => {
+            let topic = known(state, name)?;
+            if topic.id != *id {
+                return Err(CommandError::TopicIdMismatch {
+                    name: name.clone(),
+                    current: topic.id,
+                    requested: *id,
+                });
+            }
+            if topic.internal {
+                return Err(CommandError::InternalTopic(name.clone()));
+            }
+            let removed = state
+                .topics
+                .remove(name)
+                .expect("the topic was found just above");
+            Ok(Change::TopicDeleted(removed))
+        }
+        Command::CreatePartitions { name, count } => {
+            let current = known(state, name)?.partitions;
+            if *count <= current {
+                return Err(CommandError::PartitionsNotIncreased {
+                    current,
+                    requested: *count,
+                });
+            }
+            let topic = state.topics.get_mut(name).expect("found just above");
+            topic.partitions = *count;
+            Ok(Change::PartitionsCreated {
+                topic: topic.clone(),
+                from: current,
+            })
+        }
+        Command::AlterTopicConfigs { name, configs } => {
+            known(state, name)?;
+            let topic = state.topics.get_mut(name).expect("found just above");
+            topic.configs = configs.clone();
+            Ok(Change::TopicConfigsChanged(topic.clone()))
+        }
+        Command::AllocateProducerIds { count } => {
+            let start = state.next_producer_id;
+            let end = match start.checked_add(*count) {
+                Some(end) if *count > 0 => end,
+                _ => return Err(CommandError::InvalidProducerIdCount(*count)),
+            };
+            state.next_producer_id = end;
+            Ok(Change::ProducerIdsAllocated { start, end })
+        }
+    }
+}
+
+fn known<'a>(state: &'a ClusterState, name: &str) -> Result<&'a TopicRecord, CommandError> {
+    state
+        .topics
+        .get(name)
+        .ok_or_else(|| CommandError::UnknownTopic(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(name: &str, id: u128) -> TopicRecord {
+        TopicRecord {
+            name: name.to_owned(),
+            id: Uuid::from_u128(id),
+            partitions: 2,
+            replication_factor: 1,
+            configs: BTreeMap::from([("retention.ms".to_owned(), "1000".to_owned())]),
+            internal: false,
+        }
+    }
+
+    fn with(topics: &[TopicRecord]) -> ClusterState {
+        ClusterState {
+            topics: topics.iter().map(|t| (t.name.clone(), t.clone())).collect(),
+            next_producer_id: 7,
+        }
+    }
+
+    /// Applies a command that must be refused and checks the state did not change.
+    fn refused(state: &ClusterState, command: Command) -> CommandError {
+        let mut after = state.clone();
+        let error = apply(&mut after, &command).unwrap_err();
+        assert_eq!(&after, state, "a refused {command:?} changed the state");
+        error
+    }
+
+    #[test]
+    fn creating_a_topic_adds_the_proposed_record() {
+        let mut state = with(&[]);
+        let orders = topic("orders", 1);
+        let change = apply(&mut state, &Command::CreateTopic(orders.clone())).unwrap();
+        assert_eq!(change, Change::TopicCreated(orders.clone()));
+        assert_eq!(state.topics["orders"], orders);
+    }
+
+    #[test]
+    fn creating_a_topic_is_refused_for_a_taken_name_or_id_or_bad_counts() {
+        let state = with(&[topic("orders", 1)]);
+        assert_eq!(
+            refused(&state, Command::CreateTopic(topic("orders", 2))),
+            CommandError::TopicExists("orders".into())
+        );
+        assert_eq!(
+            refused(&state, Command::CreateTopic(topic("payments", 1))),
+            CommandError::TopicIdInUse {
+                id: Uuid::from_u128(1),
+                name: "orders".into()
+            }
+        );
+        let mut empty = topic("empty", 3);
+        empty.partitions = 0;
+        assert_eq!(
+            refused(&state, Command::CreateTopic(empty)),
+            CommandError::InvalidPartitions(0)
+        );
+        let mut unreplicated = topic("unreplicated", 4);
+        unreplicated.replication_factor = 0;
+        assert_eq!(
+            refused(&state, Command::CreateTopic(unreplicated)),
+            CommandError::InvalidReplicationFactor(0)
+        );
+    }
+
+    #[test]
+    fn deleting_a_topic_removes_it_and_reports_the_record() {
+        let orders = topic("orders", 1);
+        let mut state = with(&[orders.clone(), topic("kept", 2)]);
+        let change = apply(
+            &mut state,
+            &Command::DeleteTopic {
+                name: "orders".into(),
+                id: orders.id,
+            },
+        )
+        .unwrap();
+        assert_eq!(change, Change::TopicDeleted(orders));
+        assert_eq!(state.topics.keys().collect::<Vec<_>>(), ["kept"]);
+    }
+
+    #[test]
+    fn deleting_is_refused_for_unknown_topics_stale_ids_and_internal_topics() {
+        let mut offsets = topic("__consumer_offsets", 9);
+        offsets.internal = true;
+        let state = with(&[topic("orders", 1), offsets]);
+        assert_eq!(
+            refused(
+                &state,
+                Command::DeleteTopic {
+                    name: "missing".into(),
+                    id: Uuid::from_u128(1)
+                }
+            ),
+            CommandError::UnknownTopic("missing".into())
+        );
+        assert!(matches!(
+            refused(
+                &state,
+                Command::DeleteTopic {
+                    name: "orders".into(),
+                    id: Uuid::from_u128(5)
+                }
+            ),
+            CommandError::TopicIdMismatch { .. }
+        ));
+        assert_eq!(
+            refused(
+                &state,
+                Command::DeleteTopic {
+                    name: "__consumer_offsets".into(),
+                    id: Uuid::from_u128(9)
+                }
+            ),
+            CommandError::InternalTopic("__consumer_offsets".into())
+        );
+    }
+
+    #[test]
+    fn partitions_only_grow() {
+        let mut state = with(&[topic("orders", 1)]);
+        let change = apply(
+            &mut state,
+            &Command::CreatePartitions {
+                name: "orders".into(),
+                count: 5,
+            },
+        )
+        .unwrap();
+        let mut grown = topic("orders", 1);
+        grown.partitions = 5;
+        assert_eq!(
+            change,
+            Change::PartitionsCreated {
+                topic: grown,
+                from: 2
+            }
+        );
+        assert_eq!(state.topics["orders"].partitions, 5);
+        for count in [5, 1] {
+            assert_eq!(
+                refused(
+                    &state,
+                    Command::CreatePartitions {
+                        name: "orders".into(),
+                        count
+                    }
+                ),
+                CommandError::PartitionsNotIncreased {
+                    current: 5,
+                    requested: count
+                }
+            );
+        }
+        assert_eq!(
+            refused(
+                &state,
+                Command::CreatePartitions {
+                    name: "missing".into(),
+                    count: 9
+                }
+            ),
+            CommandError::UnknownTopic("missing".into())
+        );
+    }
+
+    #[test]
+    fn altering_configs_replaces_the_overrides() {
+        let mut state = with(&[topic("orders", 1)]);
+        let configs = BTreeMap::from([("segment.bytes".to_owned(), "1024".to_owned())]);
+        let change = apply(
+            &mut state,
+            &Command::AlterTopicConfigs {
+                name: "orders".into(),
+                configs: configs.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(state.topics["orders"].configs, configs);
+        assert_eq!(
+            change,
+            Change::TopicConfigsChanged(state.topics["orders"].clone())
+        );
+        assert_eq!(
+            refused(
+                &state,
+                Command::AlterTopicConfigs {
+                    name: "missing".into(),
+                    configs
+                }
+            ),
+            CommandError::UnknownTopic("missing".into())
+        );
+    }
+
+    #[test]
+    fn producer_ids_are_allocated_in_blocks_after_the_last_one() {
+        let mut state = with(&[]);
+        let change = apply(&mut state, &Command::AllocateProducerIds { count: 10 }).unwrap();
+        assert_eq!(change, Change::ProducerIdsAllocated { start: 7, end: 17 });
+        assert_eq!(state.next_producer_id, 17);
+        for count in [0, -3, i64::MAX] {
+            assert_eq!(
+                refused(&state, Command::AllocateProducerIds { count }),
+                CommandError::InvalidProducerIdCount(count)
+            );
+        }
+    }
+
+    #[test]
+    fn commands_keep_their_stable_serialised_names() {
+        let command = Command::DeleteTopic {
+            name: "orders".into(),
+            id: Uuid::from_u128(1),
+        };
+        let json = serde_json::to_value(&command).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"DeleteTopic": {"name": "orders", "id": "00000000-0000-0000-0000-000000000001"}})
+        );
+        let back: Command = serde_json::from_value(json).unwrap();
+        assert_eq!(back, command);
+        let allocate = serde_json::to_value(Command::AllocateProducerIds { count: 3 }).unwrap();
+        assert_eq!(
+            allocate,
+            serde_json::json!({"AllocateProducerIds": {"count": 3}})
+        );
+    }
+}
