@@ -420,7 +420,7 @@ mod tests {
         assert!(topics.partition("__consumer_offsets", 1).is_some());
         let error = topics.delete("__consumer_offsets").unwrap_err();
         assert_eq!(
-            crate::protocol::errors::topic_error(&error),
+            crate::api::errors::topic_error(&error),
             kafka_protocol::ResponseError::InvalidTopicException
         );
         assert!(dir.path().join("__consumer_offsets-0").is_dir());

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandleError, blocking};
+use crate::api::errors::propose_error;
 use crate::broker::Broker;
 use crate::protocol::ResponseError;
 
@@ -59,7 +60,7 @@ pub async fn init_producer_id(
         Err(error) => {
             tracing::error!(%error, "allocating a producer id failed");
             InitProducerIdResponse::default()
-                .with_error_code(ResponseError::KafkaStorageError.code())
+                .with_error_code(propose_error(&error).code())
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
         }

@@ -14,11 +14,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandleError, blocking};
+use crate::api::errors::{message, topic_error};
 use crate::broker::Broker;
 use crate::cluster::topic_config::{self, Source};
 use crate::config::BrokerSettings;
 use crate::protocol::ResponseError;
-use crate::protocol::errors::{message, topic_error};
 use crate::topics::{TopicError, Topics};
 
 const TOPIC: i8 = 2;

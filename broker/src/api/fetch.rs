@@ -20,11 +20,11 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
 use super::{HandleError, blocking};
+use crate::api::errors::partition_error;
 use crate::broker::Broker;
 use crate::log::LogError;
 use crate::partition::{Isolation, PartitionError, ReadResult};
 use crate::protocol::ResponseError;
-use crate::protocol::errors::partition_error;
 use crate::topics::Topics;
 
 /// Longest wait honoured, whatever the client asks.

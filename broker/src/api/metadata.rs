@@ -12,10 +12,10 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{HandleError, blocking};
+use crate::api::errors::topic_error;
 use crate::broker::Broker;
 use crate::cluster::TopicRecord;
 use crate::protocol::ResponseError;
-use crate::protocol::errors::topic_error;
 use crate::topics::{NewTopic, TopicError, Topics, validate_topic_name};
 
 pub async fn handle(

@@ -10,6 +10,7 @@
 mod api_versions;
 mod cluster_info;
 mod configs;
+pub mod errors;
 mod fetch;
 mod metadata;
 mod offsets;

@@ -17,10 +17,10 @@ use kafka_protocol::messages::{
 };
 
 use super::{HandleError, blocking};
+use crate::api::errors::{log_error, partition_error};
 use crate::broker::Broker;
 use crate::log::LogError;
 use crate::protocol::ResponseError;
-use crate::protocol::errors::{log_error, partition_error};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

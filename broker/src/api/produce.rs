@@ -19,10 +19,10 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandleError, blocking};
+use crate::api::errors::{ack_wait_error, partition_error};
 use crate::broker::Broker;
 use crate::partition::{AppendOrigin, PartitionError};
 use crate::protocol::ResponseError;
-use crate::protocol::errors::partition_error;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -130,10 +130,7 @@ pub async fn handle(
         }
         if let Some(error) = failure {
             // Nothing in this request is acknowledged: it may not be on disk (or committed).
-            let code = match &error {
-                PartitionError::Log(_) => ResponseError::KafkaStorageError,
-                other => partition_error(other),
-            };
+            let code = ack_wait_error(&error);
             tracing::error!(%error, ?code, "an acknowledgement wait failed; answering with an error");
             for partition in responses
                 .iter_mut()

@@ -16,10 +16,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandleError, blocking};
+use crate::api::errors::{message, topic_error};
 use crate::broker::Broker;
 use crate::cluster::topic_config;
 use crate::protocol::ResponseError;
-use crate::protocol::errors::{message, topic_error};
 use crate::topics::{NewTopic, TopicError};
 
 pub async fn create_topics(

@@ -24,7 +24,7 @@ pub const LIVE_BROKERS: i16 = 1;
 pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 
 /// Why a topic operation was refused or failed. Mapped to Kafka error codes in
-/// `protocol::errors`.
+/// `api::errors`.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicError {
     #[error("Topic '{0}' already exists.")]

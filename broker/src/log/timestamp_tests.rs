@@ -3,13 +3,13 @@
 use std::os::unix::fs::FileExt;
 
 use super::*;
+use crate::api::errors::log_error;
 use crate::log::batch::validate_batch;
 use crate::log::segment::file_name;
 use crate::log::test_batch::{Codec, Record, encode_batch_with, encode_records, wrap_records};
 use crate::log::tests::small_config;
 use crate::log::{LogConfig, TimestampType};
 use crate::protocol::ResponseError;
-use crate::protocol::errors::log_error;
 
 /// A log with `batches` batches of 10 records each; record `i` (its offset) has timestamp
 /// `10_000 + 10 * i`. Returns the log and its directory.

@@ -15,7 +15,6 @@
 //! that size allocations are defused by the broker's allocator (`crate::alloc`).
 
 pub mod codec;
-pub mod errors;
 pub mod frame;
 pub mod versions;
 

@@ -1,7 +1,10 @@
-//! The one place internal errors become Kafka error codes.
+//! The one place domain errors become Kafka error codes: the domain modules (`partition/`,
+//! `cluster/`, `log/`) say what went wrong in their own terms, and only the API layer speaks
+//! the protocol's.
 
 use kafka_protocol::ResponseError;
 
+use crate::cluster::ProposeError;
 use crate::log::{BatchError, LogError};
 use crate::partition::PartitionError;
 use crate::producer_state::SequenceError;
@@ -50,6 +53,23 @@ pub fn partition_error(error: &PartitionError) -> ResponseError {
         PartitionError::NotLeader { .. } | PartitionError::StaleLeaderEpoch { .. } => {
             ResponseError::NotLeaderOrFollower
         }
+    }
+}
+
+/// The Kafka error for a produce whose acknowledgement wait failed: an fsync failure of any
+/// kind means the bytes may not be on disk.
+pub fn ack_wait_error(error: &PartitionError) -> ResponseError {
+    match error {
+        PartitionError::Log(_) => ResponseError::KafkaStorageError,
+        other => partition_error(other),
+    }
+}
+
+/// The Kafka error for a metadata change that was not committed.
+pub fn propose_error(error: &ProposeError) -> ResponseError {
+    match error {
+        ProposeError::Storage(_) | ProposeError::Failed => ResponseError::KafkaStorageError,
+        ProposeError::Task(_) => ResponseError::UnknownServerError,
     }
 }
 
