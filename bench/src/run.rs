@@ -35,6 +35,8 @@ const IDLE_PARTITIONS_PER_TOPIC: i32 = 10;
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub broker: PathBuf,
+    /// A second broker binary measured the same way, as `base-sync` / `base-os`.
+    pub baseline_broker: Option<PathBuf>,
     pub tansu: Option<PathBuf>,
     pub budget: Budget,
     pub idle_wait: Duration,
@@ -108,6 +110,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
             "records_per_case": (plan.budget.records != u64::MAX).then_some(plan.budget.records),
             "quick": plan.quick,
             "broker": plan.broker.display().to_string(),
+            "baseline_broker": plan.baseline_broker.as_ref().map(|p| p.display().to_string()),
             "tansu": plan.tansu.as_ref().map(|p| p.display().to_string()),
             "librdkafka": rdkafka::util::get_rdkafka_version().1,
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -133,23 +136,31 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
         run_raw_kafka(plan, work.path(), &mut report);
     }
 
-    for (name, policy) in [("fjord-sync", "sync"), ("fjord-os", "os")] {
+    for (name, baseline, policy) in [
+        ("fjord-sync", "base-sync", "sync"),
+        ("fjord-os", "base-os", "os"),
+    ] {
         if !plan.only.target(name) {
             continue;
         }
-        let dir = work.path().join(name);
-        let outcome = start_fjord(plan, &dir, policy).and_then(|server| {
-            let mut target = Target {
-                name,
-                policy,
-                server,
-            };
-            run_kafka_target(plan, &runtime, &mut target, &mut report, policy == "sync")
-        });
-        if let Err(error) = outcome {
-            note(&mut report, name, format!("{error:#}"));
+        // The baseline runs right after its pair, so both meet the machine in the same state.
+        let binaries = std::iter::once((name, &plan.broker))
+            .chain(plan.baseline_broker.iter().map(|binary| (baseline, binary)));
+        for (name, binary) in binaries {
+            let dir = work.path().join(name);
+            let outcome = start_fjord(binary, &dir, policy).and_then(|server| {
+                let mut target = Target {
+                    name,
+                    policy,
+                    server,
+                };
+                run_kafka_target(plan, &runtime, &mut target, &mut report, policy == "sync")
+            });
+            if let Err(error) = outcome {
+                note(&mut report, name, format!("{error:#}"));
+            }
+            let _ = std::fs::remove_dir_all(&dir);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     if plan.only.target("mock") {
@@ -360,12 +371,12 @@ fn settle_page_cache() {
 
 const MOCK_TOPIC: &str = "bench-mock";
 
-fn start_fjord(plan: &Plan, dir: &Path, policy: &str) -> anyhow::Result<Server> {
+fn start_fjord(binary: &Path, dir: &Path, policy: &str) -> anyhow::Result<Server> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let config = dir.join("broker.properties");
     std::fs::write(&config, format!("log.flush.policy={policy}\n"))?;
-    Server::start_fjord(&plan.broker, &data, Some(&config), dir.join("broker.log"))
+    Server::start_fjord(binary, &data, Some(&config), dir.join("broker.log"))
 }
 
 /// The produce matrix and the catch-up reads against one target, sampling
@@ -587,6 +598,7 @@ fn produce_row(
         vs_tansu: None,
         vs_mock: None,
         vs_raw_kafka: None,
+        vs_base: None,
         runs_mb_per_sec: Vec::new(),
     }
 }
@@ -610,6 +622,7 @@ fn fetch_row(
         broker_cores: None,
         vs_raw: None,
         vs_tansu: None,
+        vs_base: None,
         runs_mb_per_sec: Vec::new(),
     }
 }
