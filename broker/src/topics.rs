@@ -388,6 +388,37 @@ mod tests {
     }
 
     #[test]
+    fn the_change_feed_makes_this_broker_lead_new_partitions_and_stop_leading_deleted_ones() {
+        use crate::partition::PartitionEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::open(dir.path(), BrokerSettings::default(), false).unwrap();
+        let mut events = topics.events().subscribe();
+        topics.create(&new_topic("led", 2), false).unwrap();
+        topics.create_partitions("led", 3, false).unwrap();
+        topics.delete("led").unwrap();
+        let mut seen = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            seen.push(event);
+        }
+        let became = |partition| PartitionEvent::BecameLeader {
+            topic: "led".to_owned(),
+            partition,
+            leader_epoch: 0,
+        };
+        let stopped = |partition| PartitionEvent::StoppedLeading {
+            topic: "led".to_owned(),
+            partition,
+        };
+        assert_eq!(&seen[..3], &[became(0), became(1), became(2)]);
+        let mut stops = seen[3..].to_vec();
+        stops.sort_by_key(|event| match event {
+            PartitionEvent::StoppedLeading { partition, .. } => *partition,
+            _ => -1,
+        });
+        assert_eq!(stops, vec![stopped(0), stopped(1), stopped(2)]);
+    }
+
+    #[test]
     fn deleting_a_topic_removes_its_data_and_partitions_only_grow() {
         let dir = tempfile::tempdir().unwrap();
         let topics = Topics::open(dir.path(), BrokerSettings::default(), false).unwrap();
