@@ -126,6 +126,28 @@ fn the_cleaner_pass_compacts_a_partition_and_producer_state_survives_a_restart()
             .append(Bytes::from(batch), AppendOrigin::Client, NOW)
             .expect("append");
     }
+    // Producer 44's only batch loses its first record to producer 45's updates.
+    let partial = BatchBuilder::new(NOW)
+        .producer(44, 0, 0)
+        .record(Some(b"k0"), Some(b"value"), NOW)
+        .record(Some(b"solo"), Some(b"value"), NOW)
+        .build();
+    partition
+        .append(Bytes::from(partial), AppendOrigin::Client, NOW)
+        .expect("append");
+    for seq in 0..30 {
+        let batch = BatchBuilder::new(NOW)
+            .producer(45, 0, seq)
+            .record(
+                Some(format!("k{}", seq % 3).as_bytes()),
+                Some(b"value"),
+                NOW,
+            )
+            .build();
+        partition
+            .append(Bytes::from(batch), AppendOrigin::Client, NOW)
+            .expect("append");
+    }
     partition.log().wait_for_rolls().expect("rolls");
     let before = partition.log().size_bytes();
     let cleanable = partition.cleanable(NOW).expect("measure").expect("dirty");
@@ -166,4 +188,12 @@ fn the_cleaner_pass_compacts_a_partition_and_producer_state_survives_a_restart()
         producers.check(42, 1, 59, 59),
         Ok(crate::producer_state::SequenceCheck::Duplicate(_))
     ));
+    // A batch that kept one of its two records still ends at sequence 1.
+    assert!(
+        matches!(
+            producers.check(44, 0, 3, 3),
+            Err(crate::producer_state::SequenceError::OutOfOrder { expected: 2, .. })
+        ),
+        "the sequence comes from the batch's offsets, not its record count"
+    );
 }

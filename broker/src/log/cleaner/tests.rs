@@ -682,3 +682,43 @@ fn a_read_planned_before_a_swap_plans_again_rather_than_read_the_cleaned_file() 
     let again = log.read(offset, 1 << 16, i64::MAX).expect("planned again");
     assert_ne!(again, before, "the cleaned segment reads differently");
 }
+
+#[test]
+fn a_crash_midway_through_installing_completes_the_swap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = open(dir.path(), config());
+    updates(&mut log);
+    log.flush().expect("flush");
+    let expected = compacted(&rows(&log), log.active_base_offset());
+    let plan = log
+        .plan_clean(NOW, HashSet::new())
+        .expect("plan")
+        .expect("due");
+    let cleaned = plan.run(BUDGET).expect("run").expect("cleaned");
+    let bases: Vec<i64> = cleaned.groups.iter().map(|g| g.base).collect();
+    assert!(bases.len() > 1, "several cleaned segments");
+    assert!(
+        log.swap_in_until(cleaned, Some(SwapStep::Retired))
+            .expect("swap")
+            .is_none()
+    );
+    drop(log);
+    // The first segment is fully in place, the second has only its index.
+    let name =
+        |base: i64, kind: &str, suffix: &str| dir.path().join(format!("{base:020}.{kind}{suffix}"));
+    for kind in ["index", "timeindex", "log"] {
+        std::fs::rename(name(bases[0], kind, ".swap"), name(bases[0], kind, "")).expect("rename");
+    }
+    std::fs::rename(
+        name(bases[1], "index", ".swap"),
+        name(bases[1], "index", ""),
+    )
+    .expect("rename");
+    let log = open(dir.path(), config());
+    assert_eq!(rows(&log), expected);
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
