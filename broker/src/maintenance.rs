@@ -4,7 +4,13 @@
 //!   `retention.bytes` (the log decides which; the active segment is kept);
 //! - recovery-point checkpoints, every `log.flush.offset.checkpoint.interval.ms`:
 //!   each partition whose recovery point moved writes it to its checkpoint
-//!   file, without holding the log, so producers never wait on that file.
+//!   file, without holding the log, so producers never wait on that file;
+//! - log compaction, every `log.cleaner.backoff.ms` (unless `log.cleaner.enable`
+//!   is false): the compacted partitions that are due (dirty ratio reached or
+//!   `max.compaction.lag.ms` passed) are cleaned one at a time, overdue ones
+//!   first, then the dirtiest first. A partition's lock is held only to plan
+//!   and to swap in (`log/cleaner.rs`); the key map gets
+//!   `log.cleaner.dedupe.buffer.size / log.cleaner.threads` bytes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +29,8 @@ pub async fn run(
     what: &'static str,
     pass: fn(&Topics),
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    // A zero interval (`log.cleaner.backoff.ms=0`) would make the timer panic.
+    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // the first tick is immediate; start after one interval
     loop {
@@ -53,6 +60,50 @@ pub fn apply_retention(topics: &Topics) {
             }
         }
     }
+}
+
+/// One cleaner pass: every compacted partition that is due, the most urgent first.
+pub fn clean_logs(topics: &Topics) {
+    let now = now_ms();
+    let settings = topics.settings();
+    let budget = cleaner_budget(
+        settings.log_cleaner_dedupe_buffer_size,
+        settings.log_cleaner_threads,
+    );
+    let mut due = Vec::new();
+    for partition in topics.all_partitions() {
+        match partition.cleanable(now) {
+            Ok(Some(cleanable)) if cleanable.due => due.push((cleanable, partition)),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "measuring how dirty a log is failed");
+            }
+        }
+    }
+    due.sort_by(|(a, _), (b, _)| {
+        b.overdue
+            .cmp(&a.overdue)
+            .then(b.dirty_ratio.total_cmp(&a.dirty_ratio))
+    });
+    for (cleanable, partition) in due {
+        match partition.clean(now_ms(), budget) {
+            Ok(Some(outcome)) => {
+                tracing::info!(topic = %partition.topic, partition = partition.index,
+                    dirty_ratio = cleanable.dirty_ratio, segments_before = outcome.segments_before,
+                    segments_after = outcome.segments_after, bytes_before = outcome.bytes_before,
+                    bytes_after = outcome.bytes_after, "compacted log");
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "log compaction failed");
+            }
+        }
+    }
+}
+
+/// Bytes of key map per clean: Kafka shares the dedupe buffer among its cleaner threads.
+fn cleaner_budget(dedupe_buffer_size: u64, threads: u32) -> usize {
+    usize::try_from(dedupe_buffer_size / u64::from(threads.max(1))).unwrap_or(usize::MAX)
 }
 
 /// Writes every partition's moved recovery point to its checkpoint file; the

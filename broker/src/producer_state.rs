@@ -170,6 +170,15 @@ impl ProducerStates {
     }
 
     /// Producers with state here.
+    /// The last offset of every tracked producer's last batch: compaction keeps those
+    /// batches (emptied if need be), so a rebuild from the log finds each producer's state.
+    pub fn last_batch_offsets(&self) -> std::collections::HashSet<i64> {
+        self.producers
+            .values()
+            .filter_map(|entry| entry.batches.back().map(|batch| batch.last_offset))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.producers.len()
     }

@@ -204,10 +204,22 @@ impl Bound {
             "recovery-point checkpoints",
             maintenance::checkpoint_recovery_points,
         ));
+        let cleaner_task = settings.log_cleaner_enable.then(|| {
+            tokio::spawn(maintenance::run(
+                broker.topics.clone(),
+                std::time::Duration::from_millis(settings.log_cleaner_backoff_ms),
+                shutdown.clone(),
+                "log cleaner",
+                maintenance::clean_logs,
+            ))
+        });
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
         retention_task.await.context("retention task")?;
         checkpoint_task.await.context("checkpoint task")?;
+        if let Some(task) = cleaner_task {
+            task.await.context("log cleaner task")?;
+        }
         let Admin {
             task,
             _stop_on_drop,

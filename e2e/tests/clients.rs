@@ -332,8 +332,8 @@ async fn topic_configs_are_described_altered_and_refused_with_reasons() {
         ),
         (
             "cleanup.policy",
-            "compact",
-            "log compaction is not supported yet",
+            "compacted",
+            "Invalid value compacted for configuration cleanup.policy: String must be one of: compact, delete",
         ),
     ] {
         let request = AlterConfigsRequest::default().with_resources(vec![

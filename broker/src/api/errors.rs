@@ -36,9 +36,10 @@ pub fn topic_error(error: &TopicError) -> ResponseError {
 pub fn partition_error(error: &PartitionError) -> ResponseError {
     match error {
         PartitionError::InvalidBatch(batch) => batch_error(batch),
-        PartitionError::NoBatches | PartitionError::TransactionalNotSupported => {
-            ResponseError::InvalidRecord
-        }
+        PartitionError::NoBatches
+        | PartitionError::TransactionalNotSupported
+        | PartitionError::KeylessRecordOnCompactedTopic { .. } => ResponseError::InvalidRecord,
+        PartitionError::UndecodableRecords(_) => ResponseError::CorruptMessage,
         PartitionError::Sequence(SequenceError::FencedEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch
         }

@@ -12,6 +12,7 @@ use crate::log::{LogConfig, TimestampType};
 pub enum Kind {
     Int = 3,
     Long = 5,
+    Double = 6,
     String = 2,
     List = 7,
 }
@@ -50,20 +51,60 @@ fn int_at_least(min: i64) -> impl Fn(&str) -> Result<(), String> {
     }
 }
 
+/// `cleanup.policy`: a comma-separated list of `compact` and `delete` (Kafka's `ValidList`).
+pub fn cleanup_policy(value: &str) -> Result<(), String> {
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    if items
+        .iter()
+        .all(|item| matches!(*item, "compact" | "delete"))
+    {
+        Ok(())
+    } else {
+        Err("String must be one of: compact, delete".to_owned())
+    }
+}
+
 /// Every topic config this broker knows.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     ConfigDef {
         name: "cleanup.policy",
         broker_key: "log.cleanup.policy",
         kind: Kind::List,
-        doc: "What happens to old segments: delete (compaction is not available yet).",
-        validate: |value| match value.trim() {
-            "delete" => Ok(()),
-            "compact" | "compact,delete" | "delete,compact" => {
-                Err("log compaction is not supported yet; use delete".to_owned())
-            }
-            _ => Err("must be delete".to_owned()),
+        doc: "What happens to old segments: delete (by retention.ms and retention.bytes), \
+              compact (keep the latest record per key), or both: compact,delete.",
+        validate: cleanup_policy,
+    },
+    ConfigDef {
+        name: "min.cleanable.dirty.ratio",
+        broker_key: "log.cleaner.min.cleanable.ratio",
+        kind: Kind::Double,
+        doc: "Share of the log that must be uncompacted before the cleaner compacts it.",
+        validate: |value| match value.trim().parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(()),
+            Ok(_) => Err("Value must be between 0 and 1".to_owned()),
+            Err(_) => Err("not a number".to_owned()),
         },
+    },
+    ConfigDef {
+        name: "min.compaction.lag.ms",
+        broker_key: "log.cleaner.min.compaction.lag.ms",
+        kind: Kind::Long,
+        doc: "Minimum time a record stays uncompacted.",
+        validate: |v| long_at_least(0)(v),
+    },
+    ConfigDef {
+        name: "max.compaction.lag.ms",
+        broker_key: "log.cleaner.max.compaction.lag.ms",
+        kind: Kind::Long,
+        doc: "Maximum time a record stays uncompacted, whatever the dirty ratio.",
+        validate: |v| long_at_least(1)(v),
+    },
+    ConfigDef {
+        name: "delete.retention.ms",
+        broker_key: "log.cleaner.delete.retention.ms",
+        kind: Kind::Long,
+        doc: "How long a tombstone is kept after compaction first keeps it.",
+        validate: |v| long_at_least(0)(v),
     },
     ConfigDef {
         name: "retention.ms",
@@ -187,6 +228,9 @@ pub fn log_config(settings: &BrokerSettings, overrides: &BTreeMap<String, String
     let deletes = value("cleanup.policy")
         .split(',')
         .any(|policy| policy.trim() == "delete");
+    let compact = value("cleanup.policy")
+        .split(',')
+        .any(|policy| policy.trim() == "compact");
     let (retention_ms, retention_bytes) = if deletes {
         (number("retention.ms"), number("retention.bytes"))
     } else {
@@ -204,6 +248,15 @@ pub fn log_config(settings: &BrokerSettings, overrides: &BTreeMap<String, String
         } else {
             TimestampType::CreateTime
         },
+        compact,
+        min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")
+            .trim()
+            .parse::<f64>()
+            .unwrap_or(0.5)
+            .clamp(0.0, 1.0),
+        min_compaction_lag_ms: number("min.compaction.lag.ms").max(0),
+        max_compaction_lag_ms: number("max.compaction.lag.ms").max(1),
+        delete_retention_ms: number("delete.retention.ms").max(0),
     }
 }
 
@@ -271,11 +324,86 @@ mod tests {
                 .unwrap_err()
                 .contains("at least 14")
         );
-        assert!(
-            validate("cleanup.policy", "compact")
-                .unwrap_err()
-                .contains("not supported yet")
-        );
         assert!(validate("message.timestamp.type", "WallClock").is_err());
+    }
+
+    #[test]
+    fn cleanup_policy_is_a_list_of_compact_and_delete_in_any_order() {
+        for good in [
+            "delete",
+            "compact",
+            "compact,delete",
+            "delete,compact",
+            "compact, delete",
+        ] {
+            assert_eq!(validate("cleanup.policy", good), Ok(()), "{good}");
+        }
+        for bad in ["", "compacted", "compact,", "delete;compact", "Delete"] {
+            let error = validate("cleanup.policy", bad).unwrap_err();
+            assert!(
+                error.contains("must be one of: compact, delete"),
+                "{bad}: {error}"
+            );
+        }
+        let settings = BrokerSettings::default();
+        let config = |policy: &str| {
+            log_config(
+                &settings,
+                &BTreeMap::from([("cleanup.policy".to_owned(), policy.to_owned())]),
+            )
+        };
+        assert!(!config("delete").compact);
+        assert!(config("compact").compact);
+        assert!(config("delete,compact").compact);
+    }
+
+    #[test]
+    fn every_compaction_config_refuses_bad_values() {
+        let bad: &[(&str, &[&str])] = &[
+            ("min.cleanable.dirty.ratio", &["-0.1", "1.5", "half", ""]),
+            ("min.compaction.lag.ms", &["-1", "soon", "1.5"]),
+            ("max.compaction.lag.ms", &["0", "-1", "later"]),
+            ("delete.retention.ms", &["-1", "a day"]),
+        ];
+        for (name, values) in bad {
+            for value in *values {
+                let error = validate(name, value).unwrap_err();
+                assert!(
+                    error.starts_with(&format!("Invalid value {value} for configuration {name}")),
+                    "{error}"
+                );
+            }
+        }
+        for (name, value) in [
+            ("min.cleanable.dirty.ratio", "0"),
+            ("min.cleanable.dirty.ratio", "1"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+            ("min.compaction.lag.ms", "0"),
+            ("max.compaction.lag.ms", "1"),
+            ("delete.retention.ms", "0"),
+        ] {
+            assert_eq!(validate(name, value), Ok(()), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn compaction_configs_reach_the_log_config_with_kafkas_defaults() {
+        let settings = BrokerSettings::default();
+        let defaults = log_config(&settings, &BTreeMap::new());
+        assert_eq!(defaults.min_cleanable_dirty_ratio, 0.5);
+        assert_eq!(defaults.min_compaction_lag_ms, 0);
+        assert_eq!(defaults.max_compaction_lag_ms, i64::MAX);
+        assert_eq!(defaults.delete_retention_ms, 86_400_000);
+        let overrides = BTreeMap::from([
+            ("min.cleanable.dirty.ratio".to_owned(), "0.1".to_owned()),
+            ("min.compaction.lag.ms".to_owned(), "1000".to_owned()),
+            ("max.compaction.lag.ms".to_owned(), "60000".to_owned()),
+            ("delete.retention.ms".to_owned(), "5".to_owned()),
+        ]);
+        let config = log_config(&settings, &overrides);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.1);
+        assert_eq!(config.min_compaction_lag_ms, 1000);
+        assert_eq!(config.max_compaction_lag_ms, 60_000);
+        assert_eq!(config.delete_retention_ms, 5);
     }
 }

@@ -54,8 +54,25 @@ pub struct BrokerSettings {
     pub log_message_timestamp_type: String,
     /// `min.insync.replicas`.
     pub min_insync_replicas: i32,
-    /// `log.cleanup.policy`.
+    /// `log.cleanup.policy`: `delete`, `compact` or both, comma-separated.
     pub log_cleanup_policy: String,
+    /// `log.cleaner.enable`: run the log cleaner for compacted topics.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.threads`: Kafka's cleaner thread count; the dedupe buffer is shared out
+    /// between them. Fjord's cleaner cleans one partition at a time.
+    pub log_cleaner_threads: u32,
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key → offset map of all cleaner threads.
+    pub log_cleaner_dedupe_buffer_size: u64,
+    /// `log.cleaner.backoff.ms`: pause between cleaner passes.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.min.cleanable.ratio`: default of `min.cleanable.dirty.ratio`.
+    pub log_cleaner_min_cleanable_ratio: f64,
+    /// `log.cleaner.min.compaction.lag.ms`: default of `min.compaction.lag.ms`.
+    pub log_cleaner_min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms`: default of `max.compaction.lag.ms`.
+    pub log_cleaner_max_compaction_lag_ms: i64,
+    /// `log.cleaner.delete.retention.ms`: default of `delete.retention.ms`.
+    pub log_cleaner_delete_retention_ms: i64,
     /// `log.retention.check.interval.ms`.
     pub log_retention_check_interval_ms: u64,
     /// `log.flush.offset.checkpoint.interval.ms`: how often recovery points are
@@ -98,6 +115,14 @@ impl Default for BrokerSettings {
             log_message_timestamp_type: "CreateTime".to_owned(),
             min_insync_replicas: 1,
             log_cleanup_policy: "delete".to_owned(),
+            log_cleaner_enable: true,
+            log_cleaner_threads: 1,
+            log_cleaner_dedupe_buffer_size: 134_217_728,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_min_cleanable_ratio: 0.5,
+            log_cleaner_min_compaction_lag_ms: 0,
+            log_cleaner_max_compaction_lag_ms: i64::MAX,
+            log_cleaner_delete_retention_ms: 86_400_000,
             log_retention_check_interval_ms: 300_000,
             log_flush_offset_checkpoint_interval_ms: 60_000,
             socket_request_max_bytes: 104_857_600,
@@ -178,7 +203,46 @@ impl BrokerSettings {
                 int_in(key_value("min.insync.replicas", v), 1, i32::MAX as i64)? as i32;
         }
         if let Some(v) = get("log.cleanup.policy") {
-            settings.log_cleanup_policy = one_of(key_value("log.cleanup.policy", v), &["delete"])?;
+            crate::cluster::topic_config::cleanup_policy(v)
+                .map_err(|reason| invalid("log.cleanup.policy", v, reason))?;
+            settings.log_cleanup_policy = v.to_owned();
+        }
+        if let Some(v) = get("log.cleaner.enable") {
+            settings.log_cleaner_enable = boolean(key_value("log.cleaner.enable", v))?;
+        }
+        if let Some(v) = get("log.cleaner.threads") {
+            settings.log_cleaner_threads =
+                int_in(key_value("log.cleaner.threads", v), 0, i32::MAX as i64)? as u32;
+        }
+        if let Some(v) = get("log.cleaner.dedupe.buffer.size") {
+            settings.log_cleaner_dedupe_buffer_size =
+                int_in(key_value("log.cleaner.dedupe.buffer.size", v), 1, i64::MAX)? as u64;
+        }
+        if let Some(v) = get("log.cleaner.backoff.ms") {
+            settings.log_cleaner_backoff_ms =
+                int_in(key_value("log.cleaner.backoff.ms", v), 0, i64::MAX)? as u64;
+        }
+        if let Some(v) = get("log.cleaner.min.cleanable.ratio") {
+            settings.log_cleaner_min_cleanable_ratio =
+                ratio(key_value("log.cleaner.min.cleanable.ratio", v))?;
+        }
+        if let Some(v) = get("log.cleaner.min.compaction.lag.ms") {
+            settings.log_cleaner_min_compaction_lag_ms = int_in(
+                key_value("log.cleaner.min.compaction.lag.ms", v),
+                0,
+                i64::MAX,
+            )?;
+        }
+        if let Some(v) = get("log.cleaner.max.compaction.lag.ms") {
+            settings.log_cleaner_max_compaction_lag_ms = int_in(
+                key_value("log.cleaner.max.compaction.lag.ms", v),
+                1,
+                i64::MAX,
+            )?;
+        }
+        if let Some(v) = get("log.cleaner.delete.retention.ms") {
+            settings.log_cleaner_delete_retention_ms =
+                int_in(key_value("log.cleaner.delete.retention.ms", v), 0, i64::MAX)?;
         }
         if let Some(v) = get("log.retention.check.interval.ms") {
             settings.log_retention_check_interval_ms =
@@ -279,6 +343,32 @@ impl BrokerSettings {
             ),
             ("min.insync.replicas", self.min_insync_replicas.to_string()),
             ("log.cleanup.policy", self.log_cleanup_policy.clone()),
+            ("log.cleaner.enable", self.log_cleaner_enable.to_string()),
+            ("log.cleaner.threads", self.log_cleaner_threads.to_string()),
+            (
+                "log.cleaner.dedupe.buffer.size",
+                self.log_cleaner_dedupe_buffer_size.to_string(),
+            ),
+            (
+                "log.cleaner.backoff.ms",
+                self.log_cleaner_backoff_ms.to_string(),
+            ),
+            (
+                "log.cleaner.min.cleanable.ratio",
+                self.log_cleaner_min_cleanable_ratio.to_string(),
+            ),
+            (
+                "log.cleaner.min.compaction.lag.ms",
+                self.log_cleaner_min_compaction_lag_ms.to_string(),
+            ),
+            (
+                "log.cleaner.max.compaction.lag.ms",
+                self.log_cleaner_max_compaction_lag_ms.to_string(),
+            ),
+            (
+                "log.cleaner.delete.retention.ms",
+                self.log_cleaner_delete_retention_ms.to_string(),
+            ),
             (
                 "log.retention.check.interval.ms",
                 self.log_retention_check_interval_ms.to_string(),
@@ -360,6 +450,14 @@ const KNOWN_KEYS: &[&str] = &[
     "log.message.timestamp.type",
     "min.insync.replicas",
     "log.cleanup.policy",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.delete.retention.ms",
     "log.retention.check.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",
     "socket.request.max.bytes",
@@ -412,6 +510,15 @@ fn one_of((key, value): (&str, &str), allowed: &[&str]) -> Result<String, Settin
         .find(|candidate| candidate.eq_ignore_ascii_case(value))
         .map(|candidate| (*candidate).to_owned())
         .ok_or_else(|| invalid(key, value, format!("must be one of {}", allowed.join(", "))))
+}
+
+/// A number between 0 and 1, as Kafka's `between(0, 1)` validator.
+fn ratio((key, value): (&str, &str)) -> Result<f64, SettingsError> {
+    match value.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        Ok(_) => Err(invalid(key, value, "must be between 0 and 1")),
+        Err(_) => Err(invalid(key, value, "not a number")),
+    }
 }
 
 fn retention((key, value): (&str, &str), unit_ms: i64) -> Result<i64, SettingsError> {
@@ -518,6 +625,45 @@ mod tests {
         let error =
             BrokerSettings::from_pairs(pairs(&[("log.flush.policy", "never")])).unwrap_err();
         assert!(error.to_string().contains("must be one of sync, os"));
+    }
+
+    #[test]
+    fn the_cleaner_settings_have_kafkas_defaults_and_bounds() {
+        let defaults = BrokerSettings::default();
+        assert!(defaults.log_cleaner_enable);
+        assert_eq!(defaults.log_cleaner_threads, 1);
+        assert_eq!(defaults.log_cleaner_dedupe_buffer_size, 134_217_728);
+        assert_eq!(defaults.log_cleaner_backoff_ms, 15_000);
+        assert_eq!(defaults.log_cleaner_min_cleanable_ratio, 0.5);
+        assert_eq!(defaults.log_cleaner_max_compaction_lag_ms, i64::MAX);
+        assert_eq!(defaults.log_cleaner_delete_retention_ms, 86_400_000);
+        let s = BrokerSettings::from_pairs(pairs(&[
+            ("log.cleanup.policy", "compact,delete"),
+            ("log.cleaner.enable", "false"),
+            ("log.cleaner.backoff.ms", "100"),
+            ("log.cleaner.min.cleanable.ratio", "0.01"),
+            ("log.cleaner.dedupe.buffer.size", "1048576"),
+        ]))
+        .unwrap();
+        assert_eq!(s.log_cleanup_policy, "compact,delete");
+        assert!(!s.log_cleaner_enable);
+        assert_eq!(s.log_cleaner_backoff_ms, 100);
+        assert_eq!(s.log_cleaner_min_cleanable_ratio, 0.01);
+        assert_eq!(s.unknown_keys().count(), 0);
+        for (key, bad) in [
+            ("log.cleanup.policy", "shred"),
+            ("log.cleaner.enable", "sometimes"),
+            ("log.cleaner.threads", "-1"),
+            ("log.cleaner.dedupe.buffer.size", "0"),
+            ("log.cleaner.backoff.ms", "-5"),
+            ("log.cleaner.min.cleanable.ratio", "2"),
+            ("log.cleaner.min.compaction.lag.ms", "-1"),
+            ("log.cleaner.max.compaction.lag.ms", "0"),
+            ("log.cleaner.delete.retention.ms", "-1"),
+        ] {
+            let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
     }
 
     #[test]

@@ -45,6 +45,9 @@ const COMPRESSION_MASK: i16 = 0x07;
 pub(crate) const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 pub(crate) const TRANSACTIONAL_FLAG: i16 = 0x10;
 pub(crate) const CONTROL_FLAG: i16 = 0x20;
+/// Attribute bit set by compaction (KIP-534): baseTimestamp holds the delete horizon, the time
+/// after which the batch's tombstones may be removed; record timestamps stay relative to it.
+pub(crate) const DELETE_HORIZON_FLAG: i16 = 0x40;
 /// Highest compression codec Kafka defines (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
 const MAX_COMPRESSION: u8 = 4;
 
@@ -130,6 +133,12 @@ impl BatchHeader {
         (self.attributes & COMPRESSION_MASK) as u8
     }
 
+    /// The delete horizon compaction set on this batch, if any (the `DELETE_HORIZON_FLAG`
+    /// attribute: `baseTimestamp` holds it).
+    pub fn delete_horizon(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_FLAG != 0).then_some(self.base_timestamp)
+    }
+
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & LOG_APPEND_TIME_FLAG != 0
     }
@@ -190,8 +199,23 @@ fn batch_size(bytes: &[u8]) -> Result<usize, BatchError> {
     Ok(size)
 }
 
-/// Validates that `bytes` is exactly one well-formed RecordBatch v2 and returns its header.
+/// Validates that `bytes` is exactly one well-formed RecordBatch v2, as a producer must send
+/// it (one record per offset), and returns its header.
 pub fn validate_batch(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = validate_stored_batch(bytes)?;
+    if header.record_count > 0 && header.last_offset_delta != header.record_count - 1 {
+        return Err(BatchError::CorruptMessage(format!(
+            "last offset delta {} does not fit record count {}",
+            header.last_offset_delta, header.record_count
+        )));
+    }
+    Ok(header)
+}
+
+/// [`validate_batch`] for a batch as a log may hold it: compaction removes records from a
+/// batch but keeps its base offset and last offset delta (so the producer's last sequence
+/// stays known), so a stored batch may hold fewer records than offsets.
+pub fn validate_stored_batch(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(bytes)?;
     if header.batch_length < (HEADER_SIZE - LOG_OVERHEAD) as i32 || header.size() != bytes.len() {
         return Err(BatchError::CorruptMessage(format!(
@@ -214,7 +238,7 @@ pub fn validate_batch(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         )));
     }
     if header.last_offset_delta < 0
-        || (header.record_count > 0 && header.last_offset_delta != header.record_count - 1)
+        || i64::from(header.record_count) > i64::from(header.last_offset_delta) + 1
     {
         return Err(BatchError::CorruptMessage(format!(
             "last offset delta {} does not fit record count {}",

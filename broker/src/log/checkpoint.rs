@@ -7,11 +7,12 @@
 //! 3 1200
 //! ```
 //!
-//! A partition directory holds three:
+//! A partition directory holds these:
 //! - `recovery-point-offset-checkpoint`: one entry, the offset below which everything is fsynced
 //!   together with its indexes; unclean recovery scans only from the segment containing it.
 //! - `log-start-offset-checkpoint`: one entry, the log start offset (DeleteRecords, retention).
 //! - `leader-epoch-checkpoint`: `epoch start_offset` per leader epoch, oldest first.
+//! - `cleaner-offset-checkpoint` (compacted topics): one entry, the first dirty offset.
 //!
 //! Writes are atomic: write `<name>.tmp`, fsync it, rename over `<name>`, fsync the directory.
 //! A crash leaves either the old or the new file, never a mix; a stray `.tmp` is ignored.
@@ -26,6 +27,8 @@ use super::error::LogError;
 pub(crate) const RECOVERY_POINT: &str = "recovery-point-offset-checkpoint";
 pub(crate) const LOG_START_OFFSET: &str = "log-start-offset-checkpoint";
 pub(crate) const LEADER_EPOCH: &str = "leader-epoch-checkpoint";
+/// The cleaner's first dirty offset: everything below it has been compacted.
+pub(crate) const CLEANER_OFFSET: &str = "cleaner-offset-checkpoint";
 
 const VERSION: i64 = 0;
 

@@ -16,6 +16,9 @@
 //! leader-epoch-checkpoint           epoch → start offset, for OffsetForLeaderEpoch
 //! 00000000000000052113.snapshot     idempotent-producer state below that offset
 //! 00000000000000000000.log.deleted  a removed segment's file, until unlinked
+//! cleaner-offset-checkpoint         compacted topics: the first offset not yet compacted
+//! 00000000000000000000.log.cleaned  a cleaned segment being written (+ .index/.timeindex)
+//! 00000000000000000000.log.swap     a cleaned segment being swapped in
 //! ```
 //!
 //! Formats are in [`batch`], [`records`], `index`, `time_index` and `checkpoint`. Index files grow by appends
@@ -24,7 +27,10 @@
 //! # Invariants
 //!
 //! - Segments are ordered by base offset; each `.log` is whole, valid batches back to back with
-//!   increasing offsets; the last segment is the only one written (the active segment).
+//!   increasing offsets; the last segment is the only one appended to (the active segment).
+//!   Compaction replaces closed segments by cleaned ones ([`cleaner`]): offsets keep their
+//!   places, with gaps where records were removed, and a compacted batch may hold fewer
+//!   records than offsets ([`batch::validate_stored_batch`]).
 //! - `log_start_offset <= log_end_offset`; no segment lies wholly below the log start offset
 //!   except the active one.
 //! - Memory per partition is a few counters per segment. Indexes are read with `pread` per
@@ -104,16 +110,17 @@
 //!
 //! # Not here
 //!
-//! Compaction, tiering and replication fetch sessions live elsewhere; this module exposes what
-//! they need: raw batch reads, segment-granular deletes, leader epochs, and for followers
+//! Tiering and replication fetch sessions live elsewhere; this module exposes what they need:
+//! raw batch reads, segment-granular deletes, leader epochs, and for followers
 //! [`PartitionLog::append_replicated`] (offsets as the leader assigned them) and
-//! [`PartitionLog::truncate_to`] (cut a divergent tail). Compaction is not implemented yet;
-//! reads and recovery already tolerate the offset gaps it will leave.
+//! [`PartitionLog::truncate_to`] (cut a divergent tail). Compaction is here ([`cleaner`]); the
+//! broker's maintenance task decides when each partition is cleaned.
 
 pub mod batch;
 pub mod builder;
 mod checkpoint;
-mod compression;
+pub mod cleaner;
+pub(crate) mod compression;
 mod error;
 mod flusher;
 mod index;
@@ -137,13 +144,14 @@ mod timestamp;
 mod tests;
 
 pub use batch::BatchError;
+pub use cleaner::{CleanOutcome, CleanPlan, Cleanable, Cleaned};
 pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
 pub use partition::{PartitionLog, ReadPlan, RecoveryCheckpoint, RetiredFiles, RollWrite};
 pub use sync::{FileSync, OsSync, Syncer};
 
 /// Per-topic log configuration; fields keep Kafka's topic config names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would exceed this size.
     pub segment_bytes: u64,
@@ -159,6 +167,16 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
+    pub compact: bool,
+    /// `min.cleanable.dirty.ratio`: clean once the dirty part is this share of the log.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this stay uncompacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty segment older than this is cleaned whatever the ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone stays after the clean that first kept it.
+    pub delete_retention_ms: i64,
 }
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -173,6 +191,11 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
+            compact: false,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: DAY_MS as i64,
         }
     }
 }

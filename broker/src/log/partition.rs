@@ -33,7 +33,7 @@ pub struct PartitionLog {
     /// writes that file, so writers never interleave.
     checkpointed: Arc<Mutex<i64>>,
     pub(super) epochs: LeaderEpochCache,
-    failed: Arc<AtomicBool>,
+    pub(super) failed: Arc<AtomicBool>,
     /// Segments closed by a roll whose fsync runs on a thread of its own, oldest first. The
     /// recovery point moves past each one only once it is durable.
     pub(super) closing: VecDeque<Closing>,

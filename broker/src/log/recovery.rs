@@ -1,6 +1,7 @@
 //! Loading a partition's segments at open, with recovery of whatever may be unflushed.
 //!
 //! Order of work:
+//! 0. Finish or undo a compaction swap a crash interrupted (`cleaner/swap.rs`).
 //! 1. List `<20 digits>.log` files; delete checkpoint temp files and index files without a
 //!    `.log` (leftovers of an interrupted write or deletion).
 //! 2. Delete segments wholly below the checkpointed log start offset (a deletion interrupted
@@ -30,6 +31,7 @@ pub(super) fn load_segments(
     epochs: &mut LeaderEpochCache,
     syncer: &Syncer,
 ) -> Result<(Vec<Segment>, bool), LogError> {
+    super::cleaner::finish_interrupted_swaps(dir, syncer)?;
     let mut bases = list_segments(dir)?;
     if let Some(start) = log_start_offset {
         while bases.len() > 1 && bases[1] <= start {

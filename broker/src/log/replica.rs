@@ -16,12 +16,13 @@ use super::segment::Segment;
 
 impl PartitionLog {
     /// Appends one batch fetched from the leader, keeping the leader's baseOffset and
-    /// partitionLeaderEpoch (and LogAppendTime stamp). The batch is validated like a produced
-    /// one; it must start at or after the log end offset (a gap is allowed, as the leader's log
-    /// may have been compacted). Does not fsync.
+    /// partitionLeaderEpoch (and LogAppendTime stamp). The batch is validated like a stored
+    /// one (a compacted batch holds fewer records than offsets); it must start at or after the
+    /// log end offset (a gap is allowed, as the leader's log may have been compacted). Does not
+    /// fsync.
     pub fn append_replicated(&mut self, batch: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         self.ensure_writable()?;
-        let header = batch::validate_batch(batch)?;
+        let header = batch::validate_stored_batch(batch)?;
         let end = self.log_end_offset();
         if header.base_offset < end {
             return Err(LogError::AppendOutOfOrder {

@@ -104,7 +104,7 @@ impl<'a> BatchScanner<'a> {
         }
         if self.validate {
             let bytes = self.bytes(size as usize)?;
-            if let Err(e) = batch::validate_batch(bytes) {
+            if let Err(e) = batch::validate_stored_batch(bytes) {
                 return invalid(self.pos, e.to_string());
             }
         }

@@ -13,7 +13,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::ops::Deref;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -42,6 +42,18 @@ pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
 /// `<20-digit zero-padded base offset>.<suffix>`, as Kafka names segment files.
 pub(crate) fn file_name(base_offset: i64, suffix: &str) -> String {
     format!("{base_offset:020}.{suffix}")
+}
+
+/// The file of the same segment with `suffix` in place of `log`, keeping any trailing suffix:
+/// `<base>.log` → `<base>.index`, `<base>.log.cleaned` → `<base>.index.cleaned`.
+pub(crate) fn sibling(log_path: &Path, suffix: &str) -> PathBuf {
+    let name = log_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let (stem, rest) = name.split_once('.').unwrap_or((name, LOG_SUFFIX));
+    let trailing = rest.strip_prefix(LOG_SUFFIX).unwrap_or_default();
+    log_path.with_file_name(format!("{stem}.{suffix}{trailing}"))
 }
 
 /// A segment's `.log`, shared with the flusher. Before anything in it counts as durable, its
@@ -115,11 +127,11 @@ impl OpenFiles {
             .sync()
             .map_err(LogError::io("fsync segment", log_path))?;
         let syncer = self.log.syncer();
-        let index_path = log_path.with_extension(INDEX_SUFFIX);
+        let index_path = sibling(log_path, INDEX_SUFFIX);
         syncer
             .sync_data(&self.index, &index_path)
             .map_err(LogError::io("fsync offset index", &index_path))?;
-        let time_index_path = log_path.with_extension(TIME_INDEX_SUFFIX);
+        let time_index_path = sibling(log_path, TIME_INDEX_SUFFIX);
         syncer
             .sync_data(&self.time_index, &time_index_path)
             .map_err(LogError::io("fsync time index", &time_index_path))
@@ -162,6 +174,10 @@ pub(crate) struct Segment {
     bytes_since_index: u64,
     files: Option<OpenFiles>,
     syncer: Syncer,
+    /// Inodes of the `.log` and `.index` this segment describes, once known: a read that opens
+    /// them by path checks it got these files, not a cleaned replacement swapped in since.
+    log_ino: Option<u64>,
+    index_ino: Option<u64>,
 }
 
 impl Segment {
@@ -189,6 +205,8 @@ impl Segment {
             bytes_since_index: 0,
             files: None,
             syncer: syncer.clone(),
+            log_ino: None,
+            index_ino: None,
         }
     }
 
@@ -197,11 +215,26 @@ impl Segment {
     }
 
     fn index_path(&self) -> PathBuf {
-        self.log_path.with_extension(INDEX_SUFFIX)
+        sibling(&self.log_path, INDEX_SUFFIX)
     }
 
     fn time_index_path(&self) -> PathBuf {
-        self.log_path.with_extension(TIME_INDEX_SUFFIX)
+        sibling(&self.log_path, TIME_INDEX_SUFFIX)
+    }
+
+    /// A new, empty segment written under the files `<base>.log<suffix>`, `<base>.index<suffix>`
+    /// and `<base>.timeindex<suffix>` (the cleaner's `.cleaned` output). Its files are created
+    /// at once, so an output with no batch still exists.
+    pub(crate) fn with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        syncer: &Syncer,
+    ) -> Result<Segment, LogError> {
+        let name = format!("{}{suffix}", file_name(base_offset, LOG_SUFFIX));
+        let mut seg = Segment::at(dir.join(name), base_offset, syncer);
+        seg.open_files(true)?;
+        Ok(seg)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -222,9 +255,10 @@ impl Segment {
         syncer: &Syncer,
     ) -> Result<(Segment, u64), LogError> {
         let mut seg = Segment::new(dir, base_offset, syncer);
-        seg.size = fs::metadata(&seg.log_path)
-            .map_err(LogError::io("stat segment", &seg.log_path))?
-            .len();
+        let metadata =
+            fs::metadata(&seg.log_path).map_err(LogError::io("stat segment", &seg.log_path))?;
+        seg.size = metadata.len();
+        seg.log_ino = Some(metadata.ino());
         match seg.load_indexes(next_base)? {
             Ok(()) => Ok((seg, 0)),
             Err(reason) => {
@@ -243,6 +277,7 @@ impl Segment {
         ) else {
             return Ok(Err("index file missing".to_string()));
         };
+        self.index_ino = index.metadata().ok().map(|m| m.ino());
         let size = self.size;
         // Relative offsets must stay inside the segment; for the active one that is re-checked
         // once the tail walk below has found its end.
@@ -486,6 +521,8 @@ impl Segment {
                 index: Arc::new(open(self.index_path(), truncate_indexes)?),
                 time_index: open(self.time_index_path(), truncate_indexes)?,
             };
+            self.log_ino = files.log.metadata().ok().map(|m| m.ino());
+            self.index_ino = files.index.metadata().ok().map(|m| m.ino());
             self.files = Some(files);
         }
         Ok(self.files.as_ref().expect("opened above"))
@@ -627,6 +664,8 @@ impl Segment {
             index_entries: self.index_entries,
             log: self.files.as_ref().map(|f| Arc::clone(&f.log)),
             index: self.files.as_ref().map(|f| Arc::clone(&f.index)),
+            log_ino: self.log_ino,
+            index_ino: self.index_ino,
         }
     }
 

@@ -1,6 +1,7 @@
-//! Appending as the leader: split and validate the batches, check idempotent producers'
-//! sequences, write, record producer state, advance the high watermark — all under the
-//! partition's locks — and hand back what the caller may await.
+//! Appending as the leader: split and validate the batches (for a compacted topic, decode
+//! them to refuse records without a key), check idempotent producers' sequences, write,
+//! record producer state, advance the high watermark — all under the partition's locks — and
+//! hand back what the caller may await.
 //!
 //! *Durable* resolves once the appended bytes are fsynced under the broker's flush policy
 //! (`sync`: by the group-commit flusher; `os`: at once, the OS writes back). *Committed*
@@ -17,6 +18,8 @@ use tokio::sync::watch;
 
 use super::{Partition, PartitionError, PartitionEvent, lock};
 use crate::log::batch::{BatchHeader, split_batches};
+use crate::log::compression::decompressed_limit;
+use crate::log::records::BatchRecords;
 use crate::log::{Flusher, LogError, PartitionLog, SyncHandle, TimestampType};
 use crate::producer_state::{BatchMeta, ProducerStates, SequenceCheck, last_sequence};
 
@@ -120,6 +123,14 @@ impl Partition {
                 partition: self.index,
             });
         };
+        if log.config().compact {
+            let limit = decompressed_limit(log.config().max_message_bytes);
+            for (range, header) in &batches {
+                if !header.is_control() {
+                    self.check_keys(&records[range.clone()], limit)?;
+                }
+            }
+        }
         let mut producers = lock(&self.producers);
         let outcome = self.append_locked(&mut log, &mut producers, &records, batches, epoch, now);
         drop(producers);
@@ -147,6 +158,21 @@ impl Partition {
                 partition: self.index,
             },
         })
+    }
+
+    /// A compacted topic takes only records with a key (Kafka's `LogValidator`): the one
+    /// place the produce path decodes records, with the decompression cap.
+    fn check_keys(&self, batch: &[u8], limit: usize) -> Result<(), PartitionError> {
+        let records = BatchRecords::new(batch, limit)?;
+        for record in records.records() {
+            if record?.key.is_none() {
+                return Err(PartitionError::KeylessRecordOnCompactedTopic {
+                    topic: self.topic.clone(),
+                    partition: self.index,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The append protocol under the log and producer locks: `(base offset, append time)` of

@@ -1,5 +1,6 @@
 //! Why a partition operation was refused or failed. `api::errors` maps each to its Kafka code.
 
+use crate::log::records::RecordError;
 use crate::log::{BatchError, LogError};
 use crate::producer_state::SequenceError;
 
@@ -10,6 +11,14 @@ pub enum PartitionError {
     InvalidBatch(#[from] BatchError),
     #[error("the produce request carried no record batch")]
     NoBatches,
+    /// A record without a key sent to a compacted topic (Kafka's message).
+    #[error(
+        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+    )]
+    KeylessRecordOnCompactedTopic { topic: String, partition: i32 },
+    /// The records of a batch for a compacted topic do not decode (or inflate past the cap).
+    #[error("records of a batch for a compacted topic: {0}")]
+    UndecodableRecords(#[from] RecordError),
     #[error("transactional batches are not supported yet")]
     TransactionalNotSupported,
     /// An idempotent producer's batch is out of sequence or from a fenced epoch.

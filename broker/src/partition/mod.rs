@@ -21,6 +21,8 @@ mod read;
 mod replica;
 
 #[cfg(test)]
+mod compaction_tests;
+#[cfg(test)]
 mod leader_tests;
 #[cfg(test)]
 mod tests;
@@ -38,7 +40,9 @@ pub use read::{Isolation, PlannedRead, ReadResult};
 pub use replica::{EpochMismatch, ReplicaState};
 
 use crate::log::batch::BatchHeader;
-use crate::log::{LogConfig, LogError, PartitionLog, RecoveryCheckpoint, Syncer};
+use crate::log::{
+    CleanOutcome, Cleanable, LogConfig, LogError, PartitionLog, RecoveryCheckpoint, Syncer,
+};
 use crate::producer_state::{BatchMeta, ProducerStates, last_sequence};
 
 /// Which partition, and of what kind of topic.
@@ -263,6 +267,38 @@ impl Partition {
         outcome
     }
 
+    /// How dirty the log is, if it is compacted (for the cleaner to pick the dirtiest).
+    pub fn cleanable(&self, now_ms: i64) -> Result<Option<Cleanable>, LogError> {
+        lock(&self.log).cleanable(now_ms)
+    }
+
+    /// Compacts the log if a clean is due: the lock is held to plan (which closed segments,
+    /// the producers' last batches) and to swap the result in; reading and rewriting the
+    /// segments run without it. `None` when there was nothing to do, or when retention
+    /// removed a segment meanwhile (the clean is abandoned). `budget` bounds the key → offset
+    /// map in bytes.
+    pub fn clean(&self, now_ms: i64, budget: usize) -> Result<Option<CleanOutcome>, LogError> {
+        let plan = {
+            let log = lock(&self.log);
+            let keep = lock(&self.producers).last_batch_offsets();
+            log.plan_clean(now_ms, keep)?
+        };
+        let Some(plan) = plan else {
+            return Ok(None);
+        };
+        let cleaned = match plan.run(budget) {
+            Ok(Some(cleaned)) => cleaned,
+            Ok(None) | Err(LogError::SegmentRemoved { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut log = lock(&self.log);
+        let outcome = log.swap_in(cleaned);
+        let retired = log.take_retired();
+        drop(log);
+        retired.unlink();
+        outcome
+    }
+
     /// The recovery point to checkpoint, written by the caller without the lock.
     pub fn recovery_checkpoint(&self) -> RecoveryCheckpoint {
         lock(&self.log).recovery_checkpoint()
@@ -332,7 +368,12 @@ fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogErro
                     header.producer_epoch,
                     BatchMeta {
                         first_seq: header.base_sequence,
-                        last_seq: last_sequence(header.base_sequence, header.record_count),
+                        // From the offsets, not the record count: compaction removes
+                        // records from a batch but keeps its last offset delta.
+                        last_seq: last_sequence(
+                            header.base_sequence,
+                            header.last_offset_delta.saturating_add(1),
+                        ),
                         first_offset: header.base_offset,
                         last_offset,
                         timestamp: header.max_timestamp,

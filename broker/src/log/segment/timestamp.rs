@@ -103,7 +103,7 @@ impl Segment {
         let mut bytes = vec![0u8; b.header.size()];
         log.read_exact_at(&mut bytes, b.position)
             .map_err(LogError::io("read segment", &self.log_path))?;
-        batch::validate_batch(&bytes).map_err(|e| LogError::Corrupt {
+        batch::validate_stored_batch(&bytes).map_err(|e| LogError::Corrupt {
             path: self.log_path.clone(),
             reason: format!("batch at position {}: {e}", b.position),
         })?;

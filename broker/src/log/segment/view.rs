@@ -8,11 +8,14 @@
 //! that retention removes a closed segment. Its files are renamed under the lock and unlinked
 //! after it; a view that opens the `.log` before the rename reads on from the open descriptor,
 //! one that opens it after gets [`LogError::SegmentRemoved`] and the caller plans again.
+//! Compaction replaces a closed segment by a cleaned one under the same name: a view knows the
+//! inodes of the files it describes, so one that opens the replacement also gets
+//! `SegmentRemoved`, and one that finds another `.index` scans its `.log` from the start.
 
 use std::fs::File;
 use std::io;
 use std::ops::Deref;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -34,6 +37,9 @@ pub(crate) struct SegmentView {
     /// The active segment's open files; a closed segment opens them for the read.
     pub(super) log: Option<Arc<LogFile>>,
     pub(super) index: Option<Arc<File>>,
+    /// The inodes the segment's files had when the view was taken (see `Segment`).
+    pub(super) log_ino: Option<u64>,
+    pub(super) index_ino: Option<u64>,
 }
 
 /// A `.log` either shared with the active segment or opened just for one read.
@@ -61,6 +67,12 @@ impl SegmentView {
         match &self.log {
             Some(file) => Ok(Handle::Shared(Arc::clone(file))),
             None => match File::open(&self.log_path) {
+                // Compaction swapped a cleaned segment in under the same name: plan again.
+                Ok(file) if self.log_ino.is_some() && ino(&file) != self.log_ino => {
+                    Err(LogError::SegmentRemoved {
+                        path: self.log_path.clone(),
+                    })
+                }
                 Ok(file) => Ok(Handle::Owned(file)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Err(LogError::SegmentRemoved {
                     path: self.log_path.clone(),
@@ -77,10 +89,14 @@ impl SegmentView {
             return Ok(0);
         }
         let target = u32::try_from(offset - self.base_offset).unwrap_or(u32::MAX);
-        let path = self.log_path.with_extension(INDEX_SUFFIX);
+        let path = super::sibling(&self.log_path, INDEX_SUFFIX);
         let found = match &self.index {
             Some(file) => index::lookup::<OffsetEntry>(file, self.index_entries, target),
             None => match open_existing(&path)? {
+                // Another segment's index under this name (a cleaned one): scan from the start.
+                Some(file) if self.index_ino.is_some() && ino(&file) != self.index_ino => {
+                    return Ok(0);
+                }
                 Some(file) => index::lookup::<OffsetEntry>(&file, self.index_entries, target),
                 None => return Ok(0),
             },
@@ -150,4 +166,8 @@ impl SegmentView {
         buf.truncate(end);
         Ok(Some(Bytes::from(buf)))
     }
+}
+
+fn ino(file: &File) -> Option<u64> {
+    file.metadata().ok().map(|m| m.ino())
 }
