@@ -189,10 +189,6 @@ impl Group {
         self.generation
     }
 
-    pub fn protocol_type(&self) -> Option<&str> {
-        self.protocol_type.as_deref()
-    }
-
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
@@ -232,7 +228,11 @@ impl Group {
             let _ = respond.send(JoinAnswer::error(error, member_id.to_owned()));
         };
         if self.state == GroupState::Dead {
-            return refuse(respond, GroupError::CoordinatorNotAvailable, &join.member_id);
+            return refuse(
+                respond,
+                GroupError::CoordinatorNotAvailable,
+                &join.member_id,
+            );
         }
         if join.session_timeout < limits.min_session_timeout
             || join.session_timeout > limits.max_session_timeout
@@ -240,7 +240,11 @@ impl Group {
             return refuse(respond, GroupError::InvalidSessionTimeout, &join.member_id);
         }
         if join.protocol_type.is_empty() || join.protocols.is_empty() || !self.supports(&join) {
-            return refuse(respond, GroupError::InconsistentGroupProtocol, &join.member_id);
+            return refuse(
+                respond,
+                GroupError::InconsistentGroupProtocol,
+                &join.member_id,
+            );
         }
         if join.member_id.is_empty() {
             if self.members.len() + self.pending.len() >= limits.max_size {
@@ -482,7 +486,12 @@ impl Group {
         }
         candidates
             .iter()
-            .max_by_key(|name| (votes.get(*name).copied().unwrap_or(0), std::cmp::Reverse(**name)))
+            .max_by_key(|name| {
+                (
+                    votes.get(*name).copied().unwrap_or(0),
+                    std::cmp::Reverse(**name),
+                )
+            })
             .map(|name| (*name).clone())
     }
 
@@ -630,7 +639,10 @@ impl Group {
             self.after_removal(limits, now);
         }
         if self.state == GroupState::PreparingRebalance {
-            if self.rebalance_deadline.is_some_and(|deadline| now >= deadline) {
+            if self
+                .rebalance_deadline
+                .is_some_and(|deadline| now >= deadline)
+            {
                 self.complete_join();
             } else {
                 self.try_complete_join(now);
@@ -649,7 +661,10 @@ impl Group {
 
     /// The protocol type members of a non-empty group use (`consumer` for consumers).
     pub fn member_protocol_type(&self) -> Option<&str> {
-        self.members.values().next().map(|m| m.protocol_type.as_str())
+        self.members
+            .values()
+            .next()
+            .map(|m| m.protocol_type.as_str())
     }
 }
 
