@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
+use crate::group::{GroupCoordinator, GroupSettings};
 use crate::metrics::Metrics;
 use crate::topics::Topics;
 
@@ -17,6 +18,8 @@ pub struct Broker {
     pub advertised_host: String,
     pub advertised_port: u16,
     pub topics: Arc<Topics>,
+    /// Consumer groups coordinated here; started by `Bound::serve`.
+    pub groups: Arc<GroupCoordinator>,
     pub metrics: Metrics,
     ready: AtomicBool,
 }
@@ -28,12 +31,16 @@ impl Broker {
         advertised: (String, u16),
         topics: Topics,
     ) -> Self {
+        let topics = Arc::new(topics);
+        let groups =
+            GroupCoordinator::new(Arc::clone(&topics), GroupSettings::from(&config.settings));
         Self {
             config,
             cluster_id,
             advertised_host: advertised.0,
             advertised_port: advertised.1,
-            topics: Arc::new(topics),
+            groups,
+            topics,
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
         }

@@ -15,6 +15,7 @@ pub mod broker;
 mod clean_shutdown;
 pub mod cluster;
 pub mod config;
+pub mod group;
 pub mod log;
 mod maintenance;
 pub mod meta_properties;

@@ -15,6 +15,13 @@
 //         consumed PARTITION OFFSET TIMESTAMP KEY VALUE
 //   consume BOOTSTRAP TOPIC PARTITIONS COUNT   read COUNT records from the beginning:
 //         consumed PARTITION OFFSET TIMESTAMP KEY VALUE
+//   group BOOTSTRAP TOPIC GROUP COUNT SECONDS   subscribe as a member of GROUP, read until
+//       COUNT records arrived or SECONDS passed, commit synchronously, then print:
+//         consumed PARTITION OFFSET
+//         committed PARTITION OFFSET   (for each partition it was assigned)
+//   groupadmin BOOTSTRAP TOPIC GROUP   the admin client's group calls against GROUP, which
+//       has committed offsets for TOPIC and no members:
+//         fact NAME VALUE...
 //   admin BOOTSTRAP   topics, configs, partitions, offsets, records, cluster, bad input:
 //         fact NAME VALUE...
 //   times BOOTSTRAP COUNT CODEC...   per CODEC create topic java-times-CODEC (6 partitions),
@@ -47,6 +54,8 @@ public class JavaClient {
                 case "roundtrip" -> roundtrip(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "consume" -> consume(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "admin" -> admin(args[1]);
+                case "groupadmin" -> groupAdmin(args[1], args[2], args[3]);
+                case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
                 default -> throw new IllegalArgumentException("unknown command " + args[0]);
             }
@@ -143,6 +152,67 @@ public class JavaClient {
         if (seen < count) {
             throw new IllegalStateException("consumed " + seen + " of " + count + " records from " + topic);
         }
+    }
+
+    static void group(String bootstrap, String topic, String group, int count, int seconds) throws Exception {
+        Properties props = common(bootstrap);
+        props.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        props.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        props.put("group.id", group);
+        props.put("enable.auto.commit", "false");
+        props.put("auto.offset.reset", "earliest");
+        StringBuilder out = new StringBuilder();
+        int seen = 0;
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            consumer.subscribe(List.of(topic));
+            long deadline = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
+            while (seen < count && System.nanoTime() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(200))) {
+                    out.append("consumed ").append(record.partition()).append(' ').append(record.offset()).append('\n');
+                    seen++;
+                }
+            }
+            consumer.commitSync(DEADLINE);
+            for (Map.Entry<TopicPartition, OffsetAndMetadata> entry : consumer.committed(consumer.assignment(), DEADLINE).entrySet()) {
+                if (entry.getValue() != null) {
+                    out.append("committed ").append(entry.getKey().partition()).append(' ')
+                        .append(entry.getValue().offset()).append('\n');
+                }
+            }
+        }
+        System.out.print(out);
+    }
+
+    static void groupAdmin(String bootstrap, String topic, String group) throws Exception {
+        Properties props = common(bootstrap);
+        try (Admin admin = Admin.create(props)) {
+            for (ConsumerGroupListing listing : admin.listConsumerGroups().all().get()) {
+                fact("listed", listing.groupId(), listing.groupState().map(Object::toString).orElse("?"));
+            }
+            ConsumerGroupDescription description =
+                admin.describeConsumerGroups(List.of(group)).describedGroups().get(group).get();
+            fact("described", description.groupId(), description.groupState(), description.members().size());
+            Map<TopicPartition, OffsetAndMetadata> offsets =
+                admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            new TreeMap<>(offsetsByPartition(offsets)).forEach((p, o) -> fact("offset", p, o));
+            // Reset partition 0 to the start, as `kafka-consumer-groups --reset-offsets` does.
+            admin.alterConsumerGroupOffsets(group, Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(0))).all().get();
+            offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            new TreeMap<>(offsetsByPartition(offsets)).forEach((p, o) -> fact("altered", p, o));
+            admin.deleteConsumerGroupOffsets(group, Set.of(new TopicPartition(topic, 1))).all().get();
+            offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            new TreeMap<>(offsetsByPartition(offsets)).forEach((p, o) -> fact("after-delete", p, o));
+            admin.deleteConsumerGroups(List.of(group)).all().get();
+            offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            fact("offsets-after-group-delete", offsets.size());
+            fact("delete-unknown", refusal(() -> admin.deleteConsumerGroups(List.of("no-such-group")).all().get()));
+        }
+    }
+
+    static Map<Integer, Long> offsetsByPartition(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        Map<Integer, Long> out = new HashMap<>();
+        offsets.forEach((tp, o) -> out.put(tp.partition(), o == null ? -1 : o.offset()));
+        return out;
     }
 
     static void fact(String name, Object... values) {

@@ -13,6 +13,10 @@ exception ends the command with its class and message on stderr, status 1.
         consumed PARTITION OFFSET TIMESTAMP KEY VALUE
   admin BOOTSTRAP   topics, configs, partitions, offsets, records:
         fact NAME VALUE...
+  group BOOTSTRAP TOPIC GROUP COUNT SECONDS   subscribe as a member of GROUP, read until
+      COUNT records arrived or SECONDS passed, commit, then print:
+        consumed PARTITION OFFSET
+        committed PARTITION OFFSET   (for each partition it was assigned)
 """
 
 import sys
@@ -81,6 +85,31 @@ def consume(bootstrap, topic, partitions, count):
     print("\n".join(lines))
     if len(lines) < count:
         raise RuntimeError(f"consumed {len(lines)} of {count} records from {topic}")
+
+
+def group(bootstrap, topic, group_id, count, seconds):
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    lines = []
+    seen = 0
+    deadline = time.monotonic() + seconds
+    while seen < count and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=200).values():
+            for r in records:
+                lines.append(f"consumed {r.partition} {r.offset}")
+                seen += 1
+    consumer.commit()
+    for tp in sorted(consumer.assignment(), key=lambda tp: tp.partition):
+        committed = consumer.committed(tp)
+        if committed is not None:
+            lines.append(f"committed {tp.partition} {committed}")
+    consumer.close()
+    print("\n".join(lines))
 
 
 def fact(name, *values):
@@ -169,6 +198,8 @@ def main():
             consume(bootstrap, rest[0], int(rest[1]), int(rest[2]))
         elif command == "admin":
             admin(bootstrap)
+        elif command == "group":
+            group(bootstrap, rest[0], rest[1], int(rest[2]), int(rest[3]))
         else:
             raise ValueError(f"unknown command {command}")
     except Exception as error:  # noqa: BLE001 - reported to the test, which fails

@@ -5,6 +5,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::cluster::ProposeError;
+use crate::group::GroupError;
 use crate::log::{BatchError, LogError};
 use crate::partition::PartitionError;
 use crate::producer_state::SequenceError;
@@ -71,6 +72,31 @@ pub fn propose_error(error: &ProposeError) -> ResponseError {
     match error {
         ProposeError::Storage(_) | ProposeError::Failed => ResponseError::KafkaStorageError,
         ProposeError::Task(_) => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error for a group request that was refused.
+pub fn group_error(error: GroupError) -> ResponseError {
+    match error {
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+        GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        // As Kafka's group metadata manager: a failed offsets append sends the client to
+        // find the coordinator again.
+        GroupError::StorageError => ResponseError::NotCoordinator,
     }
 }
 

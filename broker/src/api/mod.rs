@@ -12,6 +12,7 @@ mod cluster_info;
 mod configs;
 pub mod errors;
 mod fetch;
+mod groups;
 mod metadata;
 mod offsets;
 mod produce;
@@ -66,10 +67,15 @@ pub enum Handled {
 pub async fn handle(broker: &Arc<Broker>, request: Request) -> Result<Handled, HandleError> {
     let api_key = request.api_key;
     let version = request.header.request_api_version;
+    let client_id = request
+        .header
+        .client_id
+        .as_ref()
+        .map_or(String::new(), |id| id.to_string());
     let body = match request.body {
         RequestKind::Produce(body) => body,
         other => {
-            return handle_now(broker, api_key, version, other)
+            return handle_now(broker, api_key, version, &client_id, other)
                 .await
                 .map(Handled::Ready);
         }
@@ -89,6 +95,7 @@ async fn handle_now(
     broker: &Arc<Broker>,
     api_key: kafka_protocol::messages::ApiKey,
     version: i16,
+    client_id: &str,
     body: RequestKind,
 ) -> Result<Option<ResponseKind>, HandleError> {
     let response = match body {
@@ -133,6 +140,39 @@ async fn handle_now(
         )),
         RequestKind::InitProducerId(body) => Some(ResponseKind::InitProducerId(
             cluster_info::init_producer_id(broker, body).await?,
+        )),
+        RequestKind::FindCoordinator(body) => Some(ResponseKind::FindCoordinator(
+            groups::find_coordinator(broker, body, version).await?,
+        )),
+        RequestKind::JoinGroup(body) => Some(ResponseKind::JoinGroup(
+            groups::join_group(broker, body, version, client_id).await?,
+        )),
+        RequestKind::SyncGroup(body) => Some(ResponseKind::SyncGroup(
+            groups::sync_group(broker, body).await?,
+        )),
+        RequestKind::Heartbeat(body) => Some(ResponseKind::Heartbeat(
+            groups::heartbeat(broker, body).await?,
+        )),
+        RequestKind::LeaveGroup(body) => Some(ResponseKind::LeaveGroup(
+            groups::leave_group(broker, body, version).await?,
+        )),
+        RequestKind::OffsetCommit(body) => Some(ResponseKind::OffsetCommit(
+            groups::offset_commit(broker, body).await?,
+        )),
+        RequestKind::OffsetFetch(body) => Some(ResponseKind::OffsetFetch(
+            groups::offset_fetch(broker, body, version).await?,
+        )),
+        RequestKind::ListGroups(body) => Some(ResponseKind::ListGroups(
+            groups::list_groups(broker, body).await?,
+        )),
+        RequestKind::DescribeGroups(body) => Some(ResponseKind::DescribeGroups(
+            groups::describe_groups(broker, body).await?,
+        )),
+        RequestKind::DeleteGroups(body) => Some(ResponseKind::DeleteGroups(
+            groups::delete_groups(broker, body).await?,
+        )),
+        RequestKind::OffsetDelete(body) => Some(ResponseKind::OffsetDelete(
+            groups::offset_delete(broker, body).await?,
         )),
         _ => return Err(HandleError::NoHandler(api_key)),
     };
@@ -204,6 +244,17 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         DescribeCluster => "DescribeCluster",
         InitProducerId => "InitProducerId",
         OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
+        FindCoordinator => "FindCoordinator",
+        JoinGroup => "JoinGroup",
+        SyncGroup => "SyncGroup",
+        Heartbeat => "Heartbeat",
+        LeaveGroup => "LeaveGroup",
+        OffsetCommit => "OffsetCommit",
+        OffsetFetch => "OffsetFetch",
+        ListGroups => "ListGroups",
+        DescribeGroups => "DescribeGroups",
+        DeleteGroups => "DeleteGroups",
+        OffsetDelete => "OffsetDelete",
         _ => "Other",
     }
 }

@@ -94,6 +94,16 @@ pub struct BrokerSettings {
     pub offsets_topic_segment_bytes: u64,
     /// `log.flush.policy` (Fjord): `sync` (default) or `os`.
     pub flush_policy: FlushPolicy,
+    /// `group.initial.rebalance.delay.ms`: how long a new group waits for more members.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`: the session timeouts
+    /// members may ask for.
+    pub group_min_session_timeout_ms: u64,
+    pub group_max_session_timeout_ms: u64,
+    /// `group.max.size`: members per group.
+    pub group_max_size: u32,
+    /// `offset.metadata.max.bytes`: the largest metadata string of a committed offset.
+    pub offset_metadata_max_bytes: u32,
     /// The keys set explicitly in the config file, as written.
     pub explicit: BTreeMap<String, String>,
 }
@@ -133,6 +143,11 @@ impl Default for BrokerSettings {
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 104_857_600,
             flush_policy: FlushPolicy::Sync,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX as u32,
+            offset_metadata_max_bytes: 4_096,
             explicit: BTreeMap::new(),
         }
     }
@@ -288,6 +303,38 @@ impl BrokerSettings {
                 i16::MAX as i64,
             )? as i16;
         }
+        if let Some(v) = get("group.initial.rebalance.delay.ms") {
+            settings.group_initial_rebalance_delay_ms = int_in(
+                key_value("group.initial.rebalance.delay.ms", v),
+                0,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if let Some(v) = get("group.min.session.timeout.ms") {
+            settings.group_min_session_timeout_ms = int_in(
+                key_value("group.min.session.timeout.ms", v),
+                0,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if let Some(v) = get("group.max.session.timeout.ms") {
+            settings.group_max_session_timeout_ms = int_in(
+                key_value("group.max.session.timeout.ms", v),
+                0,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if let Some(v) = get("group.max.size") {
+            settings.group_max_size =
+                int_in(key_value("group.max.size", v), 1, i32::MAX as i64)? as u32;
+        }
+        if let Some(v) = get("offset.metadata.max.bytes") {
+            settings.offset_metadata_max_bytes = int_in(
+                key_value("offset.metadata.max.bytes", v),
+                0,
+                i32::MAX as i64,
+            )? as u32;
+        }
         if let Some(v) = get("offsets.topic.segment.bytes") {
             settings.offsets_topic_segment_bytes = int_in(
                 key_value("offsets.topic.segment.bytes", v),
@@ -395,6 +442,23 @@ impl BrokerSettings {
                 self.offsets_topic_num_partitions.to_string(),
             ),
             (
+                "group.initial.rebalance.delay.ms",
+                self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "group.min.session.timeout.ms",
+                self.group_min_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                self.group_max_session_timeout_ms.to_string(),
+            ),
+            ("group.max.size", self.group_max_size.to_string()),
+            (
+                "offset.metadata.max.bytes",
+                self.offset_metadata_max_bytes.to_string(),
+            ),
+            (
                 "offsets.topic.replication.factor",
                 self.offsets_topic_replication_factor.to_string(),
             ),
@@ -468,6 +532,11 @@ const KNOWN_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "offsets.topic.segment.bytes",
     "log.flush.policy",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.max.size",
+    "offset.metadata.max.bytes",
 ];
 
 fn key_value<'a>(key: &'a str, value: &'a str) -> (&'a str, &'a str) {

@@ -68,6 +68,50 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         ApiKey::DeleteRecords,
         range(m::DeleteRecordsRequest::VERSIONS, 0, 2),
     ),
+    (
+        ApiKey::FindCoordinator,
+        range(m::FindCoordinatorRequest::VERSIONS, 0, 6),
+    ),
+    (
+        ApiKey::JoinGroup,
+        range(m::JoinGroupRequest::VERSIONS, 0, 9),
+    ),
+    (
+        ApiKey::SyncGroup,
+        range(m::SyncGroupRequest::VERSIONS, 0, 5),
+    ),
+    (
+        ApiKey::Heartbeat,
+        range(m::HeartbeatRequest::VERSIONS, 0, 4),
+    ),
+    (
+        ApiKey::LeaveGroup,
+        range(m::LeaveGroupRequest::VERSIONS, 0, 5),
+    ),
+    (
+        ApiKey::OffsetCommit,
+        range(m::OffsetCommitRequest::VERSIONS, 2, 9),
+    ),
+    (
+        ApiKey::OffsetFetch,
+        range(m::OffsetFetchRequest::VERSIONS, 1, 9),
+    ),
+    (
+        ApiKey::ListGroups,
+        range(m::ListGroupsRequest::VERSIONS, 0, 5),
+    ),
+    (
+        ApiKey::DescribeGroups,
+        range(m::DescribeGroupsRequest::VERSIONS, 0, 5),
+    ),
+    (
+        ApiKey::DeleteGroups,
+        range(m::DeleteGroupsRequest::VERSIONS, 0, 2),
+    ),
+    (
+        ApiKey::OffsetDelete,
+        range(m::OffsetDeleteRequest::VERSIONS, 0, 0),
+    ),
 ];
 
 const fn range(crate_range: VersionRange, min: i16, max: i16) -> VersionRange {

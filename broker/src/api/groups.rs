@@ -1,0 +1,535 @@
+//! FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
+//! ListGroups, DescribeGroups, DeleteGroups and OffsetDelete: thin over
+//! [`crate::group::GroupCoordinator`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    ListGroupsRequest, ListGroupsResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::group_error;
+use super::{HandleError, blocking, now_ms};
+use crate::broker::Broker;
+use crate::group::{CommittedOffset, GroupError, Join};
+use crate::protocol::ResponseError;
+
+const GROUP_KEY: i8 = 0;
+
+fn text(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+
+fn code(outcome: Result<(), GroupError>) -> i16 {
+    outcome.err().map_or(0, |e| group_error(e).code())
+}
+
+pub async fn find_coordinator(
+    broker: &Arc<Broker>,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> Result<FindCoordinatorResponse, HandleError> {
+    let keys: Vec<StrBytes> = if version >= 4 {
+        request.coordinator_keys.clone()
+    } else {
+        vec![request.key.clone()]
+    };
+    let key_type = request.key_type;
+    let groups = Arc::clone(&broker.groups);
+    let outcome = blocking(broker, move |_| groups.ensure_offsets_topic()).await?;
+    let coordinators: Vec<Coordinator> = keys
+        .into_iter()
+        .map(|key| {
+            let coordinator = Coordinator::default()
+                .with_key(key.clone())
+                .with_node_id(BrokerId(-1))
+                .with_host(StrBytes::default())
+                .with_port(-1);
+            let refused = |error: ResponseError, message: &str| {
+                coordinator
+                    .clone()
+                    .with_error_code(error.code())
+                    .with_error_message(Some(text(message)))
+            };
+            if key_type != GROUP_KEY {
+                // Transactions come later: a transactional producer learns so at once.
+                return refused(
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "transactions are not supported yet",
+                );
+            }
+            if key.is_empty() {
+                return refused(ResponseError::InvalidGroupId, "the group id is empty");
+            }
+            if let Err(error) = outcome {
+                return refused(group_error(error), &error.to_string());
+            }
+            coordinator
+                .with_node_id(BrokerId(broker.node_id()))
+                .with_host(text(&broker.advertised_host))
+                .with_port(i32::from(broker.advertised_port))
+        })
+        .collect();
+    if version >= 4 {
+        return Ok(FindCoordinatorResponse::default().with_coordinators(coordinators));
+    }
+    let only = coordinators.into_iter().next().unwrap_or_default();
+    Ok(FindCoordinatorResponse::default()
+        .with_error_code(only.error_code)
+        .with_error_message(only.error_message)
+        .with_node_id(only.node_id)
+        .with_host(only.host)
+        .with_port(only.port))
+}
+
+pub async fn join_group(
+    broker: &Arc<Broker>,
+    request: JoinGroupRequest,
+    version: i16,
+    client_id: &str,
+) -> Result<JoinGroupResponse, HandleError> {
+    let session = Duration::from_millis(request.session_timeout_ms.max(0) as u64);
+    // v0 has no rebalance timeout: the session timeout serves for both.
+    let rebalance = if version >= 1 {
+        Duration::from_millis(request.rebalance_timeout_ms.max(0) as u64)
+    } else {
+        session
+    };
+    let join = Join {
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        client_id: client_id.to_owned(),
+        // The connection's peer address does not reach the handlers yet.
+        client_host: String::new(),
+        session_timeout: session,
+        rebalance_timeout: rebalance,
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        require_known_member: version >= 4,
+    };
+    // The first group request creates __consumer_offsets: on the blocking pool.
+    let groups = Arc::clone(&broker.groups);
+    let _ = blocking(broker, move |_| groups.ensure_offsets_topic()).await?;
+    let answer = broker.groups.join(request.group_id.0.as_str(), join).await;
+    Ok(JoinGroupResponse::default()
+        .with_error_code(answer.error.map_or(0, |e| group_error(e).code()))
+        .with_generation_id(answer.generation)
+        .with_protocol_type(answer.protocol_type.as_deref().map(text))
+        .with_protocol_name(answer.protocol_name.as_deref().map(text))
+        .with_leader(text(&answer.leader))
+        .with_member_id(text(&answer.member_id))
+        .with_members(
+            answer
+                .members
+                .into_iter()
+                .map(|(id, instance, metadata)| {
+                    JoinGroupResponseMember::default()
+                        .with_member_id(text(&id))
+                        .with_group_instance_id(instance.as_deref().map(text))
+                        .with_metadata(metadata)
+                })
+                .collect(),
+        ))
+}
+
+pub async fn sync_group(
+    broker: &Arc<Broker>,
+    request: SyncGroupRequest,
+) -> Result<SyncGroupResponse, HandleError> {
+    let assignments = request
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+        .collect();
+    let outcome = broker
+        .groups
+        .sync(
+            request.group_id.0.as_str(),
+            request.member_id.as_str(),
+            request.generation_id,
+            assignments,
+        )
+        .await;
+    let (protocol_type, protocol_name) = (request.protocol_type, request.protocol_name);
+    Ok(match outcome {
+        Ok(assignment) => SyncGroupResponse::default()
+            .with_assignment(assignment)
+            .with_protocol_type(protocol_type)
+            .with_protocol_name(protocol_name),
+        Err(error) => SyncGroupResponse::default().with_error_code(group_error(error).code()),
+    })
+}
+
+pub async fn heartbeat(
+    broker: &Arc<Broker>,
+    request: HeartbeatRequest,
+) -> Result<HeartbeatResponse, HandleError> {
+    let groups = Arc::clone(&broker.groups);
+    let outcome = blocking(broker, move |_| {
+        groups.heartbeat(
+            request.group_id.0.as_str(),
+            request.member_id.as_str(),
+            request.generation_id,
+        )
+    })
+    .await?;
+    Ok(HeartbeatResponse::default().with_error_code(code(outcome)))
+}
+
+pub async fn leave_group(
+    broker: &Arc<Broker>,
+    request: LeaveGroupRequest,
+    version: i16,
+) -> Result<LeaveGroupResponse, HandleError> {
+    let groups = Arc::clone(&broker.groups);
+    let response = blocking(broker, move |_| {
+        let group = request.group_id.0.as_str();
+        if version < 3 {
+            let outcome = groups.leave(group, request.member_id.as_str(), None);
+            return LeaveGroupResponse::default().with_error_code(code(outcome));
+        }
+        if let Err(error) = groups.check_coordinator(group) {
+            return LeaveGroupResponse::default().with_error_code(group_error(error).code());
+        }
+        let members = request
+            .members
+            .iter()
+            .map(|member| {
+                let outcome = groups.leave(
+                    group,
+                    member.member_id.as_str(),
+                    member.group_instance_id.as_deref(),
+                );
+                MemberResponse::default()
+                    .with_member_id(member.member_id.clone())
+                    .with_group_instance_id(member.group_instance_id.clone())
+                    .with_error_code(code(outcome))
+            })
+            .collect();
+        LeaveGroupResponse::default().with_members(members)
+    })
+    .await?;
+    Ok(response)
+}
+
+pub async fn offset_commit(
+    broker: &Arc<Broker>,
+    request: OffsetCommitRequest,
+) -> Result<OffsetCommitResponse, HandleError> {
+    let groups = Arc::clone(&broker.groups);
+    let _ = blocking(broker, move |_| groups.ensure_offsets_topic()).await?;
+    let now = now_ms();
+    let commits: Vec<(String, i32, CommittedOffset)> = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(move |p| {
+                (
+                    topic.name.0.to_string(),
+                    p.partition_index,
+                    CommittedOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p
+                            .committed_metadata
+                            .as_ref()
+                            .map_or(String::new(), |m| m.to_string()),
+                        commit_timestamp: now,
+                    },
+                )
+            })
+        })
+        .collect();
+    let verdicts = broker
+        .groups
+        .commit(
+            request.group_id.0.as_str(),
+            request.member_id.as_str(),
+            request.generation_id_or_member_epoch,
+            commits,
+            now,
+        )
+        .await;
+    let mut verdicts = verdicts.into_iter();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code(verdicts.next().unwrap_or(Ok(()))))
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    Ok(OffsetCommitResponse::default().with_topics(topics))
+}
+
+pub async fn offset_fetch(
+    broker: &Arc<Broker>,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> Result<OffsetFetchResponse, HandleError> {
+    let groups = Arc::clone(&broker.groups);
+    blocking(broker, move |_| {
+        if version >= 8 {
+            let answers = request
+                .groups
+                .into_iter()
+                .map(|group| {
+                    let wanted = group.topics.map(|topics| {
+                        topics
+                            .into_iter()
+                            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                            .collect()
+                    });
+                    fetch_group(&groups, group.group_id, wanted)
+                })
+                .collect();
+            return OffsetFetchResponse::default().with_groups(answers);
+        }
+        let wanted = request.topics.map(|topics| {
+            topics
+                .into_iter()
+                .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                .collect()
+        });
+        let one = fetch_group(&groups, request.group_id, wanted);
+        OffsetFetchResponse::default()
+            .with_error_code(one.error_code)
+            .with_topics(
+                one.topics
+                    .into_iter()
+                    .map(|t| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(t.name)
+                            .with_partitions(
+                                t.partitions
+                                    .into_iter()
+                                    .map(|p| {
+                                        OffsetFetchResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_committed_offset(p.committed_offset)
+                                            .with_committed_leader_epoch(p.committed_leader_epoch)
+                                            .with_metadata(p.metadata)
+                                            .with_error_code(p.error_code)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+    })
+    .await
+}
+
+/// One group's committed offsets, in the v8+ shape (older versions copy it out).
+fn fetch_group(
+    groups: &crate::group::GroupCoordinator,
+    group_id: GroupId,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> OffsetFetchResponseGroup {
+    match groups.fetch(group_id.0.as_str(), wanted) {
+        Err(error) => OffsetFetchResponseGroup::default()
+            .with_group_id(group_id)
+            .with_error_code(group_error(error).code()),
+        Ok(topics) => OffsetFetchResponseGroup::default()
+            .with_group_id(group_id)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(topic, partitions)| {
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(text(&topic)))
+                            .with_partitions(
+                                partitions
+                                    .into_iter()
+                                    .map(|(index, offset)| {
+                                        let (committed, epoch, metadata) = match offset {
+                                            Some(o) => (o.offset, o.leader_epoch, o.metadata),
+                                            None => (-1, -1, String::new()),
+                                        };
+                                        OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(index)
+                                            .with_committed_offset(committed)
+                                            .with_committed_leader_epoch(epoch)
+                                            .with_metadata(Some(text(&metadata)))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            ),
+    }
+}
+
+pub async fn list_groups(
+    broker: &Arc<Broker>,
+    request: ListGroupsRequest,
+) -> Result<ListGroupsResponse, HandleError> {
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // Only classic groups exist: a types filter without "classic" matches none.
+    let classic = request.types_filter.is_empty()
+        || request
+            .types_filter
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("classic"));
+    let listed = if classic {
+        broker.groups.list(&states)
+    } else {
+        Vec::new()
+    };
+    Ok(ListGroupsResponse::default().with_groups(
+        listed
+            .into_iter()
+            .map(|(id, protocol_type, state)| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(text(&id)))
+                    .with_protocol_type(text(&protocol_type))
+                    .with_group_state(text(state.name()))
+                    .with_group_type(text("classic"))
+            })
+            .collect(),
+    ))
+}
+
+pub async fn describe_groups(
+    broker: &Arc<Broker>,
+    request: DescribeGroupsRequest,
+) -> Result<DescribeGroupsResponse, HandleError> {
+    let groups = Arc::clone(&broker.groups);
+    blocking(broker, move |_| {
+        let described = request
+            .groups
+            .into_iter()
+            .map(|id| match groups.describe(id.0.as_str()) {
+                Err(error) => DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(group_error(error).code()),
+                Ok(group) => DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_group_state(text(group.state.name()))
+                    .with_protocol_type(text(&group.protocol_type))
+                    .with_protocol_data(text(&group.protocol))
+                    .with_authorized_operations(i32::MIN)
+                    .with_members(
+                        group
+                            .members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(text(&m.member_id))
+                                    .with_group_instance_id(
+                                        m.group_instance_id.as_deref().map(text),
+                                    )
+                                    .with_client_id(text(&m.client_id))
+                                    .with_client_host(text(&m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
+                            })
+                            .collect(),
+                    ),
+            })
+            .collect();
+        DescribeGroupsResponse::default().with_groups(described)
+    })
+    .await
+}
+
+pub async fn delete_groups(
+    broker: &Arc<Broker>,
+    request: DeleteGroupsRequest,
+) -> Result<DeleteGroupsResponse, HandleError> {
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for id in request.groups_names {
+        let outcome = broker.groups.delete_group(id.0.as_str(), now_ms()).await;
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code(outcome)),
+        );
+    }
+    Ok(DeleteGroupsResponse::default().with_results(results))
+}
+
+pub async fn offset_delete(
+    broker: &Arc<Broker>,
+    request: OffsetDeleteRequest,
+) -> Result<OffsetDeleteResponse, HandleError> {
+    let wanted = request
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    let outcome = broker
+        .groups
+        .delete_offsets(request.group_id.0.as_str(), wanted, now_ms())
+        .await;
+    Ok(match outcome {
+        Err(error) => OffsetDeleteResponse::default().with_error_code(group_error(error).code()),
+        Ok(topics) => OffsetDeleteResponse::default().with_topics(
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    OffsetDeleteResponseTopic::default()
+                        .with_name(TopicName(text(&topic)))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(index, verdict)| {
+                                    OffsetDeleteResponsePartition::default()
+                                        .with_partition_index(index)
+                                        .with_error_code(code(verdict))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+    })
+}

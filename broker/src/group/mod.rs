@@ -1,0 +1,569 @@
+//! The consumer group coordinator (classic protocol): group membership and rebalances
+//! (`state.rs`, pure), and committed offsets kept in `__consumer_offsets` (`offsets.rs`).
+//!
+//! ```text
+//!  JoinGroup / SyncGroup ─► Group (state.rs) ── answer now, or when the join phase ends
+//!  Heartbeat / LeaveGroup ─► Group                 (a 100 ms tick ends sessions and phases)
+//!  OffsetCommit ─► append a batch to __consumer_offsets-N (Partition::append, Coordinator)
+//!               ─► durable + committed ─► cache ─► answer
+//!  OffsetFetch  ─► cache
+//!  __consumer_offsets-N becomes led here ─► read it from the start into the cache
+//! ```
+//!
+//! Offsets survive restarts through the log; group membership does not (members rejoin, as
+//! after a coordinator move in Kafka).
+
+mod admin;
+mod offsets;
+mod state;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+pub use admin::GroupDescription;
+pub use offsets::{CommittedOffset, partition_for};
+pub use state::{GroupLimits, GroupState, Join, JoinAnswer, MemberDescription};
+
+use crate::cluster::topics::CONSUMER_OFFSETS;
+use crate::partition::{AppendOrigin, Isolation, PartitionEvent};
+use crate::topics::Topics;
+use state::Group;
+
+/// Why a group request was refused; `api::errors` gives each its Kafka code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    #[error("the coordinator is not available")]
+    CoordinatorNotAvailable,
+    #[error("the coordinator is loading the group's offsets")]
+    CoordinatorLoadInProgress,
+    #[error("the group id is empty")]
+    InvalidGroupId,
+    #[error(
+        "the session timeout is outside group.min.session.timeout.ms..group.max.session.timeout.ms"
+    )]
+    InvalidSessionTimeout,
+    #[error("the member's protocol type or protocols do not match the group's")]
+    InconsistentGroupProtocol,
+    #[error("the member id is not known to the group")]
+    UnknownMemberId,
+    #[error("a member must rejoin with the member id it was given")]
+    MemberIdRequired,
+    #[error("the generation is not the group's current one")]
+    IllegalGeneration,
+    #[error("the group is rebalancing")]
+    RebalanceInProgress,
+    #[error("another member with this group.instance.id has joined")]
+    FencedInstanceId,
+    #[error("the group has reached group.max.size members")]
+    GroupMaxSizeReached,
+    #[error("the group has members")]
+    NonEmptyGroup,
+    #[error("the group does not exist")]
+    GroupIdNotFound,
+    #[error("the offset metadata is larger than offset.metadata.max.bytes")]
+    OffsetMetadataTooLarge,
+    #[error("the topic or partition does not exist")]
+    UnknownTopicOrPartition,
+    #[error("a member of the group is subscribed to the topic")]
+    GroupSubscribedToTopic,
+    #[error("writing the offsets failed")]
+    StorageError,
+}
+
+/// What the broker's settings say of groups.
+#[derive(Debug, Clone)]
+pub struct GroupSettings {
+    pub limits: GroupLimits,
+    pub offset_metadata_max_bytes: usize,
+    pub offsets_partitions: i32,
+}
+
+impl From<&crate::config::BrokerSettings> for GroupSettings {
+    fn from(settings: &crate::config::BrokerSettings) -> Self {
+        GroupSettings {
+            limits: GroupLimits {
+                min_session_timeout: Duration::from_millis(settings.group_min_session_timeout_ms),
+                max_session_timeout: Duration::from_millis(settings.group_max_session_timeout_ms),
+                initial_rebalance_delay: Duration::from_millis(
+                    settings.group_initial_rebalance_delay_ms,
+                ),
+                max_size: settings.group_max_size as usize,
+            },
+            offset_metadata_max_bytes: settings.offset_metadata_max_bytes as usize,
+            offsets_partitions: settings.offsets_topic_num_partitions,
+        }
+    }
+}
+
+/// Per topic, per partition: the committed offset, if any.
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+
+/// Per topic, per partition: done, or why not.
+pub type PartitionVerdicts = Vec<(String, Vec<(i32, Result<(), GroupError>)>)>;
+
+/// One partition's commit request: `(topic, partition, offset)`.
+pub type OffsetCommit = (String, i32, CommittedOffset);
+
+type OffsetMap = BTreeMap<(String, i32), CommittedOffset>;
+
+/// The coordinator of every group whose `__consumer_offsets` partition this broker leads.
+pub struct GroupCoordinator {
+    topics: Arc<Topics>,
+    settings: GroupSettings,
+    groups: Mutex<HashMap<String, Group>>,
+    offsets: Mutex<HashMap<String, OffsetMap>>,
+    /// `__consumer_offsets` partitions read into the cache.
+    loaded: Mutex<HashSet<i32>>,
+}
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Largest decompressed batch the loader accepts (the log's own cap is per topic).
+const LOAD_BATCH_LIMIT: usize = 64 << 20;
+/// How often sessions and join phases are checked.
+const TICK: Duration = Duration::from_millis(100);
+
+impl GroupCoordinator {
+    pub fn new(topics: Arc<Topics>, settings: GroupSettings) -> Arc<Self> {
+        Arc::new(GroupCoordinator {
+            topics,
+            settings,
+            groups: Mutex::new(HashMap::new()),
+            offsets: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Starts the tick and the load/unload on leadership events; ends with `shutdown`.
+    pub fn start(self: &Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let mut events = self.topics.events().subscribe();
+        // Partitions led before the subscription: load them now.
+        let coordinator = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            for partition in coordinator.topics.all_partitions() {
+                if partition.topic == CONSUMER_OFFSETS {
+                    coordinator.load(partition.index);
+                }
+            }
+        });
+        let coordinator = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(TICK);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = ticks.tick() => coordinator.tick(Instant::now()),
+                    event = events.recv() => match event {
+                        Ok(PartitionEvent::BecameLeader { topic, partition, .. })
+                            if topic == CONSUMER_OFFSETS => {
+                            let coordinator = Arc::clone(&coordinator);
+                            tokio::task::spawn_blocking(move || coordinator.load(partition));
+                        }
+                        Ok(PartitionEvent::StoppedLeading { topic, partition })
+                            if topic == CONSUMER_OFFSETS => coordinator.unload(partition),
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "group coordinator missed partition events; reloading");
+                            let coordinator = Arc::clone(&coordinator);
+                            tokio::task::spawn_blocking(move || {
+                                for partition in coordinator.topics.all_partitions() {
+                                    if partition.topic == CONSUMER_OFFSETS {
+                                        coordinator.load(partition.index);
+                                    }
+                                }
+                            });
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+            }
+        });
+    }
+
+    pub fn settings(&self) -> &GroupSettings {
+        &self.settings
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet (on the first group request).
+    pub fn ensure_offsets_topic(&self) -> Result<(), GroupError> {
+        if self.topics.snapshot().topics.contains_key(CONSUMER_OFFSETS) {
+            return Ok(());
+        }
+        self.topics
+            .metadata()
+            .consumer_offsets_topic(self.topics.settings())
+            .map(|_| ())
+            .map_err(|error| {
+                tracing::error!(%error, "creating {CONSUMER_OFFSETS} failed");
+                GroupError::CoordinatorNotAvailable
+            })
+    }
+
+    fn offsets_partition(&self, group: &str) -> i32 {
+        let partitions = self
+            .topics
+            .snapshot()
+            .topics
+            .get(CONSUMER_OFFSETS)
+            .map_or(self.settings.offsets_partitions, |record| record.partitions);
+        partition_for(group, partitions)
+    }
+
+    /// Whether this broker coordinates `group` now: its offsets partition is here and loaded.
+    pub fn check_coordinator(&self, group: &str) -> Result<(), GroupError> {
+        if group.is_empty() {
+            return Err(GroupError::InvalidGroupId);
+        }
+        self.ensure_offsets_topic()?;
+        let partition = self.offsets_partition(group);
+        if self.topics.partition(CONSUMER_OFFSETS, partition).is_none() {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if !lock(&self.loaded).contains(&partition) {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        Ok(())
+    }
+
+    /// Reads `__consumer_offsets-partition` from its start into the cache.
+    fn load(&self, index: i32) {
+        let Some(partition) = self.topics.partition(CONSUMER_OFFSETS, index) else {
+            return;
+        };
+        let started = Instant::now();
+        let mut loaded: HashMap<String, OffsetMap> = HashMap::new();
+        let mut offset = partition.offsets().log_start;
+        let mut records = 0usize;
+        loop {
+            let read = match partition.read(offset, 1 << 20, Isolation::ReadUncommitted) {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::error!(partition = index, %error, "loading {CONSUMER_OFFSETS} failed");
+                    return;
+                }
+            };
+            if read.records.is_empty() {
+                break;
+            }
+            let mut next = offset;
+            let mut position = 0;
+            while position + 61 <= read.records.len() {
+                let Ok(header) = crate::log::batch::BatchHeader::parse(&read.records[position..])
+                else {
+                    break;
+                };
+                next = header.last_offset() + 1;
+                position += header.size();
+            }
+            match offsets::read_batches(&read.records, LOAD_BATCH_LIMIT) {
+                Ok(batch) => {
+                    for (key, value) in batch {
+                        records += 1;
+                        match offsets::read_record(&key, value.as_deref()) {
+                            Ok(Some(offsets::OffsetRecord::Commit {
+                                group,
+                                topic,
+                                partition,
+                                offset,
+                            })) => {
+                                let group = loaded.entry(group).or_default();
+                                match offset {
+                                    Some(offset) => {
+                                        group.insert((topic, partition), offset);
+                                    }
+                                    None => {
+                                        group.remove(&(topic, partition));
+                                    }
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::warn!(partition = index, %error, "skipping a record of {CONSUMER_OFFSETS}");
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(partition = index, %error, "skipping a batch of {CONSUMER_OFFSETS}");
+                }
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+        let groups = loaded.len();
+        {
+            let mut offsets = lock(&self.offsets);
+            for (group, map) in loaded {
+                offsets.insert(group, map);
+            }
+        }
+        lock(&self.loaded).insert(index);
+        tracing::info!(
+            partition = index,
+            groups,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded {CONSUMER_OFFSETS} partition"
+        );
+    }
+
+    /// Drops the groups of a partition this broker no longer leads.
+    fn unload(&self, index: i32) {
+        lock(&self.loaded).remove(&index);
+        let partitions = self.settings.offsets_partitions;
+        lock(&self.offsets).retain(|group, _| partition_for(group, partitions) != index);
+        lock(&self.groups).retain(|group, _| partition_for(group, partitions) != index);
+    }
+
+    fn tick(&self, now: Instant) {
+        let mut groups = lock(&self.groups);
+        for group in groups.values_mut() {
+            group.tick(&self.settings.limits, now);
+        }
+        groups.retain(|_, group| group.state() != GroupState::Dead);
+    }
+
+    pub async fn join(&self, group_id: &str, join: Join) -> JoinAnswer {
+        let member_id = join.member_id.clone();
+        let refused = |error| JoinAnswer {
+            error: Some(error),
+            generation: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            member_id: member_id.clone(),
+            members: Vec::new(),
+        };
+        if let Err(error) = self.check_coordinator(group_id) {
+            return refused(error);
+        }
+        let (respond, answer) = oneshot::channel();
+        lock(&self.groups)
+            .entry(group_id.to_owned())
+            .or_insert_with(|| Group::new(group_id))
+            .join(join, respond, &self.settings.limits, Instant::now());
+        answer
+            .await
+            .unwrap_or_else(|_| refused(GroupError::CoordinatorNotAvailable))
+    }
+
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Result<Bytes, GroupError> {
+        self.check_coordinator(group_id)?;
+        let (respond, answer) = oneshot::channel();
+        match lock(&self.groups).get_mut(group_id) {
+            None => return Err(GroupError::UnknownMemberId),
+            Some(group) => group.sync(member_id, generation, assignments, respond, Instant::now()),
+        }
+        answer
+            .await
+            .unwrap_or(Err(GroupError::CoordinatorNotAvailable))
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        self.check_coordinator(group_id)?;
+        match lock(&self.groups).get_mut(group_id) {
+            None => Err(GroupError::UnknownMemberId),
+            Some(group) => group.heartbeat(member_id, generation, Instant::now()),
+        }
+    }
+
+    pub fn leave(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), GroupError> {
+        self.check_coordinator(group_id)?;
+        match lock(&self.groups).get_mut(group_id) {
+            None => Err(GroupError::UnknownMemberId),
+            Some(group) => group.leave(
+                member_id,
+                instance_id,
+                &self.settings.limits,
+                Instant::now(),
+            ),
+        }
+    }
+
+    /// Checks that `member_id` at `generation` may commit for `group_id` (-1 and an empty
+    /// member id: a commit from outside group management, allowed while the group is empty).
+    fn check_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        self.check_coordinator(group_id)?;
+        let groups = lock(&self.groups);
+        let Some(group) = groups.get(group_id) else {
+            return if generation < 0 {
+                Ok(())
+            } else {
+                Err(GroupError::IllegalGeneration)
+            };
+        };
+        if generation < 0 && member_id.is_empty() {
+            return if group.is_empty() {
+                Ok(())
+            } else {
+                Err(GroupError::UnknownMemberId)
+            };
+        }
+        if !group.has_member(member_id) {
+            return Err(GroupError::UnknownMemberId);
+        }
+        if generation != group.generation() {
+            return Err(GroupError::IllegalGeneration);
+        }
+        if group.state() == GroupState::CompletingRebalance {
+            return Err(GroupError::RebalanceInProgress);
+        }
+        Ok(())
+    }
+
+    /// OffsetCommit: appends the commits to the group's `__consumer_offsets` partition and,
+    /// once durable and committed, makes them visible. Per partition: `Ok` or why not.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        commits: Vec<OffsetCommit>,
+        now_ms: i64,
+    ) -> Vec<Result<(), GroupError>> {
+        if let Err(error) = self.check_commit(group_id, member_id, generation) {
+            return vec![Err(error); commits.len()];
+        }
+        let snapshot = self.topics.snapshot();
+        let verdicts: Vec<Result<(), GroupError>> = commits
+            .iter()
+            .map(|(topic, partition, offset)| {
+                if offset.metadata.len() > self.settings.offset_metadata_max_bytes {
+                    Err(GroupError::OffsetMetadataTooLarge)
+                } else if snapshot
+                    .topics
+                    .get(topic)
+                    .is_none_or(|record| *partition < 0 || *partition >= record.partitions)
+                {
+                    Err(GroupError::UnknownTopicOrPartition)
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        let accepted: Vec<(String, i32, Option<CommittedOffset>)> = commits
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| verdict.is_ok())
+            .map(|((topic, partition, offset), _)| {
+                (topic.clone(), *partition, Some(offset.clone()))
+            })
+            .collect();
+        if accepted.is_empty() {
+            return verdicts;
+        }
+        let outcome = self.write(group_id, &accepted, now_ms).await;
+        if let Err(error) = outcome {
+            return verdicts
+                .into_iter()
+                .map(|verdict| verdict.and(Err(error)))
+                .collect();
+        }
+        let mut offsets = lock(&self.offsets);
+        let group = offsets.entry(group_id.to_owned()).or_default();
+        for (topic, partition, offset) in accepted {
+            if let Some(offset) = offset {
+                group.insert((topic, partition), offset);
+            }
+        }
+        verdicts
+    }
+
+    /// Appends commit records for `group_id` and waits until they are durable and committed.
+    pub(super) async fn write(
+        &self,
+        group_id: &str,
+        commits: &[(String, i32, Option<CommittedOffset>)],
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
+        let index = self.offsets_partition(group_id);
+        let partition = self
+            .topics
+            .partition(CONSUMER_OFFSETS, index)
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let batch = offsets::commit_batch(group_id, commits, now_ms);
+        let appended = tokio::task::spawn_blocking(move || {
+            partition.append(Bytes::from(batch), AppendOrigin::Coordinator, now_ms)
+        })
+        .await
+        .map_err(|_| GroupError::StorageError)?
+        .map_err(|error| {
+            tracing::error!(group = group_id, %error, "writing committed offsets failed");
+            GroupError::StorageError
+        })?;
+        appended.durable.await.map_err(|error| {
+            tracing::error!(group = group_id, %error, "fsync of committed offsets failed");
+            GroupError::StorageError
+        })?;
+        appended
+            .committed
+            .await
+            .map_err(|_| GroupError::CoordinatorNotAvailable)
+    }
+
+    /// OffsetFetch: the committed offsets of `group_id` for `wanted` (`None`: all).
+    pub fn fetch(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Result<FetchedOffsets, GroupError> {
+        self.check_coordinator(group_id)?;
+        let offsets = lock(&self.offsets);
+        let group = offsets.get(group_id);
+        Ok(match wanted {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let found = partitions
+                        .into_iter()
+                        .map(|p| (p, group.and_then(|g| g.get(&(topic.clone(), p)).cloned())))
+                        .collect();
+                    (topic, found)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> =
+                    BTreeMap::new();
+                for ((topic, partition), offset) in group.into_iter().flatten() {
+                    by_topic
+                        .entry(topic.clone())
+                        .or_default()
+                        .push((*partition, Some(offset.clone())));
+                }
+                by_topic.into_iter().collect()
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

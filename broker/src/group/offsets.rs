@@ -1,0 +1,281 @@
+//! Committed offsets as records of `__consumer_offsets`, in Kafka's layout so Kafka's tools
+//! read them: key (version 1: group, topic, partition) → value (version 3: offset, leader
+//! epoch, metadata, commit timestamp); a null value deletes the offset. The coordinator of a
+//! group is the leader of partition `abs(hash(group)) % offsets.topic.num.partitions`, Java's
+//! `String.hashCode`, as Kafka computes it.
+
+use bytes::{Buf as _, BufMut as _, Bytes};
+
+use crate::log::builder::BatchBuilder;
+use crate::log::records::BatchRecords;
+
+const OFFSET_KEY_VERSION: i16 = 1;
+const OFFSET_VALUE_VERSION: i16 = 3;
+/// Key versions 0 and 1 are offset commits; 2 is group metadata.
+const GROUP_METADATA_KEY_VERSION: i16 = 2;
+
+/// The `__consumer_offsets` partition whose leader coordinates `group`.
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    let hash = group.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    // Kafka's Utils.abs: MIN_VALUE maps to 0.
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
+/// One committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+}
+
+/// What a stored record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OffsetRecord {
+    Commit {
+        group: String,
+        topic: String,
+        partition: i32,
+        /// `None`: deleted.
+        offset: Option<CommittedOffset>,
+    },
+    /// Group metadata (key version 2): read past; members rejoin after a load.
+    GroupMetadata { group: String },
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.put_i16(s.len() as i16);
+    out.put_slice(s.as_bytes());
+}
+
+/// The key of `group`'s offset of `topic`-`partition`.
+pub fn offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(10 + group.len() + topic.len());
+    key.put_i16(OFFSET_KEY_VERSION);
+    put_string(&mut key, group);
+    put_string(&mut key, topic);
+    key.put_i32(partition);
+    key
+}
+
+pub fn offset_value(offset: &CommittedOffset) -> Vec<u8> {
+    let mut value = Vec::with_capacity(24 + offset.metadata.len());
+    value.put_i16(OFFSET_VALUE_VERSION);
+    value.put_i64(offset.offset);
+    value.put_i32(offset.leader_epoch);
+    put_string(&mut value, &offset.metadata);
+    value.put_i64(offset.commit_timestamp);
+    value
+}
+
+/// A batch of offset commits (`None`: a deletion), for the coordinator to append.
+pub fn commit_batch(
+    group: &str,
+    commits: &[(String, i32, Option<CommittedOffset>)],
+    now: i64,
+) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(now);
+    for (topic, partition, offset) in commits {
+        let key = offset_key(group, topic, *partition);
+        let value = offset.as_ref().map(offset_value);
+        builder = builder.record(Some(&key), value.as_deref(), now);
+    }
+    builder.build()
+}
+
+/// Why a stored record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("__consumer_offsets record: {0}")]
+pub struct RecordFormatError(String);
+
+fn get_string(buf: &mut Bytes) -> Result<String, RecordFormatError> {
+    let short = || RecordFormatError("truncated string".into());
+    if buf.remaining() < 2 {
+        return Err(short());
+    }
+    let len = buf.get_i16();
+    if len < 0 {
+        return Ok(String::new());
+    }
+    let len = len as usize;
+    if buf.remaining() < len {
+        return Err(short());
+    }
+    let bytes = buf.split_to(len);
+    String::from_utf8(bytes.to_vec()).map_err(|_| RecordFormatError("string is not UTF-8".into()))
+}
+
+/// Reads one record of `__consumer_offsets`; `None` for a key version this broker does not
+/// know (skipped, as Kafka does for unknown versions it need not understand).
+pub fn read_record(
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<Option<OffsetRecord>, RecordFormatError> {
+    let mut key = Bytes::copy_from_slice(key);
+    if key.remaining() < 2 {
+        return Err(RecordFormatError("key shorter than its version".into()));
+    }
+    match key.get_i16() {
+        0 | 1 => {
+            let group = get_string(&mut key)?;
+            let topic = get_string(&mut key)?;
+            if key.remaining() < 4 {
+                return Err(RecordFormatError("key without a partition".into()));
+            }
+            let partition = key.get_i32();
+            let offset = value.map(read_offset_value).transpose()?;
+            Ok(Some(OffsetRecord::Commit {
+                group,
+                topic,
+                partition,
+                offset,
+            }))
+        }
+        GROUP_METADATA_KEY_VERSION => Ok(Some(OffsetRecord::GroupMetadata {
+            group: get_string(&mut key)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+fn read_offset_value(value: &[u8]) -> Result<CommittedOffset, RecordFormatError> {
+    let mut value = Bytes::copy_from_slice(value);
+    let short = || RecordFormatError("truncated offset value".into());
+    if value.remaining() < 10 {
+        return Err(short());
+    }
+    let version = value.get_i16();
+    let offset = value.get_i64();
+    // v3 carries a leader epoch before the metadata; v0-v2 do not.
+    let leader_epoch = if version >= 3 {
+        if value.remaining() < 4 {
+            return Err(short());
+        }
+        value.get_i32()
+    } else {
+        -1
+    };
+    let metadata = get_string(&mut value)?;
+    let commit_timestamp = if value.remaining() >= 8 {
+        value.get_i64()
+    } else {
+        -1
+    };
+    Ok(CommittedOffset {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp,
+    })
+}
+
+/// A record's key and value (`None`: a tombstone).
+pub type KeyValue = (Vec<u8>, Option<Vec<u8>>);
+
+/// Every record of the stored batches in `bytes` (whole batches, as a log read returns them),
+/// in offset order. Control batches are skipped.
+pub fn read_batches(bytes: &[u8], limit: usize) -> Result<Vec<KeyValue>, RecordFormatError> {
+    let mut out = Vec::new();
+    let mut position = 0;
+    while position + 12 <= bytes.len() {
+        let length = i32::from_be_bytes(
+            bytes[position + 8..position + 12]
+                .try_into()
+                .expect("four bytes"),
+        );
+        let end = position + 12 + length.max(0) as usize;
+        let Some(batch) = bytes.get(position..end) else {
+            break;
+        };
+        let records =
+            BatchRecords::new(batch, limit).map_err(|e| RecordFormatError(e.to_string()))?;
+        if !records.header().is_control() {
+            for record in records.records() {
+                let record = record.map_err(|e| RecordFormatError(e.to_string()))?;
+                if let Some(key) = record.key {
+                    out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
+                }
+            }
+        }
+        position = end;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_map_to_partitions_as_kafka_hashes_them() {
+        // Java: "my-group".hashCode() == 1_116_315_290 ... checked by the formula itself:
+        // h = 31 * h + c over UTF-16 units, then Utils.abs, then modulo.
+        let java_hash = |s: &str| {
+            s.encode_utf16()
+                .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+        };
+        assert_eq!(java_hash("a"), 97);
+        assert_eq!(java_hash("ab"), 97 * 31 + 98);
+        assert_eq!(partition_for("a", 50), 97 % 50);
+        // A group whose hash is negative: Kafka takes the absolute value, not the low bits.
+        let negative = (0..1000)
+            .map(|i| format!("group-{i}"))
+            .find(|g| java_hash(g) < 0)
+            .expect("some hash is negative");
+        assert_eq!(
+            partition_for(&negative, 50),
+            java_hash(&negative).abs() % 50
+        );
+        assert!((0..50).contains(&partition_for("", 50)));
+    }
+
+    #[test]
+    fn a_commit_batch_reads_back_as_its_commits_and_deletions() {
+        let kept = CommittedOffset {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: "meta".into(),
+            commit_timestamp: 1_000,
+        };
+        let batch = commit_batch(
+            "g",
+            &[("t".into(), 0, Some(kept.clone())), ("t".into(), 1, None)],
+            1_000,
+        );
+        let records = read_batches(&batch, 1 << 20).unwrap();
+        let read: Vec<_> = records
+            .iter()
+            .map(|(k, v)| read_record(k, v.as_deref()).unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                OffsetRecord::Commit {
+                    group: "g".into(),
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: Some(kept),
+                },
+                OffsetRecord::Commit {
+                    group: "g".into(),
+                    topic: "t".into(),
+                    partition: 1,
+                    offset: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn damaged_records_are_errors_and_unknown_key_versions_are_skipped() {
+        assert!(read_record(&[0], None).is_err());
+        assert!(read_record(&[0, 1, 0, 5, b'a'], None).is_err());
+        assert_eq!(read_record(&[0, 9, 1, 2, 3], None), Ok(None));
+        let key = offset_key("g", "t", 0);
+        assert!(read_record(&key, Some(&[0, 3, 0, 0])).is_err());
+    }
+}

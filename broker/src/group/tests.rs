@@ -1,0 +1,166 @@
+//! The coordinator over real partitions: commits go through `__consumer_offsets` and come
+//! back after a restart.
+
+use super::*;
+use crate::config::BrokerSettings;
+use crate::topics::NewTopic;
+
+fn settings() -> BrokerSettings {
+    BrokerSettings {
+        offsets_topic_num_partitions: 3,
+        group_initial_rebalance_delay_ms: 0,
+        ..BrokerSettings::default()
+    }
+}
+
+fn coordinator(dir: &std::path::Path, clean: bool) -> Arc<GroupCoordinator> {
+    let settings = settings();
+    let topics = Arc::new(Topics::open(dir, settings.clone(), clean).unwrap());
+    if !topics.snapshot().topics.contains_key("t") {
+        topics
+            .create(
+                &NewTopic {
+                    name: "t".to_owned(),
+                    partitions: 2,
+                    replication_factor: -1,
+                    configs: BTreeMap::new(),
+                },
+                false,
+            )
+            .unwrap();
+    }
+    let coordinator = GroupCoordinator::new(topics, GroupSettings::from(&settings));
+    coordinator.ensure_offsets_topic().unwrap();
+    for index in 0..3 {
+        coordinator.load(index);
+    }
+    coordinator
+}
+
+fn offset(offset: i64, metadata: &str) -> CommittedOffset {
+    CommittedOffset {
+        offset,
+        leader_epoch: 0,
+        metadata: metadata.to_owned(),
+        commit_timestamp: 1_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_are_fetched_back_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let verdicts = groups
+        .commit(
+            "g",
+            "",
+            -1,
+            vec![
+                ("t".into(), 0, offset(10, "a")),
+                ("t".into(), 1, offset(20, "")),
+                ("missing".into(), 0, offset(5, "")),
+                ("t".into(), 0, offset(11, &"x".repeat(5_000))),
+            ],
+            1_000,
+        )
+        .await;
+    assert_eq!(
+        verdicts,
+        vec![
+            Ok(()),
+            Ok(()),
+            Err(GroupError::UnknownTopicOrPartition),
+            Err(GroupError::OffsetMetadataTooLarge)
+        ]
+    );
+    let fetched = groups
+        .fetch("g", Some(vec![("t".into(), vec![0, 1, 7])]))
+        .unwrap();
+    assert_eq!(
+        fetched,
+        vec![(
+            "t".to_owned(),
+            vec![
+                (0, Some(offset(10, "a"))),
+                (1, Some(offset(20, ""))),
+                (7, None)
+            ]
+        )]
+    );
+    groups
+        .commit("g", "", -1, vec![("t".into(), 0, offset(12, "b"))], 2_000)
+        .await
+        .into_iter()
+        .for_each(|v| assert_eq!(v, Ok(())));
+    drop(groups);
+
+    // A new broker over the same directory reads the offsets back from the log.
+    let reopened = coordinator(dir.path(), false);
+    let all = reopened.fetch("g", None).unwrap();
+    assert_eq!(
+        all,
+        vec![(
+            "t".to_owned(),
+            vec![(0, Some(offset(12, "b"))), (1, Some(offset(20, "")))]
+        )]
+    );
+    assert_eq!(reopened.fetch("other", None).unwrap(), vec![]);
+    assert_eq!(reopened.fetch("", None), Err(GroupError::InvalidGroupId));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_commit_only_for_their_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let join = |member_id: &str| Join {
+        member_id: member_id.to_owned(),
+        group_instance_id: None,
+        client_id: "c".to_owned(),
+        client_host: String::new(),
+        session_timeout: Duration::from_secs(10),
+        rebalance_timeout: Duration::from_secs(10),
+        protocol_type: "consumer".to_owned(),
+        protocols: vec![("range".to_owned(), Bytes::new())],
+        require_known_member: false,
+    };
+    let answer = groups.join("g", join("")).await;
+    assert_eq!(answer.error, None);
+    let member = answer.member_id;
+    let commit = |member: String, generation| {
+        let groups = Arc::clone(&groups);
+        async move {
+            groups
+                .commit(
+                    "g",
+                    &member,
+                    generation,
+                    vec![("t".into(), 0, offset(1, ""))],
+                    0,
+                )
+                .await
+        }
+    };
+    assert_eq!(
+        commit(member.clone(), 1).await,
+        vec![Err(GroupError::RebalanceInProgress)],
+        "not before the sync"
+    );
+    groups
+        .sync("g", &member, 1, vec![(member.clone(), Bytes::new())])
+        .await
+        .unwrap();
+    assert_eq!(commit(member.clone(), 1).await, vec![Ok(())]);
+    assert_eq!(
+        commit(member.clone(), 2).await,
+        vec![Err(GroupError::IllegalGeneration)]
+    );
+    assert_eq!(
+        commit("stranger".into(), 1).await,
+        vec![Err(GroupError::UnknownMemberId)]
+    );
+    assert_eq!(
+        commit(String::new(), -1).await,
+        vec![Err(GroupError::UnknownMemberId)],
+        "no commits from outside while the group has members"
+    );
+}
