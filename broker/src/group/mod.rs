@@ -143,15 +143,29 @@ impl GroupCoordinator {
     /// Starts the tick and the load/unload on leadership events; ends with `shutdown`.
     pub fn start(self: &Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         let mut events = self.topics.events().subscribe();
-        // Partitions led before the subscription: load them now.
+        // One loader thread reads partitions one after another: creating `__consumer_offsets`
+        // makes this broker leader of all its partitions at once, and a blocking task each
+        // would grow the blocking pool (and the allocator's per-thread arenas) by as many.
+        let (load, mut to_load) = tokio::sync::mpsc::unbounded_channel::<i32>();
         let coordinator = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            for partition in coordinator.topics.all_partitions() {
-                if partition.topic == CONSUMER_OFFSETS {
-                    coordinator.load(partition.index);
-                }
+            while let Some(partition) = to_load.blocking_recv() {
+                coordinator.load(partition);
             }
         });
+        let offsets_partitions = |coordinator: &GroupCoordinator| -> Vec<i32> {
+            coordinator
+                .topics
+                .all_partitions()
+                .iter()
+                .filter(|partition| partition.topic == CONSUMER_OFFSETS)
+                .map(|partition| partition.index)
+                .collect()
+        };
+        // Partitions led before the subscription: load them now.
+        for partition in offsets_partitions(self) {
+            let _ = load.send(partition);
+        }
         let coordinator = Arc::clone(self);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(TICK);
@@ -162,22 +176,16 @@ impl GroupCoordinator {
                     event = events.recv() => match event {
                         Ok(PartitionEvent::BecameLeader { topic, partition, .. })
                             if topic == CONSUMER_OFFSETS => {
-                            let coordinator = Arc::clone(&coordinator);
-                            tokio::task::spawn_blocking(move || coordinator.load(partition));
+                            let _ = load.send(partition);
                         }
                         Ok(PartitionEvent::StoppedLeading { topic, partition })
                             if topic == CONSUMER_OFFSETS => coordinator.unload(partition),
                         Ok(_) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                             tracing::warn!(missed, "group coordinator missed partition events; reloading");
-                            let coordinator = Arc::clone(&coordinator);
-                            tokio::task::spawn_blocking(move || {
-                                for partition in coordinator.topics.all_partitions() {
-                                    if partition.topic == CONSUMER_OFFSETS {
-                                        coordinator.load(partition.index);
-                                    }
-                                }
-                            });
+                            for partition in offsets_partitions(&coordinator) {
+                                let _ = load.send(partition);
+                            }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     },
