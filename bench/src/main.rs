@@ -45,8 +45,9 @@ struct Args {
     broker: Option<PathBuf>,
 
     /// A second fjord-broker binary, e.g. one built from the commit before a change: the fjord
-    /// targets run against it too (as `base-sync` / `base-os`), right after the same target of
-    /// `--broker`, and every fjord row gets a `vs-base` ratio against its case there.
+    /// targets run against it too (as `base-sync` / `base-os`), both brokers up at once and
+    /// every case's runs alternating between them, and every fjord row gets a `vs-base` ratio
+    /// against its case there.
     #[arg(long, env = "FJORD_BENCH_BASELINE_BROKER")]
     baseline_broker: Option<PathBuf>,
 
@@ -175,6 +176,7 @@ fn plan(args: &Args) -> anyhow::Result<run::Plan> {
         work_root,
         quick: args.quick,
         repeat,
+        round: 0,
         only: run::Only {
             targets: args.targets.clone(),
             sizes: args.sizes.clone(),

@@ -45,6 +45,8 @@ pub struct Plan {
     pub only: Only,
     /// Runs of each case; the median run is reported.
     pub repeat: usize,
+    /// With a baseline broker: which round of the interleaved runs this is (names topics).
+    pub round: usize,
 }
 
 /// A subset of the run, from the command line; an empty list means all.
@@ -143,12 +145,9 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
         if !plan.only.target(name) {
             continue;
         }
-        // The baseline runs right after its pair, so both meet the machine in the same state.
-        let binaries = std::iter::once((name, &plan.broker))
-            .chain(plan.baseline_broker.iter().map(|binary| (baseline, binary)));
-        for (name, binary) in binaries {
+        let Some(baseline_binary) = &plan.baseline_broker else {
             let dir = work.path().join(name);
-            let outcome = start_fjord(binary, &dir, policy).and_then(|server| {
+            let outcome = start_fjord(&plan.broker, &dir, policy).and_then(|server| {
                 let mut target = Target {
                     name,
                     policy,
@@ -160,8 +159,46 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
                 note(&mut report, name, format!("{error:#}"));
             }
             let _ = std::fs::remove_dir_all(&dir);
+            continue;
+        };
+        // Against a baseline, both brokers run at once and take turns: every case's runs
+        // alternate between them (A, B, A, B, ...), so drift of the machine — disk writeback,
+        // a neighbour's load — meets both alike.
+        let dirs = [work.path().join(name), work.path().join(baseline)];
+        let outcome = start_fjord(&plan.broker, &dirs[0], policy).and_then(|first| {
+            let second = start_fjord(baseline_binary, &dirs[1], policy)?;
+            let mut targets = [
+                Target {
+                    name,
+                    policy,
+                    server: first,
+                },
+                Target {
+                    name: baseline,
+                    policy,
+                    server: second,
+                },
+            ];
+            for round in 0..plan.repeat {
+                let round_plan = Plan {
+                    repeat: 1,
+                    round,
+                    ..plan.clone()
+                };
+                for target in &mut targets {
+                    run_kafka_target(&round_plan, &runtime, target, &mut report, false)?;
+                }
+            }
+            anyhow::Ok(())
+        });
+        if let Err(error) = outcome {
+            note(&mut report, name, format!("{error:#}"));
+        }
+        for dir in dirs {
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
+    merge_rounds(&mut report);
 
     if plan.only.target("mock") {
         run_mock(plan, &mut report);
@@ -198,6 +235,72 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
         settings.insert("load_average_at_end".into(), rss::load_average().into());
     }
     Ok(report)
+}
+
+/// Rows of interleaved rounds (one run each) become one row per case: the median round,
+/// with every round's MB/s; memory keeps each target's largest peak.
+fn merge_rounds(report: &mut Report) {
+    fn merge<R: Clone>(
+        rows: &mut Vec<R>,
+        key: impl Fn(&R) -> String,
+        mb_per_sec: impl Fn(&R) -> f64,
+        set_runs: impl Fn(&mut R, Vec<f64>),
+    ) {
+        let mut order: Vec<String> = Vec::new();
+        let mut groups: std::collections::HashMap<String, Vec<R>> = Default::default();
+        for row in rows.drain(..) {
+            let k = key(&row);
+            if !groups.contains_key(&k) {
+                order.push(k.clone());
+            }
+            groups.entry(k).or_default().push(row);
+        }
+        for k in order {
+            let mut group = groups.remove(&k).unwrap_or_default();
+            if group.len() == 1 {
+                rows.extend(group);
+                continue;
+            }
+            let runs: Vec<f64> = group.iter().map(&mb_per_sec).collect();
+            group.sort_by(|a, b| mb_per_sec(a).total_cmp(&mb_per_sec(b)));
+            let mut median = group.swap_remove(group.len() / 2);
+            set_runs(&mut median, runs);
+            rows.push(median);
+        }
+    }
+    merge(
+        &mut report.produce,
+        |r| {
+            format!(
+                "{}|{}|{:?}|{:?}|{}",
+                r.target, r.policy, r.acks, r.partitions, r.record_bytes
+            )
+        },
+        |r| r.mb_per_sec,
+        |r, runs| r.runs_mb_per_sec = runs,
+    );
+    merge(
+        &mut report.fetch,
+        |r| {
+            format!(
+                "{}|{}|{:?}|{}",
+                r.target, r.policy, r.partitions, r.record_bytes
+            )
+        },
+        |r| r.mb_per_sec,
+        |r, runs| r.runs_mb_per_sec = runs,
+    );
+    let mut memory: Vec<crate::report::MemoryRow> = Vec::new();
+    for row in report.memory.drain(..) {
+        match memory.iter_mut().find(|m| m.target == row.target) {
+            Some(kept) => {
+                kept.peak_rss_bytes = kept.peak_rss_bytes.max(row.peak_rss_bytes);
+                kept.idle_rss_after_load_bytes = row.idle_rss_after_load_bytes;
+            }
+            None => memory.push(row),
+        }
+    }
+    report.memory = memory;
 }
 
 fn note(report: &mut Report, what: &str, why: String) {
@@ -423,7 +526,11 @@ fn run_kafka_target(
 
     let mut fetch_topics = Vec::new();
     for (size, partitions, acks) in plan.only.cases() {
-        let case = format!("bench-{size}b-{partitions}p-acks{}", acks.as_config());
+        let case = format!(
+            "bench-r{}-{size}b-{partitions}p-acks{}",
+            plan.round,
+            acks.as_config()
+        );
         let what = format!(
             "{} {size}B {partitions}p acks={}",
             target.name,
@@ -521,6 +628,13 @@ fn run_kafka_target(
             row.broker_cores = cpu;
             row.runs_mb_per_sec = mb_per_sec;
             report.fetch.push(row);
+        }
+        // Read back: its gigabyte would only slow the cases that follow.
+        if let Err(error) = runtime.block_on(kafka_load::delete_topics(
+            &bootstrap,
+            std::slice::from_ref(&topic),
+        )) {
+            eprintln!("[bench] {what}: deleting {topic}: {error:#}");
         }
     }
 
