@@ -104,6 +104,8 @@ pub struct BrokerSettings {
     pub group_max_size: u32,
     /// `offset.metadata.max.bytes`: the largest metadata string of a committed offset.
     pub offset_metadata_max_bytes: u32,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
+    pub offsets_retention_check_interval_ms: u64,
     /// The keys set explicitly in the config file, as written.
     pub explicit: BTreeMap<String, String>,
 }
@@ -148,6 +150,7 @@ impl Default for BrokerSettings {
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as u32,
             offset_metadata_max_bytes: 4_096,
+            offsets_retention_check_interval_ms: 600_000,
             explicit: BTreeMap::new(),
         }
     }
@@ -335,6 +338,13 @@ impl BrokerSettings {
                 i32::MAX as i64,
             )? as u32;
         }
+        if let Some(v) = get("offsets.retention.check.interval.ms") {
+            settings.offsets_retention_check_interval_ms = int_in(
+                key_value("offsets.retention.check.interval.ms", v),
+                1,
+                i64::MAX,
+            )? as u64;
+        }
         if let Some(v) = get("offsets.topic.segment.bytes") {
             settings.offsets_topic_segment_bytes = int_in(
                 key_value("offsets.topic.segment.bytes", v),
@@ -459,6 +469,10 @@ impl BrokerSettings {
                 self.offset_metadata_max_bytes.to_string(),
             ),
             (
+                "offsets.retention.check.interval.ms",
+                self.offsets_retention_check_interval_ms.to_string(),
+            ),
+            (
                 "offsets.topic.replication.factor",
                 self.offsets_topic_replication_factor.to_string(),
             ),
@@ -537,6 +551,7 @@ const KNOWN_KEYS: &[&str] = &[
     "group.max.session.timeout.ms",
     "group.max.size",
     "offset.metadata.max.bytes",
+    "offsets.retention.check.interval.ms",
 ];
 
 fn key_value<'a>(key: &'a str, value: &'a str) -> (&'a str, &'a str) {

@@ -80,6 +80,9 @@ pub struct GroupSettings {
     pub limits: GroupLimits,
     pub offset_metadata_max_bytes: usize,
     pub offsets_partitions: i32,
+    /// `offsets.retention.minutes`: how long offsets outlive their group's last member.
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval: Duration,
 }
 
 impl From<&crate::config::BrokerSettings> for GroupSettings {
@@ -95,12 +98,21 @@ impl From<&crate::config::BrokerSettings> for GroupSettings {
             },
             offset_metadata_max_bytes: settings.offset_metadata_max_bytes as usize,
             offsets_partitions: settings.offsets_topic_num_partitions,
+            offsets_retention_ms: i64::try_from(settings.offsets_retention_minutes)
+                .unwrap_or(i64::MAX / 60_000)
+                .saturating_mul(60_000),
+            offsets_retention_check_interval: Duration::from_millis(
+                settings.offsets_retention_check_interval_ms,
+            ),
         }
     }
 }
 
 /// Per topic, per partition: the committed offset, if any.
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+
+/// Records to append for one group: `(topic, partition, offset)`, `None` deleting it.
+type OffsetWrites = Vec<(String, i32, Option<CommittedOffset>)>;
 
 /// Per topic, per partition: done, or why not.
 pub type PartitionVerdicts = Vec<(String, Vec<(i32, Result<(), GroupError>)>)>;
@@ -118,6 +130,8 @@ pub struct GroupCoordinator {
     offsets: Mutex<HashMap<String, OffsetMap>>,
     /// `__consumer_offsets` partitions read into the cache.
     loaded: Mutex<HashSet<i32>>,
+    /// When each group last had members (ms since the epoch), for offset expiry.
+    last_active: Mutex<HashMap<String, i64>>,
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,6 +151,7 @@ impl GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             offsets: Mutex::new(HashMap::new()),
             loaded: Mutex::new(HashSet::new()),
+            last_active: Mutex::new(HashMap::new()),
         })
     }
 
@@ -169,10 +184,21 @@ impl GroupCoordinator {
         let coordinator = Arc::clone(self);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(TICK);
+            let mut expiry =
+                tokio::time::interval(coordinator.settings.offsets_retention_check_interval);
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     _ = ticks.tick() => coordinator.tick(Instant::now()),
+                    _ = expiry.tick() => {
+                        let coordinator = Arc::clone(&coordinator);
+                        tokio::spawn(async move {
+                            let expired = coordinator.expire_offsets(crate::api::now_ms()).await;
+                            if expired > 0 {
+                                tracing::info!(expired, "removed expired committed offsets");
+                            }
+                        });
+                    }
                     event = events.recv() => match event {
                         Ok(PartitionEvent::BecameLeader { topic, partition, .. })
                             if topic == CONSUMER_OFFSETS => {
@@ -332,11 +358,67 @@ impl GroupCoordinator {
     }
 
     fn tick(&self, now: Instant) {
+        let now_ms = crate::api::now_ms();
         let mut groups = lock(&self.groups);
-        for group in groups.values_mut() {
+        let mut last_active = lock(&self.last_active);
+        for (id, group) in groups.iter_mut() {
             group.tick(&self.settings.limits, now);
+            if !group.is_empty() {
+                last_active.insert(id.clone(), now_ms);
+            }
         }
         groups.retain(|_, group| group.state() != GroupState::Dead);
+    }
+
+    /// Removes committed offsets past `offsets.retention.minutes`, as Kafka does: a group
+    /// without members loses all its offsets once it has had none for the retention time; a
+    /// group that never had members here (commits from outside group management, or a group
+    /// not seen since a restart) loses each offset that long after its commit. Returns how
+    /// many offsets went.
+    pub async fn expire_offsets(&self, now_ms: i64) -> usize {
+        let retention = self.settings.offsets_retention_ms;
+        let doomed: Vec<(String, OffsetWrites)> = {
+            let groups = lock(&self.groups);
+            let last_active = lock(&self.last_active);
+            let offsets = lock(&self.offsets);
+            offsets
+                .iter()
+                .filter(|(id, _)| groups.get(*id).is_none_or(|group| group.is_empty()))
+                .filter_map(|(id, committed)| {
+                    let expired: Vec<_> = committed
+                        .iter()
+                        .filter(|(_, offset)| {
+                            let since = last_active
+                                .get(id)
+                                .map_or(offset.commit_timestamp, |active| {
+                                    (*active).max(offset.commit_timestamp)
+                                });
+                            since.saturating_add(retention) <= now_ms
+                        })
+                        .map(|((topic, partition), _)| (topic.clone(), *partition, None))
+                        .collect();
+                    (!expired.is_empty()).then(|| (id.clone(), expired))
+                })
+                .collect()
+        };
+        let mut count = 0;
+        for (group, expired) in doomed {
+            if let Err(error) = self.write(&group, &expired, now_ms).await {
+                tracing::warn!(%group, %error, "removing expired offsets failed; retried at the next check");
+                continue;
+            }
+            count += expired.len();
+            let mut offsets = lock(&self.offsets);
+            if let Some(committed) = offsets.get_mut(&group) {
+                for (topic, partition, _) in expired {
+                    committed.remove(&(topic, partition));
+                }
+                if committed.is_empty() {
+                    offsets.remove(&group);
+                }
+            }
+        }
+        count
     }
 
     pub async fn join(&self, group_id: &str, join: Join) -> JoinAnswer {

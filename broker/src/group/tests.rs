@@ -164,3 +164,51 @@ async fn members_commit_only_for_their_generation() {
         "no commits from outside while the group has members"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_expire_after_the_retention_unless_the_group_has_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let retention = groups.settings().offsets_retention_ms;
+    let committed_at = 1_000_000;
+    let at = CommittedOffset {
+        commit_timestamp: committed_at,
+        ..offset(5, "")
+    };
+    for group in ["standalone", "active"] {
+        let verdicts = groups
+            .commit(
+                group,
+                "",
+                -1,
+                vec![("t".into(), 0, at.clone())],
+                committed_at,
+            )
+            .await;
+        assert_eq!(verdicts, vec![Ok(())]);
+    }
+    // "active" gets a member: its offsets stay, however old.
+    let join = Join {
+        member_id: String::new(),
+        group_instance_id: None,
+        client_id: "c".to_owned(),
+        client_host: String::new(),
+        session_timeout: Duration::from_secs(30),
+        rebalance_timeout: Duration::from_secs(30),
+        protocol_type: "consumer".to_owned(),
+        protocols: vec![("range".to_owned(), Bytes::new())],
+        require_known_member: false,
+    };
+    assert_eq!(groups.join("active", join).await.error, None);
+
+    assert_eq!(groups.expire_offsets(committed_at + retention - 1).await, 0);
+    assert_eq!(groups.expire_offsets(committed_at + retention).await, 1);
+    assert_eq!(groups.fetch("standalone", None).unwrap(), vec![]);
+    assert_eq!(groups.fetch("active", None).unwrap().len(), 1);
+    drop(groups);
+
+    // The expiry was written to the log: a restart does not bring the offset back.
+    let reopened = coordinator(dir.path(), false);
+    assert_eq!(reopened.fetch("standalone", None).unwrap(), vec![]);
+    assert_eq!(reopened.fetch("active", None).unwrap().len(), 1);
+}
