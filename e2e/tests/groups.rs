@@ -361,3 +361,93 @@ async fn the_java_admin_client_lists_describes_resets_and_deletes_a_group() {
         "{out}"
     );
 }
+
+/// Counts the rebalances a consumer goes through.
+#[derive(Default)]
+struct Rebalances(std::sync::atomic::AtomicUsize);
+
+impl rdkafka::ClientContext for Rebalances {}
+
+impl rdkafka::consumer::ConsumerContext for Rebalances {
+    fn pre_rebalance(
+        &self,
+        _consumer: &BaseConsumer<Self>,
+        _rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn static_member(bootstrap: &str, instance: &str) -> BaseConsumer<Rebalances> {
+    let consumer: BaseConsumer<Rebalances> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "static")
+        .set("group.instance.id", instance)
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "30000")
+        .set("heartbeat.interval.ms", "500")
+        .set("partition.assignment.strategy", "range")
+        .create_with_context(Rebalances::default())
+        .unwrap();
+    consumer.subscribe(&["shared"]).unwrap();
+    consumer
+}
+
+fn assigned(consumer: &BaseConsumer<Rebalances>) -> BTreeSet<i32> {
+    consumer
+        .assignment()
+        .unwrap()
+        .elements()
+        .iter()
+        .map(|e| e.partition())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_member_restarting_within_its_session_does_not_rebalance_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path());
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "shared", PARTITIONS, &[])
+        .await
+        .unwrap();
+    let first = static_member(&bootstrap, "first");
+    let second = static_member(&bootstrap, "second");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while assigned(&first).len() + assigned(&second).len() != PARTITIONS as usize
+        || assigned(&first).is_empty()
+        || assigned(&second).is_empty()
+    {
+        assert!(Instant::now() < deadline, "no stable assignment");
+        let _ = first.poll(Duration::from_millis(50));
+        let _ = second.poll(Duration::from_millis(50));
+    }
+    let settled = first.context().0.load(std::sync::atomic::Ordering::SeqCst);
+    let kept = assigned(&second);
+
+    // The second member restarts: a static member leaves no LeaveGroup behind, and its
+    // successor takes its place with the same assignment.
+    drop(second);
+    let second = static_member(&bootstrap, "second");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while assigned(&second) != kept {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted member got {:?}",
+            assigned(&second)
+        );
+        let _ = first.poll(Duration::from_millis(50));
+        let _ = second.poll(Duration::from_millis(50));
+    }
+    // Give a rebalance, had there been one, time to reach the first member.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let _ = first.poll(Duration::from_millis(50));
+        let _ = second.poll(Duration::from_millis(50));
+    }
+    assert_eq!(
+        first.context().0.load(std::sync::atomic::Ordering::SeqCst),
+        settled,
+        "the first member went through a rebalance"
+    );
+}

@@ -198,6 +198,7 @@ pub async fn heartbeat(
         groups.heartbeat(
             request.group_id.0.as_str(),
             request.member_id.as_str(),
+            request.group_instance_id.as_deref(),
             request.generation_id,
         )
     })

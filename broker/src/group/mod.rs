@@ -467,12 +467,13 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         member_id: &str,
+        instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
         match lock(&self.groups).get_mut(group_id) {
             None => Err(GroupError::UnknownMemberId),
-            Some(group) => group.heartbeat(member_id, generation, Instant::now()),
+            Some(group) => group.heartbeat(member_id, instance_id, generation, Instant::now()),
         }
     }
 

@@ -247,14 +247,19 @@ impl Group {
             );
         }
         if join.member_id.is_empty() {
+            // A static member rejoining under a new id fences its old one.
+            if let Some(instance) = join.group_instance_id.clone()
+                && let Some(old) = self.member_of_instance(&instance)
+            {
+                if self.replace_static_member(&old, &join, now) {
+                    let member_id = self.member_of_instance(&instance).expect("just replaced");
+                    let _ = respond.send(self.answer_for(&member_id, false));
+                    return;
+                }
+                self.remove_member(&old);
+            }
             if self.members.len() + self.pending.len() >= limits.max_size {
                 return refuse(respond, GroupError::GroupMaxSizeReached, "");
-            }
-            // A static member rejoining under a new id fences its old one.
-            if let Some(instance) = &join.group_instance_id
-                && let Some(old) = self.member_of_instance(instance)
-            {
-                self.remove_member(&old);
             }
             let member_id = self.new_member_id(&join.client_id);
             if join.require_known_member && join.group_instance_id.is_none() {
@@ -295,6 +300,40 @@ impl Group {
                 self.try_complete_join(now);
             }
         }
+    }
+
+    /// KIP-345: a static member that comes back (a restart) under a new id while the group is
+    /// stable, with the same protocols, takes its old place — same generation, same assignment —
+    /// and the other members do not rebalance. A returning leader still triggers a rebalance
+    /// (it would otherwise be asked to assign again). Says whether it replaced.
+    fn replace_static_member(&mut self, old: &str, join: &Join, now: Instant) -> bool {
+        let unchanged = self
+            .members
+            .get(old)
+            .is_some_and(|member| member.protocols == join.protocols);
+        let is_leader = self.leader.as_deref() == Some(old);
+        if self.state != GroupState::Stable || !unchanged || is_leader {
+            return false;
+        }
+        let member_id = self.new_member_id(&join.client_id);
+        let Some(mut member) = self.members.remove(old) else {
+            return false;
+        };
+        if let Some(respond) = member.awaiting_sync.take() {
+            let _ = respond.send(Err(GroupError::FencedInstanceId));
+        }
+        member.client_id = join.client_id.clone();
+        member.client_host = join.client_host.clone();
+        member.session_timeout = join.session_timeout;
+        member.rebalance_timeout = join.rebalance_timeout;
+        member.deadline = now + join.session_timeout;
+        self.members.insert(member_id.clone(), member);
+        for id in &mut self.order {
+            if id == old {
+                *id = member_id.clone();
+            }
+        }
+        true
     }
 
     fn member_of_instance(&self, instance: &str) -> Option<String> {
@@ -543,9 +582,15 @@ impl Group {
     pub fn heartbeat(
         &mut self,
         member_id: &str,
+        instance_id: Option<&str>,
         generation: i32,
         now: Instant,
     ) -> Result<(), GroupError> {
+        if let Some(instance) = instance_id
+            && self.member_of_instance(instance).as_deref() != Some(member_id)
+        {
+            return Err(GroupError::FencedInstanceId);
+        }
         let Some(member) = self.members.get_mut(member_id) else {
             return Err(GroupError::UnknownMemberId);
         };

@@ -135,7 +135,7 @@ fn two_members_join_sync_and_get_their_assignments() {
     assert_eq!(answered(&mut a_sync), Some(Ok(Bytes::from_static(b"A"))));
     assert_eq!(answered(&mut b_sync), Some(Ok(Bytes::from_static(b"B"))));
     assert_eq!(group.state(), GroupState::Stable);
-    assert_eq!(group.heartbeat(&b, 2, now), Ok(()));
+    assert_eq!(group.heartbeat(&b, None, 2, now), Ok(()));
 }
 
 #[test]
@@ -205,15 +205,15 @@ fn sync_and_heartbeat_check_member_and_generation() {
         Some(Err(GroupError::IllegalGeneration))
     );
     assert_eq!(
-        group.heartbeat("stranger", 1, now),
+        group.heartbeat("stranger", None, 1, now),
         Err(GroupError::UnknownMemberId)
     );
     assert_eq!(
-        group.heartbeat(&a, 0, now),
+        group.heartbeat(&a, None, 0, now),
         Err(GroupError::IllegalGeneration)
     );
     assert_eq!(
-        group.heartbeat(&a, 1, now),
+        group.heartbeat(&a, None, 1, now),
         Ok(()),
         "heartbeats are fine before the sync"
     );
@@ -227,7 +227,7 @@ fn sync_and_heartbeat_check_member_and_generation() {
     // A new member: the old one is told to rejoin through its heartbeat.
     let (_b, _) = join_new(&mut group, &["range"], &limits, now);
     assert_eq!(
-        group.heartbeat(&a, 1, now),
+        group.heartbeat(&a, None, 1, now),
         Err(GroupError::RebalanceInProgress)
     );
     assert_eq!(
@@ -250,7 +250,7 @@ fn a_member_that_stops_heartbeating_is_removed_and_the_rest_rebalance() {
 
     // a keeps heartbeating; b goes silent past its session timeout.
     let later = start + SESSION - Duration::from_secs(1);
-    assert_eq!(group.heartbeat(&a, 2, later), Ok(()));
+    assert_eq!(group.heartbeat(&a, None, 2, later), Ok(()));
     group.tick(&limits, start + SESSION + Duration::from_millis(1));
     assert!(!group.has_member(&b));
     assert_eq!(group.state(), GroupState::PreparingRebalance);
@@ -278,7 +278,7 @@ fn members_that_do_not_rejoin_within_the_rebalance_timeout_are_dropped() {
         now += Duration::from_secs(5);
         let now = now.min(start + REBALANCE - Duration::from_secs(1));
         assert_eq!(
-            group.heartbeat(&b, 2, now),
+            group.heartbeat(&b, None, 2, now),
             Err(GroupError::RebalanceInProgress),
             "b is told to rejoin"
         );
@@ -355,4 +355,61 @@ fn a_static_member_rejoining_fences_its_old_id() {
         group.leave(&old.member_id, Some("instance-1"), &limits, now),
         Err(GroupError::FencedInstanceId)
     );
+}
+
+#[test]
+fn a_static_member_restarting_takes_its_old_place_without_a_rebalance() {
+    let limits = limits(Duration::ZERO);
+    let now = Instant::now();
+    let mut group = Group::new("g");
+    let static_join = |instance: &str| {
+        let mut join = join("", &["range"]);
+        join.group_instance_id = Some(instance.to_owned());
+        join
+    };
+    let mut a_join = send_join(&mut group, static_join("ia"), &limits, now);
+    let a = answered(&mut a_join).unwrap().member_id;
+    let mut b_join = send_join(&mut group, static_join("ib"), &limits, now);
+    let mut a_again = send_join(&mut group, join(&a, &["range"]), &limits, now);
+    let generation = answered(&mut a_again).unwrap().generation;
+    let b = answered(&mut b_join).unwrap().member_id;
+    drop(sync(
+        &mut group,
+        &a,
+        generation,
+        vec![
+            (a.clone(), Bytes::from_static(b"A")),
+            (b.clone(), Bytes::from_static(b"B")),
+        ],
+        now,
+    ));
+    assert_eq!(group.state(), GroupState::Stable);
+
+    // b restarts: a new id, answered at once with the same generation; no rebalance.
+    let mut back = send_join(&mut group, static_join("ib"), &limits, now);
+    let back = answered(&mut back).expect("answered at once");
+    assert_eq!((back.error, back.generation), (None, generation));
+    assert_ne!(back.member_id, b);
+    assert_eq!(group.state(), GroupState::Stable);
+    assert_eq!(group.heartbeat(&a, Some("ia"), generation, now), Ok(()));
+    assert_eq!(
+        answered(&mut sync(
+            &mut group,
+            &back.member_id,
+            generation,
+            vec![],
+            now
+        )),
+        Some(Ok(Bytes::from_static(b"B"))),
+        "the same assignment"
+    );
+    // The old incarnation is fenced.
+    assert_eq!(
+        group.heartbeat(&b, Some("ib"), generation, now),
+        Err(GroupError::FencedInstanceId)
+    );
+    // The leader coming back does rebalance (it would be asked to assign again).
+    let mut leader_back = send_join(&mut group, static_join("ia"), &limits, now);
+    assert_eq!(group.state(), GroupState::PreparingRebalance);
+    assert!(answered(&mut leader_back).is_none());
 }
