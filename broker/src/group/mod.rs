@@ -40,7 +40,7 @@ pub enum GroupError {
     CoordinatorNotAvailable,
     #[error("the coordinator is loading the group's offsets")]
     CoordinatorLoadInProgress,
-    #[error("the group id is empty")]
+    #[error("the group id is empty or longer than 32767 bytes")]
     InvalidGroupId,
     #[error(
         "the session timeout is outside group.min.session.timeout.ms..group.max.session.timeout.ms"
@@ -251,7 +251,9 @@ impl GroupCoordinator {
 
     /// Whether this broker coordinates `group` now: its offsets partition is here and loaded.
     pub fn check_coordinator(&self, group: &str) -> Result<(), GroupError> {
-        if group.is_empty() {
+        // The offsets record stores the group id as a string with an int16 length: a longer
+        // id (which flexible request versions can carry) could not be written back.
+        if group.is_empty() || group.len() > i16::MAX as usize {
             return Err(GroupError::InvalidGroupId);
         }
         self.ensure_offsets_topic()?;

@@ -106,6 +106,19 @@ async fn committed_offsets_are_fetched_back_and_survive_a_restart() {
     );
     assert_eq!(reopened.fetch("other", None).unwrap(), vec![]);
     assert_eq!(reopened.fetch("", None), Err(GroupError::InvalidGroupId));
+    // An id too long for the offsets record's int16 length is refused, not written corrupt.
+    let long = "g".repeat(40_000);
+    assert_eq!(
+        reopened
+            .commit(&long, "", -1, vec![("t".into(), 0, offset(1, ""))], 0)
+            .await,
+        vec![Err(GroupError::InvalidGroupId)]
+    );
+    assert!(
+        reopened
+            .check_coordinator(&"g".repeat(i16::MAX as usize))
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,4 +224,19 @@ async fn offsets_expire_after_the_retention_unless_the_group_has_members() {
     let reopened = coordinator(dir.path(), false);
     assert_eq!(reopened.fetch("standalone", None).unwrap(), vec![]);
     assert_eq!(reopened.fetch("active", None).unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn until_its_offsets_partition_is_loaded_a_group_is_answered_load_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings();
+    let topics = Arc::new(Topics::open(dir.path(), settings.clone(), false).unwrap());
+    let groups = GroupCoordinator::new(topics, GroupSettings::from(&settings));
+    groups.ensure_offsets_topic().unwrap();
+    assert_eq!(
+        groups.fetch("g", None),
+        Err(GroupError::CoordinatorLoadInProgress)
+    );
+    groups.load(partition_for("g", 3));
+    assert_eq!(groups.fetch("g", None), Ok(vec![]));
 }
