@@ -147,6 +147,9 @@ pub async fn join_group(
         .with_protocol_name(answer.protocol_name.as_deref().map(text))
         .with_leader(text(&answer.leader))
         .with_member_id(text(&answer.member_id))
+        // v9+ (KIP-814); an older leader gets the members and its SyncGroup is answered with
+        // the assignment it had, as before that KIP.
+        .with_skip_assignment(answer.skip_assignment && version >= 9)
         .with_members(
             answer
                 .members

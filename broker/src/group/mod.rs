@@ -433,6 +433,7 @@ impl GroupCoordinator {
             leader: String::new(),
             member_id: member_id.clone(),
             members: Vec::new(),
+            skip_assignment: false,
         };
         if let Err(error) = self.check_coordinator(group_id) {
             return refused(error);

@@ -74,6 +74,9 @@ pub struct JoinAnswer {
     pub member_id: String,
     /// Every member's id, instance id and metadata for the chosen protocol: the leader's only.
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// The leader must not compute an assignment (a static leader back in a stable group,
+    /// KIP-814); its SyncGroup gets the assignment it had.
+    pub skip_assignment: bool,
 }
 
 impl JoinAnswer {
@@ -86,6 +89,7 @@ impl JoinAnswer {
             leader: String::new(),
             member_id,
             members: Vec::new(),
+            skip_assignment: false,
         }
     }
 }
@@ -253,7 +257,10 @@ impl Group {
             {
                 if self.replace_static_member(&old, &join, now) {
                     let member_id = self.member_of_instance(&instance).expect("just replaced");
-                    let _ = respond.send(self.answer_for(&member_id, false));
+                    let is_leader = self.leader.as_deref() == Some(member_id.as_str());
+                    let mut answer = self.answer_for(&member_id, is_leader);
+                    answer.skip_assignment = is_leader;
+                    let _ = respond.send(answer);
                     return;
                 }
                 self.remove_member(&old);
@@ -303,16 +310,23 @@ impl Group {
     }
 
     /// KIP-345: a static member that comes back (a restart) under a new id while the group is
-    /// stable, with the same protocols, takes its old place — same generation, same assignment —
-    /// and the other members do not rebalance. A returning leader still triggers a rebalance
-    /// (it would otherwise be asked to assign again). Says whether it replaced.
+    /// stable takes its old place — same generation, same assignment — and the other members do
+    /// not rebalance, unless its protocols would change the group's chosen protocol (Kafka's
+    /// test; the metadata itself, e.g. the partitions a consumer says it owns, may differ). A
+    /// returning leader stays leader and is told to skip the assignment (KIP-814). Says
+    /// whether it replaced.
     fn replace_static_member(&mut self, old: &str, join: &Join, now: Instant) -> bool {
-        let unchanged = self
+        if self.state != GroupState::Stable || !self.members.contains_key(old) {
+            return false;
+        }
+        let previous = self
             .members
-            .get(old)
-            .is_some_and(|member| member.protocols == join.protocols);
-        let is_leader = self.leader.as_deref() == Some(old);
-        if self.state != GroupState::Stable || !unchanged || is_leader {
+            .get_mut(old)
+            .map(|member| std::mem::replace(&mut member.protocols, join.protocols.clone()));
+        if self.select_protocol() != self.protocol {
+            if let (Some(member), Some(previous)) = (self.members.get_mut(old), previous) {
+                member.protocols = previous;
+            }
             return false;
         }
         let member_id = self.new_member_id(&join.client_id);
@@ -332,6 +346,9 @@ impl Group {
             if id == old {
                 *id = member_id.clone();
             }
+        }
+        if self.leader.as_deref() == Some(old) {
+            self.leader = Some(member_id);
         }
         true
     }
@@ -488,6 +505,7 @@ impl Group {
             protocol_name: self.protocol.clone(),
             leader: self.leader.clone().unwrap_or_default(),
             member_id: member_id.to_owned(),
+            skip_assignment: false,
             members: if with_members {
                 self.order
                     .iter()

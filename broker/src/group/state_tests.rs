@@ -385,8 +385,11 @@ fn a_static_member_restarting_takes_its_old_place_without_a_rebalance() {
     ));
     assert_eq!(group.state(), GroupState::Stable);
 
-    // b restarts: a new id, answered at once with the same generation; no rebalance.
-    let mut back = send_join(&mut group, static_join("ib"), &limits, now);
+    // b restarts: a new id, answered at once with the same generation; no rebalance — even
+    // with other metadata (a restarted consumer owns no partitions yet).
+    let mut restarted = static_join("ib");
+    restarted.protocols = vec![("range".to_owned(), Bytes::from_static(b"owns nothing"))];
+    let mut back = send_join(&mut group, restarted, &limits, now);
     let back = answered(&mut back).expect("answered at once");
     assert_eq!((back.error, back.generation), (None, generation));
     assert_ne!(back.member_id, b);
@@ -408,8 +411,27 @@ fn a_static_member_restarting_takes_its_old_place_without_a_rebalance() {
         group.heartbeat(&b, Some("ib"), generation, now),
         Err(GroupError::FencedInstanceId)
     );
-    // The leader coming back does rebalance (it would be asked to assign again).
+    // The leader coming back stays leader, gets the members, and is told not to assign.
     let mut leader_back = send_join(&mut group, static_join("ia"), &limits, now);
-    assert_eq!(group.state(), GroupState::PreparingRebalance);
-    assert!(answered(&mut leader_back).is_none());
+    let leader_back = answered(&mut leader_back).expect("answered at once");
+    assert_eq!(group.state(), GroupState::Stable);
+    assert_eq!(leader_back.leader, leader_back.member_id);
+    assert!(leader_back.skip_assignment);
+    assert_eq!(leader_back.members.len(), 2);
+    assert_eq!(
+        answered(&mut sync(
+            &mut group,
+            &leader_back.member_id,
+            generation,
+            vec![(leader_back.member_id.clone(), Bytes::from_static(b"other"))],
+            now
+        )),
+        Some(Ok(Bytes::from_static(b"A"))),
+        "a stable group keeps its assignment"
+    );
+    // Changing the chosen protocol does rebalance.
+    let mut other = static_join("ib");
+    other.protocols = vec![("roundrobin".to_owned(), Bytes::new())];
+    let mut moved = send_join(&mut group, other, &limits, now);
+    assert!(answered(&mut moved).unwrap().error.is_some() || group.state() != GroupState::Stable);
 }
