@@ -451,3 +451,47 @@ async fn a_static_member_restarting_within_its_session_does_not_rebalance_the_gr
         "the first member went through a rebalance"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_offsets_survive_a_kill_9_of_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start(dir.path());
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "shared", PARTITIONS, &[])
+        .await
+        .unwrap();
+    let records = keyed_records("crash", 240, 20);
+    produce_all(&producer(&bootstrap, &[]).unwrap(), "shared", &records, 240)
+        .await
+        .unwrap();
+    let reader = member(&bootstrap, "crash-readers");
+    consume(std::slice::from_ref(&reader), records.len());
+    reader.commit_consumer_state(CommitMode::Sync).unwrap();
+    drop(reader);
+
+    // No clean shutdown: the broker recovers its logs, then reloads __consumer_offsets.
+    broker.kill9().unwrap();
+    let broker = start(dir.path());
+    let bootstrap = broker.bootstrap();
+    let more = keyed_records("after-crash", 30, 20);
+    produce_all(&producer(&bootstrap, &[]).unwrap(), "shared", &more, 30)
+        .await
+        .unwrap();
+    // Resumed from the commit: exactly the records produced after the crash.
+    let resumed = member(&bootstrap, "crash-readers");
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && values.len() < more.len() + 1 {
+        if let Some(message) = resumed.poll(Duration::from_millis(100)) {
+            let message = message.unwrap();
+            values.push(String::from_utf8_lossy(message.payload().unwrap()).into_owned());
+        } else if values.len() == more.len() {
+            break;
+        }
+    }
+    assert_eq!(values.len(), more.len(), "{values:?}");
+    assert!(
+        values.iter().all(|v| v.starts_with("after-crash")),
+        "read again after the crash: {values:?}"
+    );
+}
