@@ -287,48 +287,36 @@ impl GroupCoordinator {
             if read.records.is_empty() {
                 break;
             }
-            let mut next = offset;
-            let mut position = 0;
-            while position + 61 <= read.records.len() {
-                let Ok(header) = crate::log::batch::BatchHeader::parse(&read.records[position..])
-                else {
-                    break;
-                };
-                next = header.last_offset() + 1;
-                position += header.size();
+            let stored = offsets::read_batches(&read.records, LOAD_BATCH_LIMIT);
+            for error in &stored.skipped {
+                tracing::warn!(partition = index, %error, "skipping a batch of {CONSUMER_OFFSETS}");
             }
-            match offsets::read_batches(&read.records, LOAD_BATCH_LIMIT) {
-                Ok(batch) => {
-                    for (key, value) in batch {
-                        records += 1;
-                        match offsets::read_record(&key, value.as_deref()) {
-                            Ok(Some(offsets::OffsetRecord::Commit {
-                                group,
-                                topic,
-                                partition,
-                                offset,
-                            })) => {
-                                let group = loaded.entry(group).or_default();
-                                match offset {
-                                    Some(offset) => {
-                                        group.insert((topic, partition), offset);
-                                    }
-                                    None => {
-                                        group.remove(&(topic, partition));
-                                    }
-                                }
+            for (key, value) in stored.records {
+                records += 1;
+                match offsets::read_record(&key, value.as_deref()) {
+                    Ok(Some(offsets::OffsetRecord::Commit {
+                        group,
+                        topic,
+                        partition,
+                        offset,
+                    })) => {
+                        let group = loaded.entry(group).or_default();
+                        match offset {
+                            Some(offset) => {
+                                group.insert((topic, partition), offset);
                             }
-                            Ok(_) => {}
-                            Err(error) => {
-                                tracing::warn!(partition = index, %error, "skipping a record of {CONSUMER_OFFSETS}");
+                            None => {
+                                group.remove(&(topic, partition));
                             }
                         }
                     }
-                }
-                Err(error) => {
-                    tracing::warn!(partition = index, %error, "skipping a batch of {CONSUMER_OFFSETS}");
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(partition = index, %error, "skipping a record of {CONSUMER_OFFSETS}");
+                    }
                 }
             }
+            let next = stored.next_offset.unwrap_or(offset);
             if next <= offset {
                 break;
             }
@@ -425,16 +413,7 @@ impl GroupCoordinator {
 
     pub async fn join(&self, group_id: &str, join: Join) -> JoinAnswer {
         let member_id = join.member_id.clone();
-        let refused = |error| JoinAnswer {
-            error: Some(error),
-            generation: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            member_id: member_id.clone(),
-            members: Vec::new(),
-            skip_assignment: false,
-        };
+        let refused = |error| JoinAnswer::error(error, member_id.clone());
         if let Err(error) = self.check_coordinator(group_id) {
             return refused(error);
         }

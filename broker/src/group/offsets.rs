@@ -6,6 +6,7 @@
 
 use bytes::{Buf as _, BufMut as _, Bytes};
 
+use crate::log::batch::BatchHeader;
 use crate::log::builder::BatchBuilder;
 use crate::log::records::BatchRecords;
 
@@ -176,34 +177,51 @@ fn read_offset_value(value: &[u8]) -> Result<CommittedOffset, RecordFormatError>
 /// A record's key and value (`None`: a tombstone).
 pub type KeyValue = (Vec<u8>, Option<Vec<u8>>);
 
-/// Every record of the stored batches in `bytes` (whole batches, as a log read returns them),
-/// in offset order. Control batches are skipped.
-pub fn read_batches(bytes: &[u8], limit: usize) -> Result<Vec<KeyValue>, RecordFormatError> {
-    let mut out = Vec::new();
+/// What one log read of `__consumer_offsets` holds.
+#[derive(Debug, Default)]
+pub struct StoredRecords {
+    /// The records of every batch that decoded, in offset order (control batches skipped).
+    pub records: Vec<KeyValue>,
+    /// Why each batch that did not decode was passed over.
+    pub skipped: Vec<RecordFormatError>,
+    /// One past the last whole batch: where the next read starts.
+    pub next_offset: Option<i64>,
+}
+
+/// The records of the stored batches in `bytes` (whole batches, as a log read returns them).
+/// A batch that does not decode is passed over on its own; the walk goes on past it.
+pub fn read_batches(bytes: &[u8], limit: usize) -> StoredRecords {
+    let mut out = StoredRecords::default();
     let mut position = 0;
-    while position + 12 <= bytes.len() {
-        let length = i32::from_be_bytes(
-            bytes[position + 8..position + 12]
-                .try_into()
-                .expect("four bytes"),
-        );
-        let end = position + 12 + length.max(0) as usize;
-        let Some(batch) = bytes.get(position..end) else {
+    while let Some(rest) = bytes.get(position..) {
+        let Ok(header) = BatchHeader::parse(rest) else {
             break;
         };
-        let records =
-            BatchRecords::new(batch, limit).map_err(|e| RecordFormatError(e.to_string()))?;
-        if !records.header().is_control() {
-            for record in records.records() {
-                let record = record.map_err(|e| RecordFormatError(e.to_string()))?;
-                if let Some(key) = record.key {
-                    out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
-                }
-            }
+        let Some(batch) = rest.get(..header.size()) else {
+            break;
+        };
+        out.next_offset = Some(header.last_offset() + 1);
+        position += header.size();
+        if header.is_control() {
+            continue;
         }
-        position = end;
+        let decoded = BatchRecords::new(batch, limit).and_then(|records| {
+            records
+                .records()
+                .filter_map(|record| match record {
+                    Ok(record) => record
+                        .key
+                        .map(|key| Ok((key.to_vec(), record.value.map(<[u8]>::to_vec)))),
+                    Err(error) => Some(Err(error)),
+                })
+                .collect::<Result<Vec<KeyValue>, _>>()
+        });
+        match decoded {
+            Ok(records) => out.records.extend(records),
+            Err(error) => out.skipped.push(RecordFormatError(error.to_string())),
+        }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -246,7 +264,10 @@ mod tests {
             &[("t".into(), 0, Some(kept.clone())), ("t".into(), 1, None)],
             1_000,
         );
-        let records = read_batches(&batch, 1 << 20).unwrap();
+        let stored = read_batches(&batch, 1 << 20);
+        assert!(stored.skipped.is_empty());
+        assert_eq!(stored.next_offset, Some(2));
+        let records = stored.records;
         let read: Vec<_> = records
             .iter()
             .map(|(k, v)| read_record(k, v.as_deref()).unwrap().unwrap())
@@ -268,6 +289,18 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_batch_that_does_not_decode_is_passed_over_alone() {
+        let mut bytes = crate::log::test_batch::wrap_records(0, (0, 0), (1, 0), 0, &[0xff, 0xff]);
+        let mut good = commit_batch("g", &[("t".into(), 0, None)], 1_000);
+        good[..8].copy_from_slice(&1i64.to_be_bytes());
+        bytes.extend_from_slice(&good);
+        let stored = read_batches(&bytes, 1 << 20);
+        assert_eq!(stored.skipped.len(), 1);
+        assert_eq!(stored.records.len(), 1, "the good batch after it is read");
+        assert_eq!(stored.next_offset, Some(2));
     }
 
     #[test]

@@ -80,7 +80,8 @@ pub struct JoinAnswer {
 }
 
 impl JoinAnswer {
-    fn error(error: GroupError, member_id: String) -> Self {
+    /// A refusal: no generation, no members.
+    pub(super) fn error(error: GroupError, member_id: String) -> Self {
         JoinAnswer {
             error: Some(error),
             generation: -1,
@@ -164,7 +165,6 @@ pub struct Group {
     rebalance_deadline: Option<Instant>,
     /// A new group's initial delay: the join phase does not end before it.
     initial_delay_until: Option<Instant>,
-    next_member: u64,
 }
 
 impl Group {
@@ -181,7 +181,6 @@ impl Group {
             pending: HashSet::new(),
             rebalance_deadline: None,
             initial_delay_until: None,
-            next_member: 0,
         }
     }
 
@@ -221,8 +220,7 @@ impl Group {
             .collect()
     }
 
-    fn new_member_id(&mut self, client_id: &str) -> String {
-        self.next_member += 1;
+    fn new_member_id(&self, client_id: &str) -> String {
         format!("{client_id}-{}", uuid::Uuid::new_v4())
     }
 
