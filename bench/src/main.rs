@@ -7,6 +7,7 @@
 //!   raw Kafka sink, in process (sync, os) ── produce: the same client, a do-nothing server
 //!   fjord-broker, log.flush.policy=sync   ── idle RSS, 1,000 partitions, produce, fetch, peak RSS
 //!   fjord-broker, log.flush.policy=os     ── produce, fetch, peak RSS
+//!   fjord-broker, groups                  ── group of 3 read, time to stable, 10,000 groups' RSS
 //!   (--baseline-broker: the same two against a second binary, each right after its pair)
 //!   librdkafka mock broker, in process    ── produce: the client's ceiling
 //!   tansu broker, memory:// (optional)    ── produce, fetch, peak RSS
@@ -17,6 +18,8 @@
 //! time or size budget, every wait by a timeout, and each broker child is
 //! killed when the run ends, fails or is killed itself.
 
+mod group_report;
+mod groups;
 mod kafka_load;
 mod process;
 mod raw;
@@ -24,6 +27,7 @@ mod raw_kafka;
 mod report;
 mod rss;
 mod run;
+mod run_groups;
 mod stats;
 
 use std::path::PathBuf;
@@ -88,9 +92,9 @@ struct Args {
     repeat: Option<usize>,
 
     /// Only these targets, comma-separated: raw, raw-kafka, fjord-sync,
-    /// fjord-os, mock, tansu (default: all). Checks whose figures were not
-    /// measured are left out.
-    #[arg(long, value_delimiter = ',', value_parser = ["raw", "raw-kafka", "fjord-sync", "fjord-os", "mock", "tansu"])]
+    /// fjord-os, groups, mock, tansu (default: all). Checks whose figures were
+    /// not measured are left out.
+    #[arg(long, value_delimiter = ',', value_parser = ["raw", "raw-kafka", "fjord-sync", "fjord-os", "groups", "mock", "tansu"])]
     targets: Vec<String>,
 
     /// Only these record sizes in bytes, comma-separated: 100, 1024.

@@ -103,6 +103,7 @@ pub struct Report {
     pub produce: Vec<ProduceRow>,
     pub fetch: Vec<FetchRow>,
     pub memory: Vec<MemoryRow>,
+    pub groups: Vec<crate::group_report::GroupRow>,
     pub checks: Vec<Check>,
     pub notes: Vec<Note>,
 }
@@ -465,6 +466,7 @@ impl Report {
                 mib_text(row.peak_rss_bytes),
             );
         }
+        crate::group_report::render(&self.groups, &mut out);
         let _ = writeln!(out, "\nCHECKS");
         for check in &self.checks {
             let _ = writeln!(

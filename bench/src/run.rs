@@ -200,6 +200,18 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
     merge_rounds(&mut report);
 
+    if plan.only.target("groups") {
+        let baseline = plan.baseline_broker.iter().map(|b| ("base-sync", b));
+        for (name, binary) in [("fjord-sync", &plan.broker)].into_iter().chain(baseline) {
+            let dir = work.path().join(format!("{name}-groups"));
+            match crate::run_groups::run_groups(plan, &runtime, binary, &dir, name) {
+                Ok(row) => report.groups.push(row),
+                Err(error) => note(&mut report, &format!("{name} groups"), format!("{error:#}")),
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
     if plan.only.target("mock") {
         run_mock(plan, &mut report);
     }
@@ -475,10 +487,15 @@ fn settle_page_cache() {
 const MOCK_TOPIC: &str = "bench-mock";
 
 fn start_fjord(binary: &Path, dir: &Path, policy: &str) -> anyhow::Result<Server> {
+    start_fjord_with(binary, dir, &format!("log.flush.policy={policy}\n"))
+}
+
+/// Starts `binary` over `dir` with `properties` as its `--config` file.
+pub fn start_fjord_with(binary: &Path, dir: &Path, properties: &str) -> anyhow::Result<Server> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let config = dir.join("broker.properties");
-    std::fs::write(&config, format!("log.flush.policy={policy}\n"))?;
+    std::fs::write(&config, properties)?;
     Server::start_fjord(binary, &data, Some(&config), dir.join("broker.log"))
 }
 
