@@ -11,6 +11,13 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 /// it); beyond that it grows by the bytes it already holds.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Frames smaller than this are copied out of the read buffer into their own allocation.
+/// A frame split off the buffer shares its allocation (64 KiB and up), and what a request
+/// decodes to holds slices of its frame: a group member's metadata or assignment kept from a
+/// 200-byte JoinGroup would otherwise keep a whole read buffer alive for as long as the member
+/// lasts. Larger frames (produce requests) stay zero-copy; they fill most of their buffer.
+const COPY_FRAMES_BELOW: usize = 16 * 1024;
+
 /// Why a connection's frame stream ended.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -113,6 +120,11 @@ impl FrameReader {
         if self.buffer.len() < total {
             return Ok(None);
         }
+        if total < COPY_FRAMES_BELOW {
+            let frame = Bytes::copy_from_slice(&self.buffer[4..total]);
+            self.buffer.advance(total);
+            return Ok(Some(frame));
+        }
         let mut frame = self.buffer.split_to(total);
         frame.advance(4);
         Ok(Some(frame.freeze()))
@@ -200,6 +212,27 @@ mod tests {
             capacity <= 4 * arrived + READ_CHUNK,
             "{capacity} bytes held for {arrived} received"
         );
+    }
+
+    #[test]
+    fn a_small_frame_owns_its_bytes_and_a_large_one_stays_in_the_buffer() {
+        let mut reader = FrameReader::new(u32::MAX);
+        let large = vec![9u8; COPY_FRAMES_BELOW];
+        reader.buffer.extend_from_slice(&framed(b"join-group"));
+        reader.buffer.extend_from_slice(&framed(&large));
+        let start = reader.buffer.as_ptr() as usize;
+        let buffer = start..start + reader.buffer.capacity();
+
+        let small = reader.take_frame().unwrap().unwrap();
+        assert_eq!(small, &b"join-group"[..]);
+        assert!(
+            !buffer.contains(&(small.as_ptr() as usize)),
+            "a small frame must not keep the read buffer alive"
+        );
+        let big = reader.take_frame().unwrap().unwrap();
+        assert_eq!(big.len(), large.len());
+        assert!(buffer.contains(&(big.as_ptr() as usize)), "a large frame is not copied");
+        assert!(reader.take_frame().unwrap().is_none());
     }
 
     #[test]
