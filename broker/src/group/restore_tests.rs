@@ -214,3 +214,30 @@ fn a_record_with_members_but_no_protocol_restores_an_empty_group() {
     assert_eq!(restored.state(), GroupState::Empty);
     assert!(restored.is_empty());
 }
+
+#[test]
+fn a_static_member_taking_its_old_place_is_written_down_under_its_new_id() {
+    let now = Instant::now();
+    let limits = limits(Duration::ZERO);
+    let mut group = Group::new("g");
+    let mut static_join = join("", &["range"]);
+    static_join.group_instance_id = Some("i".into());
+    let mut first = send_join(&mut group, static_join.clone(), &limits, now);
+    let answer = answered(&mut first).expect("alone: at once");
+    let old = answer.member_id;
+    let assignment = vec![(old.clone(), Bytes::from_static(b"A"))];
+    drop(sync(&mut group, &old, answer.generation, assignment, now));
+    assert_eq!(group.state(), GroupState::Stable);
+    assert_eq!(group.take_due_record(0), None);
+    let mut again = send_join(&mut group, static_join, &limits, now);
+    let new = answered(&mut again).expect("replaced at once").member_id;
+    assert_ne!(new, old);
+    let record = group
+        .take_due_record(5)
+        .expect("the replacement is written down");
+    assert_eq!(record.generation, answer.generation);
+    assert_eq!(record.members.len(), 1);
+    assert_eq!(record.members[0].member_id, new);
+    assert_eq!(record.members[0].group_instance_id.as_deref(), Some("i"));
+    assert_eq!(record.members[0].assignment, Bytes::from_static(b"A"));
+}
