@@ -37,10 +37,16 @@ impl BrokerProcess {
     /// Starts a broker on free loopback ports over `data_dir` (which may hold
     /// data from an earlier broker).
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_on(data_dir, "127.0.0.1:0", extra_args)
+    }
+
+    /// Starts a broker over `data_dir` with its Kafka listener on `listen` (a
+    /// restarted broker on its predecessor's address, so clients reconnect to it).
+    pub fn start_on(data_dir: &Path, listen: &str, extra_args: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(broker_binary()?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
             .args(extra_args)
             .env(
                 "FJORD_LOG_LEVEL",

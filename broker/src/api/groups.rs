@@ -2,6 +2,7 @@
 //! ListGroups, DescribeGroups, DeleteGroups and OffsetDelete: thin over
 //! [`crate::group::GroupCoordinator`].
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,19 @@ fn text(s: &str) -> StrBytes {
 
 fn code(outcome: Result<(), GroupError>) -> i16 {
     outcome.err().map_or(0, |e| group_error(e).code())
+}
+
+/// A member's host as Kafka reports it: Java's `InetAddress.toString()` of the peer without a
+/// host name, `/` and the address (IPv6 uncompressed, as Java prints it; an IPv4 address
+/// mapped into IPv6 as IPv4).
+fn client_host(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(ip) => format!("/{ip}"),
+        IpAddr::V6(ip) => {
+            let segments: Vec<String> = ip.segments().iter().map(|s| format!("{s:x}")).collect();
+            format!("/{}", segments.join(":"))
+        }
+    }
 }
 
 pub async fn find_coordinator(
@@ -112,6 +126,7 @@ pub async fn join_group(
     request: JoinGroupRequest,
     version: i16,
     client_id: &str,
+    peer: SocketAddr,
 ) -> Result<JoinGroupResponse, HandleError> {
     let session = Duration::from_millis(request.session_timeout_ms.max(0) as u64);
     // v0 has no rebalance timeout: the session timeout serves for both.
@@ -124,8 +139,7 @@ pub async fn join_group(
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         client_id: client_id.to_owned(),
-        // The connection's peer address does not reach the handlers yet.
-        client_host: String::new(),
+        client_host: client_host(peer.ip()),
         session_timeout: session,
         rebalance_timeout: rebalance,
         protocol_type: request.protocol_type.to_string(),
@@ -536,4 +550,20 @@ pub async fn offset_delete(
                 .collect(),
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_hosts_read_as_java_prints_a_peer_address() {
+        assert_eq!(client_host("127.0.0.1".parse().unwrap()), "/127.0.0.1");
+        assert_eq!(client_host("::1".parse().unwrap()), "/0:0:0:0:0:0:0:1");
+        assert_eq!(
+            client_host("fe80::1:abcd".parse().unwrap()),
+            "/fe80:0:0:0:0:0:1:abcd"
+        );
+        assert_eq!(client_host("::ffff:10.0.0.7".parse().unwrap()), "/10.0.0.7");
+    }
 }

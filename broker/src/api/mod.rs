@@ -21,6 +21,7 @@ pub use produce::now_ms;
 mod topics_admin;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -63,8 +64,12 @@ pub enum Handled {
     Deferred(Deferred),
 }
 
-/// Handles one request: everything order-sensitive is done when this returns.
-pub async fn handle(broker: &Arc<Broker>, request: Request) -> Result<Handled, HandleError> {
+/// Handles one request from `peer`: everything order-sensitive is done when this returns.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: Request,
+    peer: SocketAddr,
+) -> Result<Handled, HandleError> {
     let api_key = request.api_key;
     let version = request.header.request_api_version;
     let client_id = request
@@ -75,7 +80,7 @@ pub async fn handle(broker: &Arc<Broker>, request: Request) -> Result<Handled, H
     let body = match request.body {
         RequestKind::Produce(body) => body,
         other => {
-            return handle_now(broker, api_key, version, &client_id, other)
+            return handle_now(broker, api_key, version, &client_id, peer, other)
                 .await
                 .map(Handled::Ready);
         }
@@ -96,6 +101,7 @@ async fn handle_now(
     api_key: kafka_protocol::messages::ApiKey,
     version: i16,
     client_id: &str,
+    peer: SocketAddr,
     body: RequestKind,
 ) -> Result<Option<ResponseKind>, HandleError> {
     let response = match body {
@@ -145,7 +151,7 @@ async fn handle_now(
             groups::find_coordinator(broker, body, version).await?,
         )),
         RequestKind::JoinGroup(body) => Some(ResponseKind::JoinGroup(
-            groups::join_group(broker, body, version, client_id).await?,
+            groups::join_group(broker, body, version, client_id, peer).await?,
         )),
         RequestKind::SyncGroup(body) => Some(ResponseKind::SyncGroup(
             groups::sync_group(broker, body).await?,

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::store::written;
 use super::{
     CommittedOffset, GroupCoordinator, GroupError, GroupState, MemberDescription,
     PartitionVerdicts, lock,
@@ -17,8 +18,9 @@ pub struct GroupDescription {
 }
 
 impl GroupCoordinator {
-    /// ListGroups: every group coordinated here — with members, or only with committed
-    /// offsets (Empty) — as `(group, protocol type, state)`, keeping those whose state is in
+    /// ListGroups: every group coordinated here — with members, Empty after having had some
+    /// (kept until offset expiry removes it, as in Kafka), or only with committed offsets
+    /// (Empty) — as `(group, protocol type, state)`, keeping those whose state is in
     /// `states` (empty: all; names as Kafka's, compared without case).
     pub fn list(&self, states: &[String]) -> Vec<(String, String, GroupState)> {
         let groups = lock(&self.groups);
@@ -29,10 +31,13 @@ impl GroupCoordinator {
             .map(|(id, _)| (id.clone(), (String::new(), GroupState::Empty)))
             .collect();
         for (id, group) in groups.iter() {
-            if group.state() == GroupState::Empty && !listed.contains_key(id) {
+            if group.state() == GroupState::Empty
+                && group.protocol_type().is_none()
+                && !listed.contains_key(id)
+            {
                 continue;
             }
-            let protocol_type = group.member_protocol_type().unwrap_or_default().to_owned();
+            let protocol_type = group.protocol_type().unwrap_or_default().to_owned();
             listed.insert(id.clone(), (protocol_type, group.state()));
         }
         listed
@@ -57,7 +62,7 @@ impl GroupCoordinator {
         Ok(match groups.get(group_id) {
             Some(group) => GroupDescription {
                 state: group.state(),
-                protocol_type: group.member_protocol_type().unwrap_or_default().to_owned(),
+                protocol_type: group.protocol_type().unwrap_or_default().to_owned(),
                 protocol: group.protocol().unwrap_or_default().to_owned(),
                 members: group.members(),
             },
@@ -74,22 +79,31 @@ impl GroupCoordinator {
         })
     }
 
-    /// DeleteGroups: a group without members goes, with its committed offsets.
+    /// DeleteGroups: a group without members goes, with its committed offsets and, if it ever
+    /// completed a generation, a tombstone for its metadata record.
     pub async fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
-        let known = {
+        let (known, tombstone) = {
             let mut groups = lock(&self.groups);
-            let in_groups = match groups.get_mut(group_id) {
+            let (in_groups, tombstone) = match groups.get_mut(group_id) {
                 Some(group) => {
                     group.delete()?;
-                    true
+                    let tombstone = (group.generation() > 0)
+                        .then(|| self.append_group_record(group_id, None, now_ms));
+                    (true, tombstone)
                 }
-                None => false,
+                None => (false, None),
             };
-            in_groups || lock(&self.offsets).contains_key(group_id)
+            (
+                in_groups || lock(&self.offsets).contains_key(group_id),
+                tombstone,
+            )
         };
         if !known {
             return Err(GroupError::GroupIdNotFound);
+        }
+        if let Some(appended) = tombstone {
+            written(group_id, appended?).await?;
         }
         let doomed: Vec<(String, i32, Option<CommittedOffset>)> = lock(&self.offsets)
             .get(group_id)

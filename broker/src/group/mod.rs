@@ -1,21 +1,26 @@
 //! The consumer group coordinator (classic protocol): group membership and rebalances
-//! (`state.rs`, pure), and committed offsets kept in `__consumer_offsets` (`offsets.rs`).
+//! (`state.rs`, pure), committed offsets (`offsets.rs`) and group metadata
+//! (`metadata_record.rs`, `store.rs`, `state/restore.rs`) kept in `__consumer_offsets`.
 //!
 //! ```text
 //!  JoinGroup / SyncGroup ─► Group (state.rs) ── answer now, or when the join phase ends
+//!  leader's SyncGroup ─► group record appended ─► durable ─► Stable ─► SyncGroups answered
 //!  Heartbeat / LeaveGroup ─► Group                 (a 100 ms tick ends sessions and phases)
 //!  OffsetCommit ─► append a batch to __consumer_offsets-N (Partition::append, Coordinator)
 //!               ─► durable + committed ─► cache ─► answer
 //!  OffsetFetch  ─► cache
-//!  __consumer_offsets-N becomes led here ─► read it from the start into the cache
+//!  __consumer_offsets-N becomes led here ─► read it from the start: offsets into the cache,
+//!                                           groups rebuilt from their last record
 //! ```
 //!
-//! Offsets survive restarts through the log; group membership does not (members rejoin, as
-//! after a coordinator move in Kafka).
+//! Offsets and groups survive restarts through the log: a stable group comes back stable at
+//! its generation, and its members go on heartbeating without a rebalance.
 
 mod admin;
+mod metadata_record;
 mod offsets;
 mod state;
+mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -274,6 +279,8 @@ impl GroupCoordinator {
         };
         let started = Instant::now();
         let mut loaded: HashMap<String, OffsetMap> = HashMap::new();
+        let mut stored_groups: HashMap<String, Option<metadata_record::GroupMetadata>> =
+            HashMap::new();
         let mut offset = partition.offsets().log_start;
         let mut records = 0usize;
         loop {
@@ -310,7 +317,10 @@ impl GroupCoordinator {
                             }
                         }
                     }
-                    Ok(_) => {}
+                    Ok(Some(offsets::OffsetRecord::GroupMetadata { group, value })) => {
+                        stored_groups.insert(group, value);
+                    }
+                    Ok(None) => {}
                     Err(error) => {
                         tracing::warn!(partition = index, %error, "skipping a record of {CONSUMER_OFFSETS}");
                     }
@@ -323,16 +333,22 @@ impl GroupCoordinator {
             offset = next;
         }
         let groups = loaded.len();
+        let restored = stored_groups
+            .values()
+            .filter(|value| value.is_some())
+            .count();
         {
             let mut offsets = lock(&self.offsets);
             for (group, map) in loaded {
                 offsets.insert(group, map);
             }
         }
+        self.restore_groups(stored_groups);
         lock(&self.loaded).insert(index);
         tracing::info!(
             partition = index,
             groups,
+            restored,
             records,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "loaded {CONSUMER_OFFSETS} partition"
@@ -353,6 +369,7 @@ impl GroupCoordinator {
         let mut last_active = lock(&self.last_active);
         for (id, group) in groups.iter_mut() {
             group.tick(&self.settings.limits, now);
+            self.store_due(id, group, now_ms);
             if !group.is_empty() {
                 last_active.insert(id.clone(), now_ms);
             }
@@ -364,7 +381,7 @@ impl GroupCoordinator {
     /// without members loses all its offsets once it has had none for the retention time; a
     /// group that never had members here (commits from outside group management, or a group
     /// not seen since a restart) loses each offset that long after its commit. Returns how
-    /// many offsets went.
+    /// many offsets went. Then an empty group with no offsets left goes too (`store.rs`).
     pub async fn expire_offsets(&self, now_ms: i64) -> usize {
         let retention = self.settings.offsets_retention_ms;
         let doomed: Vec<(String, OffsetWrites)> = {
@@ -408,6 +425,10 @@ impl GroupCoordinator {
                 }
             }
         }
+        let removed = self.remove_empty_groups(now_ms).await;
+        if removed > 0 {
+            tracing::info!(removed, "removed empty groups without offsets");
+        }
         count
     }
 
@@ -418,17 +439,22 @@ impl GroupCoordinator {
             return refused(error);
         }
         let (respond, answer) = oneshot::channel();
-        lock(&self.groups)
-            .entry(group_id.to_owned())
-            .or_insert_with(|| Group::new(group_id))
-            .join(join, respond, &self.settings.limits, Instant::now());
+        {
+            let mut groups = lock(&self.groups);
+            let group = groups
+                .entry(group_id.to_owned())
+                .or_insert_with(|| Group::new(group_id));
+            group.join(join, respond, &self.settings.limits, Instant::now());
+            self.store_due(group_id, group, crate::api::now_ms());
+        }
         answer
             .await
             .unwrap_or_else(|_| refused(GroupError::CoordinatorNotAvailable))
     }
 
+    /// SyncGroup; the leader's assignment is answered once its record is durable.
     pub async fn sync(
-        &self,
+        self: &Arc<Self>,
         group_id: &str,
         member_id: &str,
         generation: i32,
@@ -436,9 +462,14 @@ impl GroupCoordinator {
     ) -> Result<Bytes, GroupError> {
         self.check_coordinator(group_id)?;
         let (respond, answer) = oneshot::channel();
-        match lock(&self.groups).get_mut(group_id) {
-            None => return Err(GroupError::UnknownMemberId),
-            Some(group) => group.sync(member_id, generation, assignments, respond, Instant::now()),
+        {
+            let mut groups = lock(&self.groups);
+            let Some(group) = groups.get_mut(group_id) else {
+                return Err(GroupError::UnknownMemberId);
+            };
+            if group.sync(member_id, generation, assignments, respond, Instant::now()) {
+                self.store_assignment(group_id, group, generation);
+            }
         }
         answer
             .await
@@ -466,15 +497,18 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
     ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
-        match lock(&self.groups).get_mut(group_id) {
-            None => Err(GroupError::UnknownMemberId),
-            Some(group) => group.leave(
-                member_id,
-                instance_id,
-                &self.settings.limits,
-                Instant::now(),
-            ),
-        }
+        let mut groups = lock(&self.groups);
+        let group = groups
+            .get_mut(group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
+        let outcome = group.leave(
+            member_id,
+            instance_id,
+            &self.settings.limits,
+            Instant::now(),
+        );
+        self.store_due(group_id, group, crate::api::now_ms());
+        outcome
     }
 
     /// Checks that `member_id` at `generation` may commit for `group_id` (-1 and an empty
@@ -593,14 +627,7 @@ impl GroupCoordinator {
             tracing::error!(group = group_id, %error, "writing committed offsets failed");
             GroupError::StorageError
         })?;
-        appended.durable.await.map_err(|error| {
-            tracing::error!(group = group_id, %error, "fsync of committed offsets failed");
-            GroupError::StorageError
-        })?;
-        appended
-            .committed
-            .await
-            .map_err(|_| GroupError::CoordinatorNotAvailable)
+        store::written(group_id, appended).await
     }
 
     /// OffsetFetch: the committed offsets of `group_id` for `wanted` (`None`: all).

@@ -6,14 +6,13 @@
 
 use bytes::{Buf as _, BufMut as _, Bytes};
 
+use super::metadata_record::{GROUP_METADATA_KEY_VERSION, GroupMetadata, read_group_value};
 use crate::log::batch::BatchHeader;
 use crate::log::builder::BatchBuilder;
 use crate::log::records::BatchRecords;
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const OFFSET_VALUE_VERSION: i16 = 3;
-/// Key versions 0 and 1 are offset commits; 2 is group metadata.
-const GROUP_METADATA_KEY_VERSION: i16 = 2;
 
 /// The `__consumer_offsets` partition whose leader coordinates `group`.
 pub fn partition_for(group: &str, partitions: i32) -> i32 {
@@ -44,8 +43,12 @@ pub enum OffsetRecord {
         /// `None`: deleted.
         offset: Option<CommittedOffset>,
     },
-    /// Group metadata (key version 2): read past; members rejoin after a load.
-    GroupMetadata { group: String },
+    /// Group metadata (key version 2, `metadata_record.rs`).
+    GroupMetadata {
+        group: String,
+        /// `None`: the group is gone.
+        value: Option<GroupMetadata>,
+    },
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
@@ -93,6 +96,12 @@ pub fn commit_batch(
 #[error("__consumer_offsets record: {0}")]
 pub struct RecordFormatError(String);
 
+impl RecordFormatError {
+    pub(super) fn new(reason: impl Into<String>) -> Self {
+        RecordFormatError(reason.into())
+    }
+}
+
 fn get_string(buf: &mut Bytes) -> Result<String, RecordFormatError> {
     let short = || RecordFormatError("truncated string".into());
     if buf.remaining() < 2 {
@@ -138,6 +147,7 @@ pub fn read_record(
         }
         GROUP_METADATA_KEY_VERSION => Ok(Some(OffsetRecord::GroupMetadata {
             group: get_string(&mut key)?,
+            value: value.map(read_group_value).transpose()?,
         })),
         _ => Ok(None),
     }

@@ -165,6 +165,11 @@ pub struct Group {
     rebalance_deadline: Option<Instant>,
     /// A new group's initial delay: the join phase does not end before it.
     initial_delay_until: Option<Instant>,
+    /// The leader's assignment while its record is being written (CompletingRebalance).
+    pending_assignment: Option<BTreeMap<String, Bytes>>,
+    /// The group changed in a way Kafka writes down without anyone waiting for it (it became
+    /// Empty; a static member took its old place): see `take_due_record`.
+    record_due: bool,
 }
 
 impl Group {
@@ -181,6 +186,8 @@ impl Group {
             pending: HashSet::new(),
             rebalance_deadline: None,
             initial_delay_until: None,
+            pending_assignment: None,
+            record_due: false,
         }
     }
 
@@ -194,6 +201,11 @@ impl Group {
 
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The group's protocol type: its members', kept once it is empty (as Kafka keeps it).
+    pub fn protocol_type(&self) -> Option<&str> {
+        self.protocol_type.as_deref()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -348,6 +360,8 @@ impl Group {
         if self.leader.as_deref() == Some(old) {
             self.leader = Some(member_id);
         }
+        // Kafka writes the group down with the member's new id.
+        self.record_due = true;
         true
     }
 
@@ -422,6 +436,8 @@ impl Group {
         if self.state == GroupState::PreparingRebalance {
             return;
         }
+        // An assignment still being written is dropped; its write, when done, changes nothing.
+        self.pending_assignment = None;
         for member in self.members.values_mut() {
             if let Some(sync) = member.awaiting_sync.take() {
                 let _ = sync.send(Err(GroupError::RebalanceInProgress));
@@ -467,10 +483,11 @@ impl Group {
         }
         self.generation += 1;
         if self.members.is_empty() {
+            // The protocol type stays, as in Kafka (DescribeGroups and ListGroups show it).
             self.state = GroupState::Empty;
             self.protocol = None;
-            self.protocol_type = None;
             self.leader = None;
+            self.record_due = true;
             return;
         }
         self.protocol = self.select_protocol();
@@ -550,7 +567,11 @@ impl Group {
             .map(|name| (*name).clone())
     }
 
-    /// A SyncGroup. The answer comes through `respond`, now or once the leader has synced.
+    /// A SyncGroup. The answer comes through `respond`, now or once the leader's assignment
+    /// is stored. Returns true when the leader's assignment waits to be written: the caller
+    /// writes [`Group::record`] and reports with [`Group::assignment_stored`], as Kafka answers
+    /// the generation's SyncGroups only once its record is in the log.
+    #[must_use = "a true answer means the assignment must be written"]
     pub fn sync(
         &mut self,
         member_id: &str,
@@ -558,14 +579,14 @@ impl Group {
         assignments: Vec<(String, Bytes)>,
         respond: SyncResponder,
         now: Instant,
-    ) {
+    ) -> bool {
         let Some(member) = self.members.get_mut(member_id) else {
             let _ = respond.send(Err(GroupError::UnknownMemberId));
-            return;
+            return false;
         };
         if generation != self.generation {
             let _ = respond.send(Err(GroupError::IllegalGeneration));
-            return;
+            return false;
         }
         member.deadline = now + member.session_timeout;
         match self.state {
@@ -580,16 +601,51 @@ impl Group {
             }
             GroupState::CompletingRebalance => {
                 member.awaiting_sync = Some(respond);
-                if self.leader.as_deref() == Some(member_id) {
-                    let mut assigned: BTreeMap<String, Bytes> = assignments.into_iter().collect();
-                    for (id, member) in &mut self.members {
-                        member.assignment = assigned.remove(id).unwrap_or_default();
-                        if let Some(respond) = member.awaiting_sync.take() {
-                            let _ = respond.send(Ok(member.assignment.clone()));
-                        }
-                    }
-                    self.state = GroupState::Stable;
+                if self.leader.as_deref() == Some(member_id) && self.pending_assignment.is_none() {
+                    self.pending_assignment = Some(assignments.into_iter().collect());
+                    return true;
                 }
+            }
+        }
+        false
+    }
+
+    /// The leader's assignment of `generation` was written (or not): on success every member
+    /// gets its assignment and the group is Stable; on failure every waiting member gets the
+    /// error and the group rebalances, as Kafka does. A report for a generation the group has
+    /// left behind changes nothing.
+    pub fn assignment_stored(
+        &mut self,
+        generation: i32,
+        outcome: Result<(), GroupError>,
+        limits: &GroupLimits,
+        now: Instant,
+    ) {
+        if self.state != GroupState::CompletingRebalance || self.generation != generation {
+            return;
+        }
+        let Some(mut assigned) = self.pending_assignment.take() else {
+            return;
+        };
+        match outcome {
+            Ok(()) => {
+                for (id, member) in &mut self.members {
+                    member.assignment = assigned.remove(id).unwrap_or_default();
+                    if let Some(respond) = member.awaiting_sync.take() {
+                        let _ = respond.send(Ok(member.assignment.clone()));
+                    }
+                }
+                self.state = GroupState::Stable;
+            }
+            Err(error) => {
+                for member in self.members.values_mut() {
+                    member.assignment = Bytes::new();
+                    if let Some(respond) = member.awaiting_sync.take() {
+                        let _ = respond.send(Err(error));
+                    }
+                }
+                self.prepare_rebalance(limits, now);
+                self.try_complete_join(now);
             }
         }
     }
@@ -728,6 +784,9 @@ impl Group {
             .map(|m| m.protocol_type.as_str())
     }
 }
+
+#[path = "restore.rs"]
+mod restore;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

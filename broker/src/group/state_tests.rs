@@ -2,10 +2,10 @@
 
 use super::*;
 
-const SESSION: Duration = Duration::from_secs(10);
-const REBALANCE: Duration = Duration::from_secs(30);
+pub(super) const SESSION: Duration = Duration::from_secs(10);
+pub(super) const REBALANCE: Duration = Duration::from_secs(30);
 
-fn limits(initial_delay: Duration) -> GroupLimits {
+pub(super) fn limits(initial_delay: Duration) -> GroupLimits {
     GroupLimits {
         min_session_timeout: Duration::from_secs(6),
         max_session_timeout: Duration::from_secs(1800),
@@ -14,7 +14,7 @@ fn limits(initial_delay: Duration) -> GroupLimits {
     }
 }
 
-fn join(member_id: &str, protocols: &[&str]) -> Join {
+pub(super) fn join(member_id: &str, protocols: &[&str]) -> Join {
     Join {
         member_id: member_id.to_owned(),
         group_instance_id: None,
@@ -37,7 +37,7 @@ fn join(member_id: &str, protocols: &[&str]) -> Join {
 }
 
 /// Sends a join and returns the receiver of its answer.
-fn send_join(
+pub(super) fn send_join(
     group: &mut Group,
     join: Join,
     limits: &GroupLimits,
@@ -48,12 +48,12 @@ fn send_join(
     answer
 }
 
-fn answered<T>(answer: &mut oneshot::Receiver<T>) -> Option<T> {
+pub(super) fn answered<T>(answer: &mut oneshot::Receiver<T>) -> Option<T> {
     answer.try_recv().ok()
 }
 
 /// Joins a new member the KIP-394 way: asked for an id, then joining with it.
-fn join_new(
+pub(super) fn join_new(
     group: &mut Group,
     protocols: &[&str],
     limits: &GroupLimits,
@@ -67,7 +67,7 @@ fn join_new(
     (required.member_id, answer)
 }
 
-fn sync(
+pub(super) fn sync(
     group: &mut Group,
     member: &str,
     generation: i32,
@@ -75,7 +75,10 @@ fn sync(
     now: Instant,
 ) -> oneshot::Receiver<SyncAnswer> {
     let (respond, answer) = oneshot::channel();
-    group.sync(member, generation, assignments, respond, now);
+    if group.sync(member, generation, assignments, respond, now) {
+        // The leader's assignment is written at once here; `restore_tests` covers the wait.
+        group.assignment_stored(generation, Ok(()), &limits(Duration::ZERO), now);
+    }
     answer
 }
 

@@ -13,7 +13,7 @@ fn settings() -> BrokerSettings {
     }
 }
 
-fn coordinator(dir: &std::path::Path, clean: bool) -> Arc<GroupCoordinator> {
+pub(super) fn coordinator(dir: &std::path::Path, clean: bool) -> Arc<GroupCoordinator> {
     let settings = settings();
     let topics = Arc::new(Topics::open(dir, settings.clone(), clean).unwrap());
     if !topics.snapshot().topics.contains_key("t") {
@@ -37,7 +37,7 @@ fn coordinator(dir: &std::path::Path, clean: bool) -> Arc<GroupCoordinator> {
     coordinator
 }
 
-fn offset(offset: i64, metadata: &str) -> CommittedOffset {
+pub(super) fn offset(offset: i64, metadata: &str) -> CommittedOffset {
     CommittedOffset {
         offset,
         leader_epoch: 0,

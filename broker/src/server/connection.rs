@@ -122,7 +122,10 @@ pub async fn run(
                     correlation_id,
                     client_id = request.header.client_id.as_deref().unwrap_or(""),
                 );
-                match api::handle(broker, request).instrument(span.clone()).await {
+                match api::handle(broker, request, peer)
+                    .instrument(span.clone())
+                    .await
+                {
                     Ok(answer) => Pending {
                         api_key,
                         version,
