@@ -19,6 +19,15 @@
 //       COUNT records arrived or SECONDS passed, commit synchronously, then print:
 //         consumed PARTITION OFFSET
 //         committed PARTITION OFFSET   (for each partition it was assigned)
+//   member BOOTSTRAP TOPIC GROUP ASSIGNOR SECONDS   a long-lived member of GROUP using the
+//       assignor class ASSIGNOR (RangeAssignor, CooperativeStickyAssignor, ...), session timeout
+//       6 s. It processes each record (prints it), then commits synchronously: at-least-once.
+//       It runs until its stdin closes (then it closes the consumer, leaving the group) or
+//       SECONDS pass, printing each line as it happens:
+//         assigned PARTITION...   revoked PARTITION...   lost PARTITION...   (listener calls)
+//         record PARTITION OFFSET
+//         uncommitted EXCEPTION   (a commit refused during a rebalance; retried after a poll)
+//         closed
 //   groupadmin BOOTSTRAP TOPIC GROUP   the admin client's group calls against GROUP, which
 //       has committed offsets for TOPIC and no members:
 //         fact NAME VALUE...
@@ -37,12 +46,14 @@ import java.time.Duration;
 import java.util.*;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.apache.kafka.clients.admin.*;
 import org.apache.kafka.clients.consumer.*;
 import org.apache.kafka.clients.producer.*;
 import org.apache.kafka.common.*;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.serialization.*;
 
 public class JavaClient {
@@ -54,6 +65,7 @@ public class JavaClient {
                 case "roundtrip" -> roundtrip(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "consume" -> consume(args[1], args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "admin" -> admin(args[1]);
+                case "member" -> member(args[1], args[2], args[3], args[4], Integer.parseInt(args[5]));
                 case "groupadmin" -> groupAdmin(args[1], args[2], args[3]);
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
@@ -181,6 +193,95 @@ public class JavaClient {
             }
         }
         System.out.print(out);
+    }
+
+    /** One line on stdout, flushed: a member process is watched while it runs. */
+    static synchronized void say(String line) {
+        System.out.println(line);
+        System.out.flush();
+    }
+
+    static void sayPartitions(String kind, Collection<TopicPartition> partitions) {
+        StringBuilder line = new StringBuilder(kind);
+        partitions.stream().map(TopicPartition::partition).sorted().forEach(p -> line.append(' ').append(p));
+        say(line.toString());
+    }
+
+    static void member(String bootstrap, String topic, String group, String assignor, int seconds) throws Exception {
+        Properties props = common(bootstrap);
+        props.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        props.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        props.put("group.id", group);
+        props.put("group.protocol", "classic");
+        props.put("partition.assignment.strategy", "org.apache.kafka.clients.consumer." + assignor);
+        props.put("session.timeout.ms", "6000");
+        props.put("heartbeat.interval.ms", "500");
+        props.put("enable.auto.commit", "false");
+        props.put("auto.offset.reset", "earliest");
+        AtomicBoolean stop = new AtomicBoolean();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props)) {
+            Thread stdin = new Thread(() -> {
+                try {
+                    while (System.in.read() != -1) {
+                        // Only the end of input matters.
+                    }
+                } catch (java.io.IOException e) {
+                    // A broken stdin also means stop.
+                }
+                stop.set(true);
+                consumer.wakeup();
+            });
+            stdin.setDaemon(true);
+            stdin.start();
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    // What was processed from them is committed before another member takes over.
+                    commit(consumer);
+                    sayPartitions("revoked", partitions);
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    sayPartitions("assigned", partitions);
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                    sayPartitions("lost", partitions);
+                }
+            });
+            long deadline = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
+            boolean uncommitted = false;
+            try {
+                while (!stop.get() && System.nanoTime() < deadline) {
+                    ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));
+                    for (ConsumerRecord<byte[], byte[]> record : records) {
+                        say("record " + record.partition() + " " + record.offset());
+                    }
+                    if (!records.isEmpty() || uncommitted) {
+                        uncommitted = !commit(consumer);
+                    }
+                }
+            } catch (org.apache.kafka.common.errors.WakeupException e) {
+                // stdin closed: leave the group below.
+            }
+        }
+        say("closed");
+    }
+
+    /**
+     * Commits what was polled. A rebalance under way refuses it (the next poll completes the
+     * rebalance, then the member commits again); says whether it committed.
+     */
+    static boolean commit(KafkaConsumer<byte[], byte[]> consumer) {
+        try {
+            consumer.commitSync(DEADLINE);
+            return true;
+        } catch (RebalanceInProgressException | CommitFailedException e) {
+            say("uncommitted " + e.getClass().getSimpleName());
+            return false;
+        }
     }
 
     static void groupAdmin(String bootstrap, String topic, String group) throws Exception {
