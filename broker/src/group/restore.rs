@@ -78,7 +78,7 @@ impl Group {
             group.order.push(member.member_id.clone());
             group.members.insert(
                 member.member_id,
-                Member {
+                Box::new(Member {
                     instance_id: member.group_instance_id,
                     client_id: member.client_id,
                     client_host: member.client_host,
@@ -90,7 +90,7 @@ impl Group {
                     awaiting_join: None,
                     awaiting_sync: None,
                     deadline: now + session_timeout,
-                },
+                }),
             );
         }
         group.leader = stored

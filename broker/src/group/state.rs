@@ -156,8 +156,9 @@ pub struct Group {
     protocol_type: Option<String>,
     protocol: Option<String>,
     leader: Option<String>,
-    /// By member id; `order` keeps join order (the first member leads).
-    members: BTreeMap<String, Member>,
+    /// By member id; `order` keeps join order (the first member leads). Boxed: a B-tree node
+    /// holds room for eleven entries, and most groups have one or a few members.
+    members: BTreeMap<String, Box<Member>>,
     order: Vec<String>,
     /// Ids handed out with MEMBER_ID_REQUIRED, not yet joined with.
     pending: HashSet<String>,
@@ -403,7 +404,7 @@ impl Group {
         self.order.push(member_id.clone());
         self.members.insert(
             member_id,
-            Member {
+            Box::new(Member {
                 instance_id: join.group_instance_id,
                 client_id: join.client_id,
                 client_host: join.client_host,
@@ -415,7 +416,7 @@ impl Group {
                 awaiting_join: Some(respond),
                 awaiting_sync: None,
                 deadline: now + join.session_timeout,
-            },
+            }),
         );
         let was_empty = self.state == GroupState::Empty;
         self.prepare_rebalance(limits, now);
