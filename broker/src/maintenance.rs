@@ -6,18 +6,23 @@
 //!   each partition whose recovery point moved writes it to its checkpoint
 //!   file, without holding the log, so producers never wait on that file;
 //! - log compaction, every `log.cleaner.backoff.ms` (unless `log.cleaner.enable`
-//!   is false): the compacted partitions that are due (dirty ratio reached or
-//!   `max.compaction.lag.ms` passed) are cleaned one at a time, overdue ones
-//!   first, then the dirtiest first. A partition's lock is held only to plan
-//!   and to swap in (`log/cleaner.rs`); the key map gets
-//!   `log.cleaner.dedupe.buffer.size / log.cleaner.threads` bytes.
+//!   is false or `log.cleaner.threads` is 0): the compacted partitions that are
+//!   due (dirty ratio reached or `max.compaction.lag.ms` passed) are cleaned,
+//!   overdue ones first, then the dirtiest, by up to `log.cleaner.threads`
+//!   threads ([`LogCleaner`]). A partition's lock is held only to plan and to
+//!   swap in (`log/cleaner.rs`); each key map gets
+//!   `log.cleaner.dedupe.buffer.size / log.cleaner.threads` bytes; all reads
+//!   and writes together stay under `log.cleaner.io.max.bytes.per.second`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::api::now_ms;
+use crate::config::BrokerSettings;
+use crate::log::{Cleanable, Throttle};
+use crate::partition::Partition;
 use crate::topics::Topics;
 
 /// Runs `pass` every `interval` (the first after one interval) until
@@ -27,8 +32,9 @@ pub async fn run(
     interval: Duration,
     shutdown: CancellationToken,
     what: &'static str,
-    pass: fn(&Topics),
+    pass: impl Fn(&Topics) + Send + Sync + 'static,
 ) {
+    let pass = Arc::new(pass);
     // A zero interval (`log.cleaner.backoff.ms=0`) would make the timer panic.
     let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -39,6 +45,7 @@ pub async fn run(
             _ = ticks.tick() => {}
         }
         let topics = topics.clone();
+        let pass = pass.clone();
         let outcome = tokio::task::spawn_blocking(move || pass(&topics)).await;
         if let Err(error) = outcome {
             tracing::error!(%error, what, "maintenance pass panicked");
@@ -62,31 +69,82 @@ pub fn apply_retention(topics: &Topics) {
     }
 }
 
-/// One cleaner pass: every compacted partition that is due, the most urgent first.
-pub fn clean_logs(topics: &Topics) {
-    let now = now_ms();
-    let settings = topics.settings();
-    let budget = cleaner_budget(
-        settings.log_cleaner_dedupe_buffer_size,
-        settings.log_cleaner_threads,
-    );
-    let mut due = Vec::new();
-    for partition in topics.all_partitions() {
-        match partition.cleanable(now) {
-            Ok(Some(cleanable)) if cleanable.due => due.push((cleanable, partition)),
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "measuring how dirty a log is failed");
-            }
+/// The log cleaner, as Kafka's `LogCleaner`: up to `log.cleaner.threads` partitions are cleaned
+/// at once, each clean's key map gets `log.cleaner.dedupe.buffer.size / log.cleaner.threads`
+/// bytes (so all of them together stay within the buffer), and every clean reads and writes
+/// through one throttle of `log.cleaner.io.max.bytes.per.second` in total.
+pub struct LogCleaner {
+    threads: usize,
+    budget: usize,
+    io: Throttle,
+}
+
+impl LogCleaner {
+    pub fn new(settings: &BrokerSettings) -> LogCleaner {
+        LogCleaner {
+            threads: usize::try_from(settings.log_cleaner_threads).unwrap_or(usize::MAX),
+            budget: cleaner_budget(
+                settings.log_cleaner_dedupe_buffer_size,
+                settings.log_cleaner_threads,
+            ),
+            io: Throttle::new(settings.log_cleaner_io_max_bytes_per_second),
         }
     }
-    due.sort_by(|(a, _), (b, _)| {
-        b.overdue
-            .cmp(&a.overdue)
-            .then(b.dirty_ratio.total_cmp(&a.dirty_ratio))
-    });
-    for (cleanable, partition) in due {
-        match partition.clean(now_ms(), budget) {
+
+    /// Abandons the cleans in progress at their next read or write, and cleans no more: the
+    /// broker is shutting down.
+    pub fn stop(&self) {
+        self.io.stop();
+    }
+
+    /// One pass: every compacted partition that is due, the most urgent first, `threads` at
+    /// a time.
+    pub fn clean_logs(&self, topics: &Topics) {
+        if self.threads == 0 || self.io.is_stopped() {
+            return;
+        }
+        let now = now_ms();
+        let mut due = Vec::new();
+        for partition in topics.all_partitions() {
+            match partition.cleanable(now) {
+                Ok(Some(cleanable)) if cleanable.due => due.push((cleanable, partition)),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "measuring how dirty a log is failed");
+                }
+            }
+        }
+        due.sort_by(|(a, _), (b, _)| {
+            b.overdue
+                .cmp(&a.overdue)
+                .then(b.dirty_ratio.total_cmp(&a.dirty_ratio))
+        });
+        let workers = self.threads.min(due.len());
+        let queue = Mutex::new(due.into_iter());
+        let work = || {
+            loop {
+                let next = queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .next();
+                let Some((cleanable, partition)) = next else {
+                    return;
+                };
+                self.clean_one(&cleanable, &partition);
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..workers {
+                scope.spawn(work);
+            }
+            work();
+        });
+    }
+
+    fn clean_one(&self, cleanable: &Cleanable, partition: &Partition) {
+        tracing::info!(topic = %partition.topic, partition = partition.index,
+            dirty_ratio = cleanable.dirty_ratio, "cleaning log");
+        match partition.clean(now_ms(), self.budget, &self.io) {
             Ok(Some(outcome)) => {
                 tracing::info!(topic = %partition.topic, partition = partition.index,
                     dirty_ratio = cleanable.dirty_ratio, segments_before = outcome.segments_before,
@@ -167,5 +225,80 @@ mod tests {
         let written = written.expect("the pass wrote a checkpoint");
         assert!(written > 0, "the checkpoint moved past the first segment");
         assert!(written <= partition.log().active_base_offset());
+    }
+
+    /// Three compacted topics, each with 60 updates to three keys over small segments.
+    fn dirty_topics(dir: &std::path::Path, threads: u32) -> (Topics, Vec<u64>) {
+        let settings = BrokerSettings {
+            log_cleaner_threads: threads,
+            ..BrokerSettings::default()
+        };
+        let topics = Topics::open(dir, settings, false).unwrap();
+        let mut sizes = Vec::new();
+        for name in ["a", "b", "c"] {
+            let topic = NewTopic {
+                name: name.to_owned(),
+                partitions: 1,
+                replication_factor: -1,
+                configs: BTreeMap::from([
+                    ("cleanup.policy".to_owned(), "compact".to_owned()),
+                    ("segment.bytes".to_owned(), "1024".to_owned()),
+                    ("min.cleanable.dirty.ratio".to_owned(), "0.01".to_owned()),
+                ]),
+            };
+            topics.create(&topic, false).unwrap();
+            let partition = topics.partition(name, 0).unwrap();
+            for i in 0..60 {
+                let key = format!("k{}", i % 3);
+                let mut batch = crate::log::builder::BatchBuilder::new(now_ms())
+                    .record(Some(key.as_bytes()), Some(&[b'v'; 50][..]), now_ms())
+                    .build();
+                partition.log().append(&mut batch, 0, now_ms()).unwrap();
+            }
+            partition.log().wait_for_rolls().unwrap();
+            sizes.push(partition.log().size_bytes());
+        }
+        (topics, sizes)
+    }
+
+    fn sizes(topics: &Topics) -> Vec<u64> {
+        ["a", "b", "c"]
+            .map(|name| topics.partition(name, 0).unwrap().log().size_bytes())
+            .to_vec()
+    }
+
+    #[test]
+    fn a_pass_with_several_cleaner_threads_cleans_every_due_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, before) = dirty_topics(dir.path(), 2);
+        LogCleaner::new(topics.settings()).clean_logs(&topics);
+        for (after, before) in sizes(&topics).into_iter().zip(before) {
+            assert!(after < before / 2, "{after} bytes of {before}");
+        }
+    }
+
+    #[test]
+    fn zero_cleaner_threads_clean_nothing_as_in_kafka() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, before) = dirty_topics(dir.path(), 0);
+        LogCleaner::new(topics.settings()).clean_logs(&topics);
+        assert_eq!(sizes(&topics), before);
+    }
+
+    #[test]
+    fn a_stopped_cleaner_cleans_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, before) = dirty_topics(dir.path(), 1);
+        let cleaner = LogCleaner::new(topics.settings());
+        cleaner.stop();
+        cleaner.clean_logs(&topics);
+        assert_eq!(sizes(&topics), before);
+    }
+
+    #[test]
+    fn each_cleaner_thread_gets_an_equal_share_of_the_dedupe_buffer() {
+        assert_eq!(cleaner_budget(1 << 20, 1), 1 << 20);
+        assert_eq!(cleaner_budget(1 << 20, 4), 1 << 18);
+        assert_eq!(cleaner_budget(1 << 20, 0), 1 << 20);
     }
 }

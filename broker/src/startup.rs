@@ -205,15 +205,25 @@ impl Bound {
             "recovery-point checkpoints",
             maintenance::checkpoint_recovery_points,
         ));
-        let cleaner_task = settings.log_cleaner_enable.then(|| {
-            tokio::spawn(maintenance::run(
-                broker.topics.clone(),
-                std::time::Duration::from_millis(settings.log_cleaner_backoff_ms),
-                shutdown.clone(),
-                "log cleaner",
-                maintenance::clean_logs,
-            ))
-        });
+        // Kafka starts no cleaner thread when `log.cleaner.threads` is 0.
+        let cleaner_task =
+            (settings.log_cleaner_enable && settings.log_cleaner_threads > 0).then(|| {
+                let cleaner = Arc::new(maintenance::LogCleaner::new(settings));
+                // A throttled clean may take long: shutdown abandons it rather than wait.
+                let stop_cleaner = cleaner.clone();
+                let cleaner_shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    cleaner_shutdown.cancelled().await;
+                    stop_cleaner.stop();
+                });
+                tokio::spawn(maintenance::run(
+                    broker.topics.clone(),
+                    std::time::Duration::from_millis(settings.log_cleaner_backoff_ms),
+                    shutdown.clone(),
+                    "log cleaner",
+                    move |topics| cleaner.clean_logs(topics),
+                ))
+            });
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
         retention_task.await.context("retention task")?;

@@ -58,11 +58,14 @@ pub struct BrokerSettings {
     pub log_cleanup_policy: String,
     /// `log.cleaner.enable`: run the log cleaner for compacted topics.
     pub log_cleaner_enable: bool,
-    /// `log.cleaner.threads`: Kafka's cleaner thread count; the dedupe buffer is shared out
-    /// between them. Fjord's cleaner cleans one partition at a time.
+    /// `log.cleaner.threads`: partitions cleaned at once; 0 cleans none, as in Kafka.
     pub log_cleaner_threads: u32,
-    /// `log.cleaner.dedupe.buffer.size`: memory for the key → offset map of all cleaner threads.
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key → offset maps of all cleaner
+    /// threads; each gets an equal share.
     pub log_cleaner_dedupe_buffer_size: u64,
+    /// `log.cleaner.io.max.bytes.per.second`: bytes all cleaner threads together read and
+    /// write per second; Kafka's default, `Double.MAX_VALUE`, is unlimited.
+    pub log_cleaner_io_max_bytes_per_second: f64,
     /// `log.cleaner.backoff.ms`: pause between cleaner passes.
     pub log_cleaner_backoff_ms: u64,
     /// `log.cleaner.min.cleanable.ratio`: default of `min.cleanable.dirty.ratio`.
@@ -130,6 +133,7 @@ impl Default for BrokerSettings {
             log_cleaner_enable: true,
             log_cleaner_threads: 1,
             log_cleaner_dedupe_buffer_size: 134_217_728,
+            log_cleaner_io_max_bytes_per_second: f64::MAX,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_min_cleanable_ratio: 0.5,
             log_cleaner_min_compaction_lag_ms: 0,
@@ -235,6 +239,10 @@ impl BrokerSettings {
         if let Some(v) = get("log.cleaner.dedupe.buffer.size") {
             settings.log_cleaner_dedupe_buffer_size =
                 int_in(key_value("log.cleaner.dedupe.buffer.size", v), 1, i64::MAX)? as u64;
+        }
+        if let Some(v) = get("log.cleaner.io.max.bytes.per.second") {
+            settings.log_cleaner_io_max_bytes_per_second =
+                positive(key_value("log.cleaner.io.max.bytes.per.second", v))?;
         }
         if let Some(v) = get("log.cleaner.backoff.ms") {
             settings.log_cleaner_backoff_ms =
@@ -407,6 +415,10 @@ impl BrokerSettings {
                 self.log_cleaner_dedupe_buffer_size.to_string(),
             ),
             (
+                "log.cleaner.io.max.bytes.per.second",
+                java_double(self.log_cleaner_io_max_bytes_per_second),
+            ),
+            (
                 "log.cleaner.backoff.ms",
                 self.log_cleaner_backoff_ms.to_string(),
             ),
@@ -531,6 +543,7 @@ const KNOWN_KEYS: &[&str] = &[
     "log.cleaner.enable",
     "log.cleaner.threads",
     "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
     "log.cleaner.backoff.ms",
     "log.cleaner.min.cleanable.ratio",
     "log.cleaner.min.compaction.lag.ms",
@@ -602,6 +615,35 @@ fn ratio((key, value): (&str, &str)) -> Result<f64, SettingsError> {
         Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
         Ok(_) => Err(invalid(key, value, "must be between 0 and 1")),
         Err(_) => Err(invalid(key, value, "not a number")),
+    }
+}
+
+/// A number above 0 (a rate).
+fn positive((key, value): (&str, &str)) -> Result<f64, SettingsError> {
+    match value.trim().parse::<f64>() {
+        Ok(number) if number > 0.0 => Ok(number),
+        Ok(_) => Err(invalid(key, value, "must be a number above 0")),
+        Err(_) => Err(invalid(key, value, "not a number")),
+    }
+}
+
+/// A double as Java's `Double.toString` writes it (`1.7976931348623157E308`, `1048576.0`), as
+/// Kafka reports it.
+fn java_double(number: f64) -> String {
+    let with_point = |digits: String| {
+        if digits.contains('.') || !number.is_finite() {
+            digits
+        } else {
+            format!("{digits}.0")
+        }
+    };
+    if number == 0.0 || (1e-3..1e7).contains(&number.abs()) || !number.is_finite() {
+        return with_point(number.to_string());
+    }
+    let scientific = format!("{number:E}");
+    match scientific.split_once('E') {
+        Some((mantissa, exponent)) => format!("{}E{exponent}", with_point(mantissa.to_owned())),
+        None => scientific,
     }
 }
 
@@ -717,6 +759,7 @@ mod tests {
         assert!(defaults.log_cleaner_enable);
         assert_eq!(defaults.log_cleaner_threads, 1);
         assert_eq!(defaults.log_cleaner_dedupe_buffer_size, 134_217_728);
+        assert_eq!(defaults.log_cleaner_io_max_bytes_per_second, f64::MAX);
         assert_eq!(defaults.log_cleaner_backoff_ms, 15_000);
         assert_eq!(defaults.log_cleaner_min_cleanable_ratio, 0.5);
         assert_eq!(defaults.log_cleaner_max_compaction_lag_ms, i64::MAX);
@@ -727,8 +770,12 @@ mod tests {
             ("log.cleaner.backoff.ms", "100"),
             ("log.cleaner.min.cleanable.ratio", "0.01"),
             ("log.cleaner.dedupe.buffer.size", "1048576"),
+            ("log.cleaner.io.max.bytes.per.second", "5e5"),
+            ("log.cleaner.threads", "3"),
         ]))
         .unwrap();
+        assert_eq!(s.log_cleaner_io_max_bytes_per_second, 500_000.0);
+        assert_eq!(s.log_cleaner_threads, 3);
         assert_eq!(s.log_cleanup_policy, "compact,delete");
         assert!(!s.log_cleaner_enable);
         assert_eq!(s.log_cleaner_backoff_ms, 100);
@@ -739,6 +786,10 @@ mod tests {
             ("log.cleaner.enable", "sometimes"),
             ("log.cleaner.threads", "-1"),
             ("log.cleaner.dedupe.buffer.size", "0"),
+            ("log.cleaner.io.max.bytes.per.second", "0"),
+            ("log.cleaner.io.max.bytes.per.second", "-1.5"),
+            ("log.cleaner.io.max.bytes.per.second", "fast"),
+            ("log.cleaner.io.max.bytes.per.second", "NaN"),
             ("log.cleaner.backoff.ms", "-5"),
             ("log.cleaner.min.cleanable.ratio", "2"),
             ("log.cleaner.min.compaction.lag.ms", "-1"),
@@ -748,6 +799,37 @@ mod tests {
             let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
             assert!(error.to_string().contains(key), "{error}");
         }
+    }
+
+    #[test]
+    fn the_cleaner_io_rate_is_described_as_kafka_writes_a_double() {
+        let describe = |s: &BrokerSettings| {
+            s.describe()
+                .into_iter()
+                .find(|(key, _, _)| *key == "log.cleaner.io.max.bytes.per.second")
+                .map(|(_, value, explicit)| (value, explicit))
+        };
+        let defaults = BrokerSettings::default();
+        assert_eq!(
+            describe(&defaults),
+            Some(("1.7976931348623157E308".to_owned(), false))
+        );
+        let set = BrokerSettings::from_pairs(pairs(&[(
+            "log.cleaner.io.max.bytes.per.second",
+            "1048576",
+        )]))
+        .unwrap();
+        assert_eq!(describe(&set), Some(("1048576.0".to_owned(), true)));
+        assert_eq!(java_double(1e7), "1.0E7");
+        assert_eq!(java_double(0.5), "0.5");
+        assert_eq!(java_double(2.5e-4), "2.5E-4");
+        let error =
+            BrokerSettings::from_pairs(pairs(&[("log.cleaner.io.max.bytes.per.second", "0")]))
+                .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid value \"0\" for log.cleaner.io.max.bytes.per.second: must be a number above 0"
+        );
     }
 
     #[test]

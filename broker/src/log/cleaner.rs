@@ -45,6 +45,13 @@
 //! new keys would not fit ends the map there: this clean compacts up to that offset, and the
 //! checkpoint moves only that far, so the next pass continues from it.
 //!
+//! # I/O rate
+//!
+//! Every batch read (for the map, then again for the rewrite) and written passes through a
+//! [`Throttle`] (`cleaner/throttle.rs`): `log.cleaner.io.max.bytes.per.second` for all cleans
+//! together, unlimited by default. Stopping it (shutdown) abandons the clean at its next read or
+//! write ([`LogError::CleanAborted`]); its `.cleaned` files are deleted.
+//!
 //! # When
 //!
 //! A log is cleanable when its dirty bytes are at least `min.cleanable.dirty.ratio` of its
@@ -83,11 +90,17 @@ use super::sync::Syncer;
 mod filter;
 mod swap;
 #[cfg(test)]
+mod swap_tests;
+#[cfg(test)]
 mod tests;
+mod throttle;
 
 #[cfg(test)]
 pub(crate) use swap::SwapStep;
 pub(crate) use swap::finish_interrupted_swaps;
+pub use throttle::Throttle;
+#[cfg(test)]
+pub(crate) use throttle::{Clock, ManualClock};
 
 /// Bytes one key costs in the offset map beyond its own length: the entry, the key's
 /// allocation and the hash table's slack.
@@ -266,7 +279,7 @@ impl PartitionLog {
         let Some(plan) = self.plan_clean(now_ms, keep_last_batches)? else {
             return Ok(None);
         };
-        match plan.run(budget)? {
+        match plan.run(budget, &Throttle::unlimited())? {
             Some(cleaned) => self.swap_in(cleaned),
             None => Ok(None),
         }
@@ -274,11 +287,13 @@ impl PartitionLog {
 }
 
 impl CleanPlan {
-    /// Builds the offset map and writes the cleaned segments, fsynced. `None` when the budget
-    /// cannot hold the keys of even one batch. [`LogError::SegmentRemoved`] means retention
-    /// removed a source meanwhile: the clean is abandoned.
-    pub fn run(self, budget: usize) -> Result<Option<Cleaned>, LogError> {
-        let Some(map) = self.build_map(budget)? else {
+    /// Builds the offset map and writes the cleaned segments, fsynced, every byte read and
+    /// written passing through `io`. `None` when the budget cannot hold the keys of even one
+    /// batch. [`LogError::SegmentRemoved`] means retention removed a source meanwhile, and
+    /// [`LogError::CleanAborted`] that `io` was stopped: the clean is abandoned, its files
+    /// deleted.
+    pub fn run(self, budget: usize, io: &Throttle) -> Result<Option<Cleaned>, LogError> {
+        let Some(map) = self.build_map(budget, io)? else {
             return Ok(None);
         };
         let sources: Vec<Source> = self
@@ -293,7 +308,7 @@ impl CleanPlan {
             first_dirty: map.end,
         };
         for group in group_by_size(&sources, self.segment_bytes) {
-            match self.clean_group(group, &map) {
+            match self.clean_group(group, &map, io) {
                 Ok(done) => cleaned.groups.push(done),
                 Err(e) => {
                     swap::remove_files(&self.dir, group[0].base, swap::CLEANED);
@@ -306,7 +321,7 @@ impl CleanPlan {
     }
 
     /// Key → latest offset over the dirty range, up to where the budget lasts.
-    fn build_map(&self, budget: usize) -> Result<Option<OffsetMap>, LogError> {
+    fn build_map(&self, budget: usize, io: &Throttle) -> Result<Option<OffsetMap>, LogError> {
         let mut map = OffsetMap::new(budget, self.first_dirty);
         for source in self
             .sources
@@ -325,6 +340,9 @@ impl CleanPlan {
                     continue;
                 }
                 let bytes = read_batch(&file, &b, &source.log_path)?;
+                if !io.acquire(bytes.len()) {
+                    return Err(LogError::CleanAborted);
+                }
                 let keys = match batch_keys(&bytes, self.decompress_limit) {
                     Ok(keys) => keys,
                     Err(error) => {
@@ -356,7 +374,12 @@ impl CleanPlan {
     }
 
     /// Writes `<base>.log.cleaned` (+ indexes) for one group of sources and fsyncs it.
-    fn clean_group(&self, group: &[Source], map: &OffsetMap) -> Result<CleanedGroup, LogError> {
+    fn clean_group(
+        &self,
+        group: &[Source],
+        map: &OffsetMap,
+        io: &Throttle,
+    ) -> Result<CleanedGroup, LogError> {
         let base = group[0].base;
         swap::remove_files(&self.dir, base, swap::CLEANED);
         let mut out = Segment::with_suffix(&self.dir, base, swap::CLEANED, &self.syncer)?;
@@ -374,6 +397,9 @@ impl CleanPlan {
             let mut scanner = BatchScanner::new(&file, &source.log_path, 0, source.size, false);
             while let Some(b) = next_batch(&mut scanner, &source.log_path)? {
                 let bytes = read_batch(&file, &b, &source.log_path)?;
+                if !io.acquire(bytes.len()) {
+                    return Err(LogError::CleanAborted);
+                }
                 let kept = match filter::filter_batch(&bytes, &b.header, &context) {
                     filter::Filtered::Keep => bytes,
                     filter::Filtered::Rewrite(rewritten) => rewritten,
@@ -384,10 +410,17 @@ impl CleanPlan {
                 };
                 dropped_last = None;
                 write_batch(&mut out, &kept, self.index_interval)?;
+                if !io.acquire(kept.len()) {
+                    return Err(LogError::CleanAborted);
+                }
             }
         }
         if let Some(header) = dropped_last {
-            write_batch(&mut out, &filter::empty_batch(&header), self.index_interval)?;
+            let empty = filter::empty_batch(&header);
+            write_batch(&mut out, &empty, self.index_interval)?;
+            if !io.acquire(empty.len()) {
+                return Err(LogError::CleanAborted);
+            }
         }
         out.finish_time_index()?;
         out.sync()?;

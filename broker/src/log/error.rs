@@ -54,6 +54,10 @@ pub enum LogError {
     /// before it opened the file: plan again (the log start has moved past it).
     #[error("segment {path} was removed before it was read")]
     SegmentRemoved { path: PathBuf },
+    /// The cleaner was stopped (the broker is shutting down) in the middle of a clean, which
+    /// is abandoned: nothing of it was swapped in.
+    #[error("the log cleaner stopped before the clean finished")]
+    CleanAborted,
     /// The group-commit flusher has shut down.
     #[error("the log flusher has stopped")]
     FlusherStopped,

@@ -144,7 +144,7 @@ mod timestamp;
 mod tests;
 
 pub use batch::BatchError;
-pub use cleaner::{CleanOutcome, CleanPlan, Cleanable, Cleaned};
+pub use cleaner::{CleanOutcome, CleanPlan, Cleanable, Cleaned, Throttle};
 pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
 pub use partition::{PartitionLog, ReadPlan, RecoveryCheckpoint, RetiredFiles, RollWrite};

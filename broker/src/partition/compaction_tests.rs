@@ -153,13 +153,16 @@ fn the_cleaner_pass_compacts_a_partition_and_producer_state_survives_a_restart()
     let cleanable = partition.cleanable(NOW).expect("measure").expect("dirty");
     assert!(cleanable.due, "{cleanable:?}");
 
-    crate::maintenance::clean_logs(&topics);
+    crate::maintenance::LogCleaner::new(topics.settings()).clean_logs(&topics);
     assert!(
         partition.log().size_bytes() < before / 2,
         "the pass compacted the log"
     );
     assert!(
-        partition.clean(NOW, 1 << 20).expect("clean").is_none(),
+        partition
+            .clean(NOW, 1 << 20, &crate::log::Throttle::unlimited())
+            .expect("clean")
+            .is_none(),
         "nothing left to do"
     );
 

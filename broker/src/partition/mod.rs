@@ -42,6 +42,7 @@ pub use replica::{EpochMismatch, ReplicaState};
 use crate::log::batch::BatchHeader;
 use crate::log::{
     CleanOutcome, Cleanable, LogConfig, LogError, PartitionLog, RecoveryCheckpoint, Syncer,
+    Throttle,
 };
 use crate::producer_state::{BatchMeta, ProducerStates, last_sequence};
 
@@ -275,9 +276,14 @@ impl Partition {
     /// Compacts the log if a clean is due: the lock is held to plan (which closed segments,
     /// the producers' last batches) and to swap the result in; reading and rewriting the
     /// segments run without it. `None` when there was nothing to do, or when retention
-    /// removed a segment meanwhile (the clean is abandoned). `budget` bounds the key → offset
-    /// map in bytes.
-    pub fn clean(&self, now_ms: i64, budget: usize) -> Result<Option<CleanOutcome>, LogError> {
+    /// removed a segment meanwhile or `io` was stopped (the clean is abandoned). `budget`
+    /// bounds the key → offset map in bytes; `io` limits the clean's reads and writes.
+    pub fn clean(
+        &self,
+        now_ms: i64,
+        budget: usize,
+        io: &Throttle,
+    ) -> Result<Option<CleanOutcome>, LogError> {
         let plan = {
             let log = lock(&self.log);
             let keep = lock(&self.producers).last_batch_offsets();
@@ -286,9 +292,11 @@ impl Partition {
         let Some(plan) = plan else {
             return Ok(None);
         };
-        let cleaned = match plan.run(budget) {
+        let cleaned = match plan.run(budget, io) {
             Ok(Some(cleaned)) => cleaned,
-            Ok(None) | Err(LogError::SegmentRemoved { .. }) => return Ok(None),
+            Ok(None) | Err(LogError::SegmentRemoved { .. } | LogError::CleanAborted) => {
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let mut log = lock(&self.log);

@@ -22,6 +22,14 @@
 //! - index `.swap` files without a `.log.swap` are deleted: step 1 was interrupted before the
 //!   `.log` was renamed, so the sources are intact; a missing index is rebuilt anyway.
 //! - `.deleted` files are removed by the listing that follows, as for retention.
+//!
+//! Each cleaned segment is all or nothing: its offset range reads either its sources or
+//! itself. Between segments a crash may leave some installed and others not (as between
+//! Kafka's per-group swaps), and since every step goes through the segments in offset order,
+//! the installed ones come first. The log still holds the same latest value per key: a cleaned
+//! segment dropped only records superseded by a later one (kept, in it or further on) and
+//! expired tombstones (whose older values sat in it or in an earlier, also installed, segment).
+//! The tests stop a swap after every single rename (`swap_tests.rs`).
 
 use std::fs;
 use std::io;
@@ -51,6 +59,28 @@ pub(crate) enum SwapStep {
     Retired,
     /// `.swap` renamed into place; the log in memory not yet updated.
     Installed,
+    /// After this many file operations of the swap: each rename of a cleaned file, each
+    /// source retired (its `.log` first, then its indexes, as one), each rename into place.
+    Operations(usize),
+}
+
+/// Where a swap stops as a crash would; never, outside tests.
+struct CrashPoint {
+    at: Option<SwapStep>,
+    operations: std::cell::Cell<usize>,
+}
+
+impl CrashPoint {
+    fn after(&self, step: SwapStep) -> bool {
+        self.at == Some(step)
+    }
+
+    /// Counts one file operation; whether the crash comes right after it.
+    fn operation(&self) -> bool {
+        let done = self.operations.get() + 1;
+        self.operations.set(done);
+        self.at == Some(SwapStep::Operations(done))
+    }
 }
 
 /// The segment's three files with `suffix` appended, `.log` last.
@@ -90,8 +120,11 @@ impl PartitionLog {
         cleaned: Cleaned,
         stop_after: Option<SwapStep>,
     ) -> Result<Option<CleanOutcome>, LogError> {
-        let stop = |step: SwapStep| stop_after == Some(step);
-        if stop(SwapStep::Written) {
+        let crash = CrashPoint {
+            at: stop_after,
+            operations: std::cell::Cell::new(0),
+        };
+        if crash.after(SwapStep::Written) {
             return Ok(None);
         }
         let Some(firsts) = self.locate_sources(&cleaned) else {
@@ -105,15 +138,18 @@ impl PartitionLog {
                 .zip(paths(&self.dir, group.base, SWAP).iter())
             {
                 rename(from, to)?;
+                if crash.operation() {
+                    return Ok(None);
+                }
             }
         }
         self.syncer
             .sync_dir(&self.dir)
             .map_err(LogError::io("fsync directory", &self.dir))?;
-        if stop(SwapStep::Renamed) {
+        if crash.after(SwapStep::Renamed) {
             return Ok(None);
         }
-        let outcome = self.install(&cleaned, &firsts, stop);
+        let outcome = self.install(&cleaned, &firsts, &crash);
         if outcome.is_err() {
             self.failed.store(true, Ordering::Release);
         }
@@ -125,7 +161,7 @@ impl PartitionLog {
         &mut self,
         cleaned: &Cleaned,
         firsts: &[usize],
-        stop: impl Fn(SwapStep) -> bool,
+        crash: &CrashPoint,
     ) -> Result<Option<CleanOutcome>, LogError> {
         let mut bytes_before = 0;
         let mut segments_before = 0;
@@ -135,9 +171,12 @@ impl PartitionLog {
                 segments_before += 1;
                 let retired = seg.retire_files()?;
                 self.retired.extend(retired);
+                if crash.operation() {
+                    return Ok(None);
+                }
             }
         }
-        if stop(SwapStep::Retired) {
+        if crash.after(SwapStep::Retired) {
             return Ok(None);
         }
         for group in &cleaned.groups {
@@ -146,12 +185,15 @@ impl PartitionLog {
                 .zip(paths(&self.dir, group.base, "").iter())
             {
                 rename(from, to)?;
+                if crash.operation() {
+                    return Ok(None);
+                }
             }
         }
         self.syncer
             .sync_dir(&self.dir)
             .map_err(LogError::io("fsync directory", &self.dir))?;
-        if stop(SwapStep::Installed) {
+        if crash.after(SwapStep::Installed) {
             return Ok(None);
         }
         // From the back, so the positions of earlier groups stay valid.

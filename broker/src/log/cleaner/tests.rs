@@ -1,22 +1,23 @@
 //! The cleaner on a real partition directory: what survives a clean, when a clean runs, the
-//! bounded key map, and every crash point of the swap.
+//! bounded key map, the I/O throttle. The crash points of the swap are in `swap_tests.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
-use super::SwapStep;
+use super::{Clock, ManualClock, Throttle};
 use crate::log::batch::{BatchHeader, validate_stored_batch};
 use crate::log::builder::BatchBuilder;
 use crate::log::records::BatchRecords;
 use crate::log::{LogConfig, PartitionLog};
 
-const NOW: i64 = 1_000_000;
-const BUDGET: usize = 1 << 20;
+pub(super) const NOW: i64 = 1_000_000;
+pub(super) const BUDGET: usize = 1 << 20;
 
 /// One record as read back: offset, key, value (None = tombstone).
-type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+pub(super) type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
-fn config() -> LogConfig {
+pub(super) fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 600,
         index_interval_bytes: 100,
@@ -27,12 +28,16 @@ fn config() -> LogConfig {
     }
 }
 
-fn open(dir: &Path, config: LogConfig) -> PartitionLog {
+pub(super) fn open(dir: &Path, config: LogConfig) -> PartitionLog {
     PartitionLog::open(dir, config, false).expect("open")
 }
 
 /// Appends one batch of `(key, value)` records at `ts`.
-fn append(log: &mut PartitionLog, records: &[(&str, Option<&str>)], ts: i64) -> BatchHeader {
+pub(super) fn append(
+    log: &mut PartitionLog,
+    records: &[(&str, Option<&str>)],
+    ts: i64,
+) -> BatchHeader {
     let mut builder = BatchBuilder::new(ts);
     for (key, value) in records {
         builder = builder.record(Some(key.as_bytes()), value.map(str::as_bytes), ts);
@@ -43,7 +48,7 @@ fn append(log: &mut PartitionLog, records: &[(&str, Option<&str>)], ts: i64) -> 
 }
 
 /// 300 updates to five keys, key `k4` deleted last, in single-record batches.
-fn updates(log: &mut PartitionLog) {
+pub(super) fn updates(log: &mut PartitionLog) {
     for i in 0..300 {
         let key = format!("k{}", i % 5);
         let value = format!("{key}-v{i}");
@@ -57,7 +62,7 @@ fn updates(log: &mut PartitionLog) {
 }
 
 /// Every batch from the log start, checked: valid CRC, increasing offsets.
-fn batches(log: &PartitionLog) -> Vec<Vec<u8>> {
+pub(super) fn batches(log: &PartitionLog) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     let mut previous_last = -1;
@@ -86,7 +91,7 @@ fn split_batches_stored(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
     ranges
 }
 
-fn rows(log: &PartitionLog) -> Vec<Row> {
+pub(super) fn rows(log: &PartitionLog) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
     for batch in batches(log) {
         let decoded = BatchRecords::new(&batch, 1 << 26).expect("decodes");
@@ -107,7 +112,7 @@ fn rows(log: &PartitionLog) -> Vec<Row> {
 
 /// What a clean of everything below `end` keeps of `rows` when no tombstone has expired:
 /// the last record of each key below `end`, and everything from `end` on.
-fn compacted(rows: &[Row], end: i64) -> Vec<Row> {
+pub(super) fn compacted(rows: &[Row], end: i64) -> Vec<Row> {
     let mut latest: HashMap<&Option<Vec<u8>>, i64> = HashMap::new();
     for (offset, key, _) in rows.iter().filter(|r| r.0 < end) {
         latest.insert(key, *offset);
@@ -119,7 +124,7 @@ fn compacted(rows: &[Row], end: i64) -> Vec<Row> {
 }
 
 /// Key → value after replaying `rows` (a tombstone deletes its key).
-fn table(rows: &[Row]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+pub(super) fn table(rows: &[Row]) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut table = BTreeMap::new();
     for (_, key, value) in rows {
         let key = key.clone().expect("keyed");
@@ -131,7 +136,7 @@ fn table(rows: &[Row]) -> BTreeMap<Vec<u8>, Vec<u8>> {
     table
 }
 
-fn leftovers(dir: &Path) -> Vec<String> {
+pub(super) fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -500,79 +505,6 @@ fn a_dedupe_budget_too_small_for_every_key_cleans_part_and_the_next_pass_the_res
 }
 
 #[test]
-fn every_crash_point_of_the_swap_reopens_to_the_old_or_the_new_log() {
-    for stop in [
-        SwapStep::Written,
-        SwapStep::Renamed,
-        SwapStep::Retired,
-        SwapStep::Installed,
-    ] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut log = open(dir.path(), config());
-        updates(&mut log);
-        log.flush().expect("flush");
-        let before = rows(&log);
-        let expected = compacted(&before, log.active_base_offset());
-        let plan = log
-            .plan_clean(NOW, HashSet::new())
-            .expect("plan")
-            .expect("due");
-        let cleaned = plan.run(BUDGET).expect("run").expect("cleaned");
-        assert!(
-            log.swap_in_until(cleaned, Some(stop))
-                .expect("swap")
-                .is_none()
-        );
-        drop(log); // the crash
-
-        let mut log = open(dir.path(), config());
-        let want = if stop == SwapStep::Written {
-            &before
-        } else {
-            &expected
-        };
-        assert_eq!(&rows(&log), want, "reopened after {stop:?}");
-        assert!(
-            leftovers(dir.path()).is_empty(),
-            "{stop:?}: {:?}",
-            leftovers(dir.path())
-        );
-        // The log cleans on as before.
-        log.clean(NOW, BUDGET, HashSet::new()).expect("clean");
-        assert_eq!(rows(&log), expected, "{stop:?}");
-    }
-}
-
-#[test]
-fn a_crash_while_renaming_to_swap_rolls_back_to_the_old_log() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut log = open(dir.path(), config());
-    updates(&mut log);
-    log.flush().expect("flush");
-    let before = rows(&log);
-    let plan = log
-        .plan_clean(NOW, HashSet::new())
-        .expect("plan")
-        .expect("due");
-    let cleaned = plan.run(BUDGET).expect("run").expect("cleaned");
-    let base = cleaned.groups[0].base;
-    drop(log);
-    // The indexes reached .swap, the .log did not.
-    for kind in ["index", "timeindex"] {
-        let name = |suffix: &str| dir.path().join(format!("{base:020}.{kind}{suffix}"));
-        std::fs::rename(name(".cleaned"), name(".swap")).expect("rename");
-    }
-    let log = open(dir.path(), config());
-    assert_eq!(rows(&log), before);
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "{:?}",
-        leftovers(dir.path())
-    );
-    drop(cleaned);
-}
-
-#[test]
 fn retention_removing_a_segment_during_a_clean_abandons_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = LogConfig {
@@ -585,7 +517,10 @@ fn retention_removing_a_segment_during_a_clean_abandons_it() {
         .plan_clean(NOW, HashSet::new())
         .expect("plan")
         .expect("due");
-    let cleaned = plan.run(BUDGET).expect("run").expect("cleaned");
+    let cleaned = plan
+        .run(BUDGET, &Throttle::unlimited())
+        .expect("run")
+        .expect("cleaned");
     assert!(log.apply_retention(NOW + 1_000_000).expect("retention") > 0);
     log.take_retired().unlink();
     let kept = rows(&log);
@@ -612,7 +547,7 @@ fn retention_removing_a_segment_during_a_clean_abandons_it() {
     assert!(log.apply_retention(NOW + 3_000_000).expect("retention") > 0);
     log.take_retired().unlink();
     assert!(matches!(
-        plan.run(BUDGET),
+        plan.run(BUDGET, &Throttle::unlimited()),
         Err(crate::log::LogError::SegmentRemoved { .. })
     ));
     assert!(
@@ -684,41 +619,93 @@ fn a_read_planned_before_a_swap_plans_again_rather_than_read_the_cleaned_file() 
 }
 
 #[test]
-fn a_crash_midway_through_installing_completes_the_swap() {
+fn every_byte_a_clean_reads_and_writes_passes_through_the_throttle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = open(dir.path(), config());
     updates(&mut log);
-    log.flush().expect("flush");
-    let expected = compacted(&rows(&log), log.active_base_offset());
+    let closed = &log.segments[..log.segments.len() - 1];
+    let read: u64 = closed.iter().map(|s| s.size).sum();
     let plan = log
         .plan_clean(NOW, HashSet::new())
         .expect("plan")
         .expect("due");
-    let cleaned = plan.run(BUDGET).expect("run").expect("cleaned");
-    let bases: Vec<i64> = cleaned.groups.iter().map(|g| g.base).collect();
-    assert!(bases.len() > 1, "several cleaned segments");
+    let clock = Arc::new(ManualClock::default());
+    let rate = 1_000.0;
+    let io = Throttle::with_clock(rate, clock.clone());
+    let cleaned = plan.run(BUDGET, &io).expect("run").expect("cleaned");
+    let written: u64 = cleaned.groups.iter().map(|g| g.size).sum();
+    // The first clean's map reads every closed byte, the rewrite reads them again and writes
+    // the cleaned segments; the bucket starts with 300 ms worth.
+    let want = ((2 * read + written) as f64 - rate * 0.3) / rate;
+    let slept = clock.slept().as_secs_f64();
     assert!(
-        log.swap_in_until(cleaned, Some(SwapStep::Retired))
-            .expect("swap")
-            .is_none()
+        (slept - want).abs() < 1e-3,
+        "slept {slept} s, want {want} s"
     );
-    drop(log);
-    // The first segment is fully in place, the second has only its index.
-    let name =
-        |base: i64, kind: &str, suffix: &str| dir.path().join(format!("{base:020}.{kind}{suffix}"));
-    for kind in ["index", "timeindex", "log"] {
-        std::fs::rename(name(bases[0], kind, ".swap"), name(bases[0], kind, "")).expect("rename");
+    let outcome = log.swap_in(cleaned).expect("swap").expect("swapped");
+    assert_eq!((outcome.bytes_before, outcome.bytes_after), (read, written));
+}
+
+/// Stops its throttle once it has slept `stop_after`, noting whether a `.cleaned` file was
+/// being written then.
+struct StopMidClean {
+    clock: ManualClock,
+    throttle: std::sync::OnceLock<Arc<Throttle>>,
+    stop_after: std::time::Duration,
+    dir: std::path::PathBuf,
+    saw_cleaned: std::sync::atomic::AtomicBool,
+}
+
+impl Clock for StopMidClean {
+    fn now(&self) -> std::time::Duration {
+        self.clock.now()
     }
-    std::fs::rename(
-        name(bases[1], "index", ".swap"),
-        name(bases[1], "index", ""),
-    )
-    .expect("rename");
-    let log = open(dir.path(), config());
-    assert_eq!(rows(&log), expected);
+
+    fn sleep(&self, duration: std::time::Duration) {
+        self.clock.sleep(duration);
+        if self.clock.slept() >= self.stop_after {
+            let writing = leftovers(&self.dir).iter().any(|n| n.ends_with(".cleaned"));
+            self.saw_cleaned
+                .store(writing, std::sync::atomic::Ordering::SeqCst);
+            self.throttle.get().expect("throttle set").stop();
+        }
+    }
+}
+
+#[test]
+fn a_throttle_stopped_mid_clean_abandons_it_and_leaves_no_cleaner_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = open(dir.path(), config());
+    updates(&mut log);
+    let before = rows(&log);
+    let closed = &log.segments[..log.segments.len() - 1];
+    let read: u64 = closed.iter().map(|s| s.size).sum();
+    let plan = log
+        .plan_clean(NOW, HashSet::new())
+        .expect("plan")
+        .expect("due");
+    // At 1000 bytes/s the map takes read/1000 s; stop halfway through the rewrite.
+    let clock = Arc::new(StopMidClean {
+        clock: ManualClock::default(),
+        throttle: std::sync::OnceLock::new(),
+        stop_after: std::time::Duration::from_millis(read * 3 / 2),
+        dir: dir.path().to_path_buf(),
+        saw_cleaned: std::sync::atomic::AtomicBool::new(false),
+    });
+    let io = Arc::new(Throttle::with_clock(1_000.0, clock.clone()));
+    let _ = clock.throttle.set(io.clone());
+    assert!(matches!(
+        plan.run(BUDGET, &io),
+        Err(crate::log::LogError::CleanAborted)
+    ));
+    assert!(
+        clock.saw_cleaned.load(std::sync::atomic::Ordering::SeqCst),
+        "stopped while writing"
+    );
     assert!(
         leftovers(dir.path()).is_empty(),
         "{:?}",
         leftovers(dir.path())
     );
+    assert_eq!(rows(&log), before);
 }
