@@ -119,9 +119,9 @@ async fn produce_updates(bootstrap: &str, tag: &str, rounds: usize, latest: &mut
             let value = format!("{tag} round {round} {}", "x".repeat(150)).into_bytes();
             records.push((key, value));
         }
-        // Keys written once: every cleaned segment keeps records. (A run of more than ten
-        // segments holding nothing but emptied batches makes librdkafka give up with
-        // MSG_SIZE_TOO_LARGE, since a fetch reads one segment: see the docs' compaction notes.)
+        // Keys written once: every cleaned segment keeps records, so each kill lands in a
+        // rewrite that moves data (reading past segments left with nothing but emptied
+        // batches is `compaction.rs`'s test).
         for once in 0..2 {
             let key = format!("{tag}-once-{round:03}-{once}").into_bytes();
             records.push((key, format!("{tag} once {}", "y".repeat(150)).into_bytes()));

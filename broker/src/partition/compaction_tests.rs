@@ -200,3 +200,83 @@ fn the_cleaner_pass_compacts_a_partition_and_producer_state_survives_a_restart()
         "the sequence comes from the batch's offsets, not its record count"
     );
 }
+
+/// Whether `records` hold a batch with at least one record.
+fn holds_a_record(records: &[u8]) -> bool {
+    crate::log::batch::split_batches(records)
+        .expect("whole batches")
+        .iter()
+        .any(|(_, header)| header.record_count > 0)
+}
+
+#[test]
+fn a_read_passes_over_segments_that_compaction_emptied_to_the_next_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topics = compacted_topic(dir.path());
+    let partition = topics.partition("t", 0).expect("partition");
+    // Many segments of updates to one key, then a segment of others: after cleaning, the
+    // first segments hold nothing but emptied batches.
+    for i in 0..80 {
+        let value = format!("update-{i}");
+        partition
+            .append(keyed("hot", Some(&value)), AppendOrigin::Client, NOW)
+            .expect("append");
+    }
+    for i in 0..30 {
+        partition
+            .append(
+                keyed(&format!("cold-{i}"), Some("v")),
+                AppendOrigin::Client,
+                NOW,
+            )
+            .expect("append");
+    }
+    partition.log().wait_for_rolls().expect("rolls");
+    partition
+        .clean(NOW, 1 << 20, &crate::log::Throttle::unlimited())
+        .expect("clean")
+        .expect("cleaned");
+
+    // The plain one-segment read from the start finds only emptied batches...
+    let first = partition
+        .plan_read(0, 1 << 20, Isolation::ReadUncommitted)
+        .expect("plan")
+        .execute()
+        .expect("read");
+    assert!(
+        !first.is_empty() && !holds_a_record(&first),
+        "the first segment holds only emptied batches"
+    );
+    // ...and a read goes on to the first record that is left.
+    let read = partition
+        .read(0, 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
+    assert!(holds_a_record(&read.records), "a read answers with records");
+
+    // Reading on from each answer sees the latest value of every key, in offset order.
+    let (mut next, mut seen) = (0, BTreeMap::new());
+    for _ in 0..1_000 {
+        let read = partition
+            .read(next, 1 << 20, Isolation::ReadUncommitted)
+            .expect("read");
+        if read.records.is_empty() {
+            break;
+        }
+        for (range, header) in crate::log::batch::split_batches(&read.records).expect("batches") {
+            let batch = &read.records[range];
+            let records = crate::log::records::BatchRecords::new(batch, 1 << 20).expect("decode");
+            for record in records.records() {
+                let record = record.expect("record");
+                let key = String::from_utf8(record.key.expect("key").to_vec()).expect("utf-8");
+                let value = record
+                    .value
+                    .map(|v| String::from_utf8(v.to_vec()).expect("utf-8"));
+                seen.insert(key, value);
+            }
+            next = header.last_offset() + 1;
+        }
+    }
+    assert_eq!(next, partition.offsets().log_end, "read to the end");
+    assert_eq!(seen.len(), 31);
+    assert_eq!(seen["hot"].as_deref(), Some("update-79"));
+}

@@ -2,15 +2,25 @@
 //! The partition's lock is held only to take a [`ReadPlan`](crate::log::ReadPlan) and the
 //! offsets; the disk reads run after it is released, so a slow read never holds up a produce
 //! to the same partition. A plan whose segment retention removed meanwhile is taken again.
+//!
+//! A read returns batches of one segment. Compaction can leave a segment whose batches hold no
+//! record any more (emptied batches keep the segment's offsets); a read that finds only those
+//! reads on from past them, segment by segment, so a consumer is never answered with nothing
+//! but empty batches while records follow (librdkafka takes such an answer for a fetch size
+//! too small, doubles it, and gives up after about ten in a row).
 
 use bytes::Bytes;
 
 use super::{Offsets, Partition, PartitionError, lock};
+use crate::log::batch::BatchHeader;
 use crate::log::{LogError, ReadPlan};
 
 /// Plans taken for one read before giving up: each retry means retention removed the planned
 /// segment in between, which moves the log start, so a second plan nearly always succeeds.
 const MAX_PLANS: usize = 3;
+
+/// Segments of nothing but emptied batches a read passes over before it answers with them.
+const MAX_EMPTY_SEGMENTS: usize = 1_000;
 
 /// What a consumer may see (Fetch's `isolation_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +56,23 @@ pub struct PlannedRead {
     pub offsets: Offsets,
 }
 
+/// When `records` are whole batches none of which holds a record (batches compaction emptied),
+/// the offset after the last of them; `None` when any holds a record (or a control record), or
+/// there are none.
+fn past_empty_batches(records: &[u8]) -> Option<i64> {
+    let mut position = 0;
+    let mut next = None;
+    while let Some(rest) = records.get(position..).filter(|rest| !rest.is_empty()) {
+        let header = BatchHeader::parse(rest).ok()?;
+        if header.record_count > 0 || header.is_control() || header.size() == 0 {
+            return None;
+        }
+        next = Some(header.last_offset() + 1);
+        position += header.size();
+    }
+    next
+}
+
 impl PlannedRead {
     pub fn execute(&self) -> Result<Bytes, LogError> {
         self.plan.read()
@@ -72,6 +99,30 @@ impl Partition {
         max_bytes: usize,
         isolation: Isolation,
         mut between: impl FnMut(),
+    ) -> Result<ReadResult, PartitionError> {
+        let mut read = self.read_segment(from, max_bytes, isolation, &mut between)?;
+        let mut passed = 0;
+        while passed < MAX_EMPTY_SEGMENTS
+            && let Some(next) = past_empty_batches(&read.records)
+        {
+            let further = self.read_segment(next, max_bytes, isolation, &mut between)?;
+            if further.records.is_empty() {
+                // Nothing readable past them yet: the empty batches move the consumer on.
+                break;
+            }
+            read = further;
+            passed += 1;
+        }
+        Ok(read)
+    }
+
+    /// One segment's batches from `from`, planned again if retention removed the segment.
+    fn read_segment(
+        &self,
+        from: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        between: &mut impl FnMut(),
     ) -> Result<ReadResult, PartitionError> {
         let mut plans = 0;
         loop {

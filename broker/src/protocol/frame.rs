@@ -231,7 +231,10 @@ mod tests {
         );
         let big = reader.take_frame().unwrap().unwrap();
         assert_eq!(big.len(), large.len());
-        assert!(buffer.contains(&(big.as_ptr() as usize)), "a large frame is not copied");
+        assert!(
+            buffer.contains(&(big.as_ptr() as usize)),
+            "a large frame is not copied"
+        );
         assert!(reader.take_frame().unwrap().is_none());
     }
 
