@@ -94,6 +94,7 @@ pub fn group_error(error: GroupError) -> ResponseError {
         GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
         GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
         // As Kafka's group metadata manager: a failed offsets append sends the client to
         // find the coordinator again.
         GroupError::StorageError => ResponseError::NotCoordinator,

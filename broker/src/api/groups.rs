@@ -325,6 +325,7 @@ pub async fn offset_fetch(
     version: i16,
 ) -> Result<OffsetFetchResponse, HandleError> {
     let groups = Arc::clone(&broker.groups);
+    let require_stable = request.require_stable;
     blocking(broker, move |_| {
         if version >= 8 {
             let answers = request
@@ -337,7 +338,7 @@ pub async fn offset_fetch(
                             .map(|t| (t.name.0.to_string(), t.partition_indexes))
                             .collect()
                     });
-                    fetch_group(&groups, group.group_id, wanted)
+                    fetch_group(&groups, group.group_id, wanted, require_stable)
                 })
                 .collect();
             return OffsetFetchResponse::default().with_groups(answers);
@@ -348,7 +349,7 @@ pub async fn offset_fetch(
                 .map(|t| (t.name.0.to_string(), t.partition_indexes))
                 .collect()
         });
-        let one = fetch_group(&groups, request.group_id, wanted);
+        let one = fetch_group(&groups, request.group_id, wanted, require_stable);
         OffsetFetchResponse::default()
             .with_error_code(one.error_code)
             .with_topics(
@@ -382,8 +383,9 @@ fn fetch_group(
     groups: &crate::group::GroupCoordinator,
     group_id: GroupId,
     wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> OffsetFetchResponseGroup {
-    match groups.fetch(group_id.0.as_str(), wanted) {
+    match groups.fetch(group_id.0.as_str(), wanted, require_stable) {
         Err(error) => OffsetFetchResponseGroup::default()
             .with_group_id(group_id)
             .with_error_code(group_error(error).code()),
@@ -398,16 +400,19 @@ fn fetch_group(
                             .with_partitions(
                                 partitions
                                     .into_iter()
-                                    .map(|(index, offset)| {
-                                        let (committed, epoch, metadata) = match offset {
-                                            Some(o) => (o.offset, o.leader_epoch, o.metadata),
-                                            None => (-1, -1, String::new()),
+                                    .map(|(index, answer)| {
+                                        let (committed, epoch, metadata) = match &answer {
+                                            Ok(Some(o)) => {
+                                                (o.offset, o.leader_epoch, o.metadata.as_str())
+                                            }
+                                            Ok(None) | Err(_) => (-1, -1, ""),
                                         };
                                         OffsetFetchResponsePartitions::default()
                                             .with_partition_index(index)
                                             .with_committed_offset(committed)
                                             .with_committed_leader_epoch(epoch)
-                                            .with_metadata(Some(text(&metadata)))
+                                            .with_metadata(Some(text(metadata)))
+                                            .with_error_code(code(answer.map(|_| ())))
                                     })
                                     .collect(),
                             )

@@ -177,7 +177,7 @@ fn a_group_batch_reads_back_as_the_group_and_a_tombstone_as_none() {
     let stored = read_batches(&bytes, 1 << 20);
     assert!(stored.skipped.is_empty());
     let read: Vec<_> = stored
-        .records
+        .key_values()
         .iter()
         .map(|(k, v)| read_record(k, v.as_deref()).unwrap().unwrap())
         .collect();

@@ -19,6 +19,7 @@
 mod admin;
 mod metadata_record;
 mod offsets;
+mod replay;
 mod state;
 mod store;
 
@@ -77,6 +78,8 @@ pub enum GroupError {
     GroupSubscribedToTopic,
     #[error("writing the offsets failed")]
     StorageError,
+    #[error("an offset of the partition is part of a transaction that has not ended")]
+    UnstableOffsetCommit,
 }
 
 /// What the broker's settings say of groups.
@@ -114,7 +117,10 @@ impl From<&crate::config::BrokerSettings> for GroupSettings {
 }
 
 /// Per topic, per partition: the committed offset, if any.
-pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+/// One partition's committed offset (`None`: none), or why it cannot be given.
+pub type OffsetAnswer = Result<Option<CommittedOffset>, GroupError>;
+
+pub type FetchedOffsets = Vec<(String, Vec<(i32, OffsetAnswer)>)>;
 
 /// Records to append for one group: `(topic, partition, offset)`, `None` deleting it.
 type OffsetWrites = Vec<(String, i32, Option<CommittedOffset>)>;
@@ -137,6 +143,8 @@ pub struct GroupCoordinator {
     loaded: Mutex<HashSet<i32>>,
     /// When each group last had members (ms since the epoch), for offset expiry.
     last_active: Mutex<HashMap<String, i64>>,
+    /// Offsets committed in transactions not yet ended, by producer id (see `replay`).
+    pending: Mutex<HashMap<i64, Vec<replay::PendingOffset>>>,
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -157,6 +165,7 @@ impl GroupCoordinator {
             offsets: Mutex::new(HashMap::new()),
             loaded: Mutex::new(HashSet::new()),
             last_active: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         })
     }
 
@@ -278,11 +287,8 @@ impl GroupCoordinator {
             return;
         };
         let started = Instant::now();
-        let mut loaded: HashMap<String, OffsetMap> = HashMap::new();
-        let mut stored_groups: HashMap<String, Option<metadata_record::GroupMetadata>> =
-            HashMap::new();
+        let mut replay = replay::Replay::default();
         let mut offset = partition.offsets().log_start;
-        let mut records = 0usize;
         loop {
             let read = match partition.read(offset, 1 << 20, Isolation::ReadUncommitted) {
                 Ok(read) => read,
@@ -298,32 +304,9 @@ impl GroupCoordinator {
             for error in &stored.skipped {
                 tracing::warn!(partition = index, %error, "skipping a batch of {CONSUMER_OFFSETS}");
             }
-            for (key, value) in stored.records {
-                records += 1;
-                match offsets::read_record(&key, value.as_deref()) {
-                    Ok(Some(offsets::OffsetRecord::Commit {
-                        group,
-                        topic,
-                        partition,
-                        offset,
-                    })) => {
-                        let group = loaded.entry(group).or_default();
-                        match offset {
-                            Some(offset) => {
-                                group.insert((topic, partition), offset);
-                            }
-                            None => {
-                                group.remove(&(topic, partition));
-                            }
-                        }
-                    }
-                    Ok(Some(offsets::OffsetRecord::GroupMetadata { group, value })) => {
-                        stored_groups.insert(group, value);
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(partition = index, %error, "skipping a record of {CONSUMER_OFFSETS}");
-                    }
+            for entry in stored.entries {
+                if let Err(error) = replay.apply(entry) {
+                    tracing::warn!(partition = index, %error, "skipping a record of {CONSUMER_OFFSETS}");
                 }
             }
             let next = stored.next_offset.unwrap_or(offset);
@@ -332,6 +315,12 @@ impl GroupCoordinator {
             }
             offset = next;
         }
+        let replay::Replay {
+            offsets: loaded,
+            groups: stored_groups,
+            pending,
+            records,
+        } = replay;
         let groups = loaded.len();
         let restored = stored_groups
             .values()
@@ -343,6 +332,7 @@ impl GroupCoordinator {
                 offsets.insert(group, map);
             }
         }
+        lock(&self.pending).extend(pending);
         self.restore_groups(stored_groups);
         lock(&self.loaded).insert(index);
         tracing::info!(
@@ -361,6 +351,11 @@ impl GroupCoordinator {
         let partitions = self.settings.offsets_partitions;
         lock(&self.offsets).retain(|group, _| partition_for(group, partitions) != index);
         lock(&self.groups).retain(|group, _| partition_for(group, partitions) != index);
+        let mut pending = lock(&self.pending);
+        for offsets in pending.values_mut() {
+            offsets.retain(|o| partition_for(&o.group, partitions) != index);
+        }
+        pending.retain(|_, offsets| !offsets.is_empty());
     }
 
     fn tick(&self, now: Instant) {
@@ -630,13 +625,33 @@ impl GroupCoordinator {
         store::written(group_id, appended).await
     }
 
-    /// OffsetFetch: the committed offsets of `group_id` for `wanted` (`None`: all).
+    /// OffsetFetch: the committed offsets of `group_id` for `wanted` (`None`: all). With
+    /// `require_stable`, a partition with an offset in an open transaction is
+    /// UNSTABLE_OFFSET_COMMIT; without it, the offset committed before is returned.
     pub fn fetch(
         &self,
         group_id: &str,
         wanted: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
     ) -> Result<FetchedOffsets, GroupError> {
         self.check_coordinator(group_id)?;
+        let unstable: HashSet<(String, i32)> = if require_stable {
+            lock(&self.pending)
+                .values()
+                .flatten()
+                .filter(|o| o.group == group_id)
+                .map(|o| (o.topic.clone(), o.partition))
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let answer = |topic: &str, partition: i32, offset: Option<&CommittedOffset>| {
+            if unstable.contains(&(topic.to_owned(), partition)) {
+                Err(GroupError::UnstableOffsetCommit)
+            } else {
+                Ok(offset.cloned())
+            }
+        };
         let offsets = lock(&self.offsets);
         let group = offsets.get(group_id);
         Ok(match wanted {
@@ -645,19 +660,21 @@ impl GroupCoordinator {
                 .map(|(topic, partitions)| {
                     let found = partitions
                         .into_iter()
-                        .map(|p| (p, group.and_then(|g| g.get(&(topic.clone(), p)).cloned())))
+                        .map(|p| {
+                            let offset = group.and_then(|g| g.get(&(topic.clone(), p)));
+                            (p, answer(&topic, p, offset))
+                        })
                         .collect();
                     (topic, found)
                 })
                 .collect(),
             None => {
-                let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> =
-                    BTreeMap::new();
+                let mut by_topic: BTreeMap<String, Vec<(i32, OffsetAnswer)>> = BTreeMap::new();
                 for ((topic, partition), offset) in group.into_iter().flatten() {
                     by_topic
                         .entry(topic.clone())
                         .or_default()
-                        .push((*partition, Some(offset.clone())));
+                        .push((*partition, answer(topic, *partition, Some(offset))));
                 }
                 by_topic.into_iter().collect()
             }

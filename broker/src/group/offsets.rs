@@ -185,20 +185,90 @@ fn read_offset_value(value: &[u8]) -> Result<CommittedOffset, RecordFormatError>
 }
 
 /// A record's key and value (`None`: a tombstone).
+#[cfg(test)]
 pub type KeyValue = (Vec<u8>, Option<Vec<u8>>);
+
+/// One entry of `__consumer_offsets`, in log order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredEntry {
+    /// A record; `transaction` is its producer id when its batch is transactional (an offset
+    /// commit of a transaction, which counts only once the transaction commits).
+    Record {
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        transaction: Option<i64>,
+    },
+    /// A transaction marker (a control record): the producer's transaction committed or aborted.
+    Marker { producer_id: i64, commit: bool },
+}
 
 /// What one log read of `__consumer_offsets` holds.
 #[derive(Debug, Default)]
 pub struct StoredRecords {
-    /// The records of every batch that decoded, in offset order (control batches skipped).
-    pub records: Vec<KeyValue>,
+    /// The records and transaction markers of every batch that decoded, in offset order.
+    pub entries: Vec<StoredEntry>,
     /// Why each batch that did not decode was passed over.
     pub skipped: Vec<RecordFormatError>,
     /// One past the last whole batch: where the next read starts.
     pub next_offset: Option<i64>,
 }
 
-/// The records of the stored batches in `bytes` (whole batches, as a log read returns them).
+#[cfg(test)]
+impl StoredRecords {
+    /// The records' keys and values, markers left out.
+    pub fn key_values(&self) -> Vec<KeyValue> {
+        self.entries
+            .iter()
+            .filter_map(|entry| match entry {
+                StoredEntry::Record { key, value, .. } => Some((key.clone(), value.clone())),
+                StoredEntry::Marker { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// A control record's type (its key: version, then type): 0 aborts, 1 commits.
+fn marker_commits(key: &[u8]) -> Result<bool, RecordFormatError> {
+    match key {
+        [_, _, 0, 0, ..] => Ok(false),
+        [_, _, 0, 1, ..] => Ok(true),
+        _ => Err(RecordFormatError(format!(
+            "control record key {key:?} is neither an abort nor a commit marker"
+        ))),
+    }
+}
+
+/// The entries of one whole batch.
+fn batch_entries(
+    batch: &[u8],
+    header: &BatchHeader,
+    limit: usize,
+) -> Result<Vec<StoredEntry>, RecordFormatError> {
+    let records = BatchRecords::new(batch, limit).map_err(|e| RecordFormatError(e.to_string()))?;
+    let transaction = header.is_transactional().then_some(header.producer_id);
+    let mut entries = Vec::new();
+    for record in records.records() {
+        let record = record.map_err(|e| RecordFormatError(e.to_string()))?;
+        let Some(key) = record.key else {
+            continue;
+        };
+        entries.push(if header.is_control() {
+            StoredEntry::Marker {
+                producer_id: header.producer_id,
+                commit: marker_commits(key)?,
+            }
+        } else {
+            StoredEntry::Record {
+                key: key.to_vec(),
+                value: record.value.map(<[u8]>::to_vec),
+                transaction,
+            }
+        });
+    }
+    Ok(entries)
+}
+
+/// The entries of the stored batches in `bytes` (whole batches, as a log read returns them).
 /// A batch that does not decode is passed over on its own; the walk goes on past it.
 pub fn read_batches(bytes: &[u8], limit: usize) -> StoredRecords {
     let mut out = StoredRecords::default();
@@ -212,23 +282,9 @@ pub fn read_batches(bytes: &[u8], limit: usize) -> StoredRecords {
         };
         out.next_offset = Some(header.last_offset() + 1);
         position += header.size();
-        if header.is_control() {
-            continue;
-        }
-        let decoded = BatchRecords::new(batch, limit).and_then(|records| {
-            records
-                .records()
-                .filter_map(|record| match record {
-                    Ok(record) => record
-                        .key
-                        .map(|key| Ok((key.to_vec(), record.value.map(<[u8]>::to_vec)))),
-                    Err(error) => Some(Err(error)),
-                })
-                .collect::<Result<Vec<KeyValue>, _>>()
-        });
-        match decoded {
-            Ok(records) => out.records.extend(records),
-            Err(error) => out.skipped.push(RecordFormatError(error.to_string())),
+        match batch_entries(batch, &header, limit) {
+            Ok(entries) => out.entries.extend(entries),
+            Err(error) => out.skipped.push(error),
         }
     }
     out
@@ -277,7 +333,7 @@ mod tests {
         let stored = read_batches(&batch, 1 << 20);
         assert!(stored.skipped.is_empty());
         assert_eq!(stored.next_offset, Some(2));
-        let records = stored.records;
+        let records = stored.key_values();
         let read: Vec<_> = records
             .iter()
             .map(|(k, v)| read_record(k, v.as_deref()).unwrap().unwrap())
@@ -309,7 +365,7 @@ mod tests {
         bytes.extend_from_slice(&good);
         let stored = read_batches(&bytes, 1 << 20);
         assert_eq!(stored.skipped.len(), 1);
-        assert_eq!(stored.records.len(), 1, "the good batch after it is read");
+        assert_eq!(stored.entries.len(), 1, "the good batch after it is read");
         assert_eq!(stored.next_offset, Some(2));
     }
 

@@ -74,16 +74,16 @@ async fn committed_offsets_are_fetched_back_and_survive_a_restart() {
         ]
     );
     let fetched = groups
-        .fetch("g", Some(vec![("t".into(), vec![0, 1, 7])]))
+        .fetch("g", Some(vec![("t".into(), vec![0, 1, 7])]), false)
         .unwrap();
     assert_eq!(
         fetched,
         vec![(
             "t".to_owned(),
             vec![
-                (0, Some(offset(10, "a"))),
-                (1, Some(offset(20, ""))),
-                (7, None)
+                (0, Ok(Some(offset(10, "a")))),
+                (1, Ok(Some(offset(20, "")))),
+                (7, Ok(None))
             ]
         )]
     );
@@ -96,16 +96,22 @@ async fn committed_offsets_are_fetched_back_and_survive_a_restart() {
 
     // A new broker over the same directory reads the offsets back from the log.
     let reopened = coordinator(dir.path(), false);
-    let all = reopened.fetch("g", None).unwrap();
+    let all = reopened.fetch("g", None, false).unwrap();
     assert_eq!(
         all,
         vec![(
             "t".to_owned(),
-            vec![(0, Some(offset(12, "b"))), (1, Some(offset(20, "")))]
+            vec![
+                (0, Ok(Some(offset(12, "b")))),
+                (1, Ok(Some(offset(20, ""))))
+            ]
         )]
     );
-    assert_eq!(reopened.fetch("other", None).unwrap(), vec![]);
-    assert_eq!(reopened.fetch("", None), Err(GroupError::InvalidGroupId));
+    assert_eq!(reopened.fetch("other", None, false).unwrap(), vec![]);
+    assert_eq!(
+        reopened.fetch("", None, false),
+        Err(GroupError::InvalidGroupId)
+    );
     // An id too long for the offsets record's int16 length is refused, not written corrupt.
     let long = "g".repeat(40_000);
     assert_eq!(
@@ -216,14 +222,14 @@ async fn offsets_expire_after_the_retention_unless_the_group_has_members() {
 
     assert_eq!(groups.expire_offsets(committed_at + retention - 1).await, 0);
     assert_eq!(groups.expire_offsets(committed_at + retention).await, 1);
-    assert_eq!(groups.fetch("standalone", None).unwrap(), vec![]);
-    assert_eq!(groups.fetch("active", None).unwrap().len(), 1);
+    assert_eq!(groups.fetch("standalone", None, false).unwrap(), vec![]);
+    assert_eq!(groups.fetch("active", None, false).unwrap().len(), 1);
     drop(groups);
 
     // The expiry was written to the log: a restart does not bring the offset back.
     let reopened = coordinator(dir.path(), false);
-    assert_eq!(reopened.fetch("standalone", None).unwrap(), vec![]);
-    assert_eq!(reopened.fetch("active", None).unwrap().len(), 1);
+    assert_eq!(reopened.fetch("standalone", None, false).unwrap(), vec![]);
+    assert_eq!(reopened.fetch("active", None, false).unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,9 +240,73 @@ async fn until_its_offsets_partition_is_loaded_a_group_is_answered_load_in_progr
     let groups = GroupCoordinator::new(topics, GroupSettings::from(&settings));
     groups.ensure_offsets_topic().unwrap();
     assert_eq!(
-        groups.fetch("g", None),
+        groups.fetch("g", None, false),
         Err(GroupError::CoordinatorLoadInProgress)
     );
     groups.load(partition_for("g", 3));
-    assert_eq!(groups.fetch("g", None), Ok(vec![]));
+    assert_eq!(groups.fetch("g", None, false), Ok(vec![]));
+}
+
+/// Writes `batch` straight into the log, as the transaction coordinator will: produce refuses
+/// transactional batches until transactions exist. The partition reopens with it committed.
+fn append_raw(partition: &crate::partition::Partition, batch: &mut [u8]) {
+    partition.log().append(batch, 0, 1_000).unwrap();
+    partition.flush_for_shutdown().unwrap();
+}
+
+#[tokio::test]
+async fn a_transactions_offsets_count_once_it_commits_and_require_stable_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), true);
+    let verdicts = groups
+        .commit("g", "", -1, vec![("t".into(), 0, offset(10, ""))], 1_000)
+        .await;
+    assert_eq!(verdicts, vec![Ok(())]);
+    // A transactional producer commits offset 9 of t-0 in a transaction still open.
+    let partition = groups
+        .topics
+        .partition(CONSUMER_OFFSETS, groups.offsets_partition("g"))
+        .unwrap();
+    let mut open = super::replay::tests::transactional("g", 9, 77, 0);
+    append_raw(&partition, &mut open);
+    drop((groups, partition));
+
+    let reopened = coordinator(dir.path(), false);
+    let wanted = || Some(vec![("t".to_owned(), vec![0, 1])]);
+    assert_eq!(
+        reopened.fetch("g", wanted(), false).unwrap(),
+        vec![(
+            "t".to_owned(),
+            vec![(0, Ok(Some(offset(10, "")))), (1, Ok(None))]
+        )],
+        "without require_stable: the offset committed before the transaction"
+    );
+    assert_eq!(
+        reopened.fetch("g", wanted(), true).unwrap(),
+        vec![(
+            "t".to_owned(),
+            vec![(0, Err(GroupError::UnstableOffsetCommit)), (1, Ok(None))]
+        )],
+        "with require_stable: the partition in the open transaction is unstable"
+    );
+
+    // The producer's COMMIT marker: the offset counts, after a reload too.
+    let partition = reopened
+        .topics
+        .partition(CONSUMER_OFFSETS, reopened.offsets_partition("g"))
+        .unwrap();
+    let mut commit = super::replay::tests::marker(77, true, 0);
+    append_raw(&partition, &mut commit);
+    drop((reopened, partition));
+    let reopened = coordinator(dir.path(), false);
+    assert_eq!(
+        reopened.fetch("g", wanted(), true).unwrap(),
+        vec![(
+            "t".to_owned(),
+            vec![
+                (0, Ok(Some(super::replay::tests::offset(9)))),
+                (1, Ok(None))
+            ]
+        )]
+    );
 }
