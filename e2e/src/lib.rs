@@ -312,6 +312,7 @@ pub fn java_client(args: &[&str]) -> anyhow::Result<String> {
 }
 
 pub mod kafka;
+pub mod members;
 pub mod transcript;
 pub mod wire;
 
