@@ -35,6 +35,8 @@ async function member(bootstrap, topic, groupId, sessionMs, seconds) {
     sessionTimeout: sessionMs,
     rebalanceTimeout: sessionMs,
     heartbeatInterval: Math.min(500, Math.floor(sessionMs / 3)),
+    // kafkajs heartbeats between fetches: a short fetch wait lets it hear of a rebalance soon.
+    maxWaitTimeInMs: 500,
   })
   const { GROUP_JOIN, REBALANCING, CRASH } = consumer.events
   consumer.on(GROUP_JOIN, ({ payload }) => {

@@ -15,6 +15,8 @@ on stderr, status 1.
 """
 
 import asyncio
+import faulthandler
+import logging
 import os
 import signal
 import sys
@@ -25,6 +27,14 @@ from aiokafka.errors import KafkaError
 
 def say(line):
     print(line, flush=True)
+
+
+def diagnostics_to_stderr():
+    """The client's own log on stderr, from WARNING up or at the level FJORD_CLIENT_LOG names
+    (debug shows every request and response); SIGUSR1 dumps every thread's stack there."""
+    level = os.environ.get("FJORD_CLIENT_LOG", "warning").upper()
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1)
 
 
 class PrintAssignment(ConsumerRebalanceListener):
@@ -57,6 +67,7 @@ def stop_on_signal_or_eof(loop):
 
 
 async def member(bootstrap, topic, group_id, session_ms, seconds):
+    diagnostics_to_stderr()
     loop = asyncio.get_running_loop()
     stop = stop_on_signal_or_eof(loop)
     consumer = AIOKafkaConsumer(

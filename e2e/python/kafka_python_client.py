@@ -26,6 +26,8 @@ exception ends the command with its class and message on stderr, status 1.
         stopped   (after leaving the group)
 """
 
+import faulthandler
+import logging
 import os
 import select
 import signal
@@ -127,6 +129,14 @@ def say(line):
     print(line, flush=True)
 
 
+def diagnostics_to_stderr():
+    """The client's own log on stderr, from WARNING up or at the level FJORD_CLIENT_LOG names
+    (debug shows every request and response); SIGUSR1 dumps every thread's stack there."""
+    level = os.environ.get("FJORD_CLIENT_LOG", "warning").upper()
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1)
+
+
 class StopRequest:
     """Set by SIGTERM or by stdin closing: the member's ways to be told to stop."""
 
@@ -138,10 +148,8 @@ class StopRequest:
         if self.signalled:
             return True
         stdin = sys.stdin.fileno()
-        while select.select([stdin], [], [], 0)[0]:
-            if not os.read(stdin, 4096):
-                self.signalled = True
-                break
+        if select.select([stdin], [], [], 0)[0] and not os.read(stdin, 4096):
+            self.signalled = True
         return self.signalled
 
 
@@ -160,6 +168,7 @@ class PrintAssignment(ConsumerRebalanceListener):
 
 
 def member(bootstrap, topic, group_id, session_ms, seconds):
+    diagnostics_to_stderr()
     stop = StopRequest()
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -169,6 +178,10 @@ def member(bootstrap, topic, group_id, session_ms, seconds):
         session_timeout_ms=session_ms,
         heartbeat_interval_ms=min(500, session_ms // 3),
     )
+    # The topic's partitions known before joining: a leader that assigns without them rejoins
+    # once they arrive, and kafka-python 3.0.12 loses the result of that rejoin when it
+    # outlasts one poll() (the member then hangs, without heartbeats, until its session ends).
+    consumer.partitions_for_topic(topic)
     consumer.subscribe([topic], listener=PrintAssignment(consumer))
     deadline = time.monotonic() + seconds
     while not stop.is_set() and time.monotonic() < deadline:

@@ -12,7 +12,8 @@
 //!
 //! and stops on SIGTERM, on its stdin closing, or after a bounded time of its own. Any other
 //! line, and everything on stderr, is kept only to explain a failure (records are counted
-//! there, not listed).
+//! there, not listed). The Python drivers log their client at the level `FJORD_CLIENT_LOG`
+//! names (`debug` shows every request and response) and dump their stacks on SIGUSR1.
 //!
 //! [`Members`] spawns the processes and funnels every line of every member into one channel
 //! (one reader thread per pipe), so a test waits on a condition over all members with a
@@ -148,7 +149,7 @@ impl Member {
 }
 
 /// Lines kept per member to explain a failure.
-const TRANSCRIPT_LINES: usize = 60;
+const TRANSCRIPT_LINES: usize = 200;
 
 /// What a member's lines said.
 #[derive(Default)]
