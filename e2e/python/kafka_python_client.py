@@ -17,12 +17,25 @@ exception ends the command with its class and message on stderr, status 1.
       COUNT records arrived or SECONDS passed, commit, then print:
         consumed PARTITION OFFSET
         committed PARTITION OFFSET   (for each partition it was assigned)
+  member BOOTSTRAP TOPIC GROUP SESSION_MS SECONDS   one long-lived member of GROUP, as
+      e2e/src/members.rs drives it: prints each assignment change and each record as it
+      happens, commits after every batch it processed, and stops on SIGTERM, on stdin
+      closing, or after SECONDS:
+        assigned P,P,...   (the whole current assignment; empty after a revocation)
+        record PARTITION OFFSET
+        stopped   (after leaving the group)
 """
 
+import faulthandler
+import logging
+import os
+import select
+import signal
 import sys
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 from kafka.errors import KafkaError
 
@@ -110,6 +123,80 @@ def group(bootstrap, topic, group_id, count, seconds):
             lines.append(f"committed {tp.partition} {committed}")
     consumer.close()
     print("\n".join(lines))
+
+
+def say(line):
+    print(line, flush=True)
+
+
+def diagnostics_to_stderr():
+    """The client's own log on stderr, from WARNING up or at the level FJORD_CLIENT_LOG names
+    (debug shows every request and response); SIGUSR1 dumps every thread's stack there."""
+    level = os.environ.get("FJORD_CLIENT_LOG", "warning").upper()
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1)
+
+
+class StopRequest:
+    """Set by SIGTERM or by stdin closing: the member's ways to be told to stop."""
+
+    def __init__(self):
+        self.signalled = False
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "signalled", True))
+
+    def is_set(self):
+        if self.signalled:
+            return True
+        stdin = sys.stdin.fileno()
+        if select.select([stdin], [], [], 0)[0] and not os.read(stdin, 4096):
+            self.signalled = True
+        return self.signalled
+
+
+class PrintAssignment(ConsumerRebalanceListener):
+    def __init__(self, consumer):
+        self.consumer = consumer
+
+    def print_assignment(self, partitions):
+        say("assigned " + ",".join(str(p) for p in sorted(tp.partition for tp in partitions)))
+
+    def on_partitions_revoked(self, revoked):
+        self.print_assignment(set(self.consumer.assignment()) - set(revoked))
+
+    def on_partitions_assigned(self, assigned):
+        self.print_assignment(self.consumer.assignment())
+
+
+def member(bootstrap, topic, group_id, session_ms, seconds):
+    diagnostics_to_stderr()
+    stop = StopRequest()
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_ms,
+        heartbeat_interval_ms=min(500, session_ms // 3),
+    )
+    # The topic's partitions known before joining: a leader that assigns without them rejoins
+    # once they arrive, and kafka-python 3.0.12 loses the result of that rejoin when it
+    # outlasts one poll() (the member then hangs, without heartbeats, until its session ends).
+    consumer.partitions_for_topic(topic)
+    consumer.subscribe([topic], listener=PrintAssignment(consumer))
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        batches = consumer.poll(timeout_ms=200)
+        for records in batches.values():
+            for r in records:
+                say(f"record {r.partition} {r.offset}")
+        if batches:
+            try:
+                consumer.commit()
+            except KafkaError as error:
+                # A rebalance took the partitions away: their new owner reads them again.
+                print(f"commit failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    consumer.close()
+    say("stopped")
 
 
 def fact(name, *values):
@@ -200,6 +287,8 @@ def main():
             admin(bootstrap)
         elif command == "group":
             group(bootstrap, rest[0], rest[1], int(rest[2]), int(rest[3]))
+        elif command == "member":
+            member(bootstrap, rest[0], rest[1], int(rest[2]), int(rest[3]))
         else:
             raise ValueError(f"unknown command {command}")
     except Exception as error:  # noqa: BLE001 - reported to the test, which fails
