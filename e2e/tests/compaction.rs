@@ -253,3 +253,116 @@ async fn a_consumer_reads_past_dozens_of_segments_that_compaction_emptied() {
     );
     assert_eq!(consumed.len(), 21, "the latest update and the 20 cold keys");
 }
+
+/// `count` records whose keys carry `tag`: `tag-0`, `tag-1`, ...
+fn tagged(tag: &str, count: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    (0..count)
+        .map(|i| {
+            (
+                format!("{tag}-{i}").into_bytes(),
+                format!("{tag} value {i} {}", "v".repeat(60)).into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// Tombstones are kept for `delete.retention.ms` after the clean that first sees them (so a
+/// consumer that is behind still learns of the deletion), then a later clean removes them: a
+/// fresh consumer then reads no trace of the deleted keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleted_keys_disappear_once_delete_retention_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("broker.properties");
+    std::fs::write(&config, "log.cleaner.backoff.ms=200\n").unwrap();
+    let data = dir.path().join("data");
+    let broker = BrokerProcess::start_in(&data, &["--config", config.to_str().unwrap()]).unwrap();
+    let bootstrap = broker.bootstrap();
+    let topic = "deletions";
+    create_topic(
+        &bootstrap,
+        topic,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "4096"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "2000"),
+        ],
+    )
+    .await
+    .unwrap();
+    let plain = producer(&bootstrap, &[("compression.type", "none")]).unwrap();
+    let kept = tagged("kept", 10);
+    let doomed = tagged("doomed", 10);
+    produce_all(&plain, topic, &kept, 50).await.unwrap();
+    produce_all(&plain, topic, &doomed, 50).await.unwrap();
+    for (key, _) in &doomed {
+        plain
+            .send(
+                FutureRecord::<Vec<u8>, Vec<u8>>::to(topic).key(key),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    // Filler closes the segments holding the tombstones, so the cleaner gets to them.
+    let filler = |round: usize| tagged(&format!("filler-{round}"), 60);
+    produce_all(&plain, topic, &filler(0), 50).await.unwrap();
+
+    let deleted = |consumed: &[fjord_e2e::kafka::Consumed]| {
+        consumed
+            .iter()
+            .filter(|r| r.key.as_ref().is_some_and(|k| k.starts_with(b"doomed")))
+            .map(|r| r.value.is_none())
+            .collect::<Vec<_>>()
+    };
+    // First the updates of the deleted keys go and their tombstones stay.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let expected = kept.len() + doomed.len() + 60;
+    loop {
+        let consumed =
+            consume_all(&bootstrap, topic, 1, expected, Duration::from_secs(30)).unwrap();
+        let seen = deleted(&consumed);
+        if seen.len() == doomed.len() && seen.iter().all(|tombstone| *tombstone) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the deleted keys' values were not cleaned away: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // After delete.retention.ms, a clean (brought on by more writes) removes the tombstones.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut round = 1;
+    loop {
+        produce_all(&plain, topic, &filler(round), 50)
+            .await
+            .unwrap();
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let consumed = consume_all(
+            &bootstrap,
+            topic,
+            1,
+            kept.len() + 60,
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        if deleted(&consumed).is_empty() {
+            let keys: std::collections::HashSet<_> =
+                consumed.iter().filter_map(|r| r.key.clone()).collect();
+            assert!(
+                kept.iter().all(|(k, _)| keys.contains(k)),
+                "every kept key is still there"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "tombstones outlived delete.retention.ms: {:?}",
+            deleted(&consumed)
+        );
+    }
+}
