@@ -17,6 +17,7 @@
 //! its generation, and its members go on heartbeating without a rebalance.
 
 mod admin;
+pub mod consumer;
 mod metadata_record;
 mod offsets;
 mod replay;

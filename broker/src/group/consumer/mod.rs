@@ -1,0 +1,10 @@
+//! Consumer groups of the KIP-848 protocol (`group.protocol=consumer`): the broker computes
+//! each member's target assignment with a server-side assignor and reconciles members towards
+//! it incrementally through ConsumerGroupHeartbeat — a partition is revoked from its old owner
+//! before it is given to a new one, and members hear only of their own changes.
+//!
+//! Pure parts, each tested on its own:
+//! - [`assignor`]: the assignment spec every assignor takes and the [`assignor::Assignor`]
+//!   trait; `uniform` and `range`, as Kafka names them.
+
+pub mod assignor;
