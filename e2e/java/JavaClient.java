@@ -450,7 +450,9 @@ public class JavaClient {
             props.put("key.serializer", ByteArraySerializer.class.getName());
             props.put("value.serializer", ByteArraySerializer.class.getName());
             props.put("compression.type", codec);
-            props.put("linger.ms", "200");
+            // Nothing leaves before the flush below, however slow the machine: one batch per
+            // partition, so the records the test looks up sit inside batches, not at their edges.
+            props.put("linger.ms", "60000");
             props.put("batch.size", "262144");
             List<TopicPartition> partitions = new ArrayList<>();
             for (int p = 0; p < TIME_PARTITIONS; p++) {
