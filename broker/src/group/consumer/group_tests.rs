@@ -57,7 +57,7 @@ impl Assignor for RoundRobin {
 const UNIFORM: RoundRobin = RoundRobin("uniform", false);
 const RANGE: RoundRobin = RoundRobin("range", true);
 
-fn assignors() -> [&'static dyn Assignor; 2] {
+pub(super) fn assignors() -> [&'static dyn Assignor; 2] {
     [&UNIFORM, &RANGE]
 }
 
@@ -65,7 +65,7 @@ fn topic_id() -> Uuid {
     Uuid::from_u128(1)
 }
 
-fn topics(partitions: i32) -> TopicsImage {
+pub(super) fn topics(partitions: i32) -> TopicsImage {
     BTreeMap::from([(
         "t".to_owned(),
         TopicMetadata {
@@ -75,7 +75,7 @@ fn topics(partitions: i32) -> TopicsImage {
     )])
 }
 
-fn config() -> ConsumerGroupConfig {
+pub(super) fn config() -> ConsumerGroupConfig {
     ConsumerGroupConfig::default()
 }
 
@@ -88,7 +88,7 @@ fn parts(partitions: &[i32]) -> TopicPartitions {
 
 /// A consumer as the protocol expects it to behave: it owns what it was last given.
 #[derive(Debug, Clone)]
-struct Client {
+pub(super) struct Client {
     member_id: String,
     instance_id: Option<String>,
     epoch: i32,
@@ -98,7 +98,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(member_id: &str) -> Self {
+    pub(super) fn new(member_id: &str) -> Self {
         Client {
             member_id: member_id.to_owned(),
             instance_id: None,
@@ -108,7 +108,7 @@ impl Client {
         }
     }
 
-    fn request(&self) -> HeartbeatRequest {
+    pub(super) fn request(&self) -> HeartbeatRequest {
         let joining = self.epoch == 0;
         HeartbeatRequest {
             version: 1,
@@ -124,7 +124,7 @@ impl Client {
         }
     }
 
-    fn beat(
+    pub(super) fn beat(
         &mut self,
         group: &mut ConsumerGroup,
         topics: &TopicsImage,
@@ -137,7 +137,7 @@ impl Client {
         answer
     }
 
-    fn apply(&mut self, answer: &HeartbeatAnswer) {
+    pub(super) fn apply(&mut self, answer: &HeartbeatAnswer) {
         self.member_id.clone_from(&answer.member_id);
         self.epoch = answer.member_epoch;
         if let Some(assignment) = &answer.assignment {
@@ -151,14 +151,14 @@ impl Client {
         }
     }
 
-    fn owned(&self) -> BTreeSet<i32> {
+    pub(super) fn owned(&self) -> BTreeSet<i32> {
         self.owned.values().flatten().copied().collect()
     }
 }
 
 /// No partition is owned by two clients, nor held (assigned or pending revocation) by two
 /// members.
-fn assert_exclusive(group: &ConsumerGroup, clients: &[Client]) {
+pub(super) fn assert_exclusive(group: &ConsumerGroup, clients: &[Client]) {
     let mut seen = BTreeSet::new();
     for client in clients {
         for partition in client.owned() {
@@ -184,7 +184,12 @@ fn assert_exclusive(group: &ConsumerGroup, clients: &[Client]) {
 
 /// Heartbeats every client in turn until none of them changes; checks exclusivity after
 /// every heartbeat and that no client loses a partition its target keeps.
-fn converge(group: &mut ConsumerGroup, clients: &mut [Client], topics: &TopicsImage, now: Instant) {
+pub(super) fn converge(
+    group: &mut ConsumerGroup,
+    clients: &mut [Client],
+    topics: &TopicsImage,
+    now: Instant,
+) {
     for _round in 0..10 {
         let before: Vec<(i32, TopicPartitions)> =
             clients.iter().map(|c| (c.epoch, c.owned.clone())).collect();
@@ -218,7 +223,7 @@ fn converge(group: &mut ConsumerGroup, clients: &mut [Client], topics: &TopicsIm
     panic!("the group did not converge: {clients:?}");
 }
 
-fn assert_at_target(group: &ConsumerGroup, clients: &[Client]) {
+pub(super) fn assert_at_target(group: &ConsumerGroup, clients: &[Client]) {
     for client in clients {
         let member = group.member(&client.member_id).expect("a member");
         assert_eq!(member.state, MemberState::Stable, "{member:?}");

@@ -10,6 +10,8 @@
 pub mod assignor;
 pub mod group;
 #[cfg(test)]
+mod group_props;
+#[cfg(test)]
 mod group_tests;
 pub mod member;
 mod reconcile;
