@@ -8,3 +8,10 @@
 //!   trait; `uniform` and `range`, as Kafka names them.
 
 pub mod assignor;
+pub mod group;
+#[cfg(test)]
+mod group_props;
+#[cfg(test)]
+mod group_tests;
+pub mod member;
+mod reconcile;
