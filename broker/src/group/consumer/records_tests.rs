@@ -415,3 +415,202 @@ fn a_batch_of_every_record_type_and_a_tombstone_reads_back_through_the_loader() 
         .collect();
     assert_eq!(read, expected);
 }
+
+mod properties {
+    use proptest::collection::vec;
+    use proptest::option::of;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        "\\PC{0,8}"
+    }
+
+    fn topic_id() -> impl Strategy<Value = Uuid> {
+        any::<u128>().prop_map(Uuid::from_u128)
+    }
+
+    fn partitions() -> impl Strategy<Value = Vec<i32>> {
+        vec(any::<i32>(), 0..4)
+    }
+
+    fn assigned() -> impl Strategy<Value = Vec<AssignedPartitions>> {
+        vec(
+            (topic_id(), partitions(), of(partitions())).prop_map(
+                |(topic_id, partitions, assignment_epochs)| AssignedPartitions {
+                    topic_id,
+                    partitions,
+                    assignment_epochs,
+                },
+            ),
+            0..3,
+        )
+    }
+
+    fn member() -> impl Strategy<Value = MemberMetadata> {
+        let classic = (any::<i32>(), vec((text(), vec(any::<u8>(), 0..6)), 0..3)).prop_map(
+            |(session_timeout_ms, protocols)| ClassicMemberMetadata {
+                session_timeout_ms,
+                supported_protocols: protocols
+                    .into_iter()
+                    .map(|(name, metadata)| ClassicProtocol { name, metadata })
+                    .collect(),
+            },
+        );
+        (
+            (of(text()), of(text()), text(), text()),
+            (vec(text(), 0..3), of(text()), any::<i32>(), of(text())),
+            of(classic),
+        )
+            .prop_map(
+                |((instance_id, rack_id, client_id, client_host), rest, classic)| {
+                    let (subscribed_topic_names, subscribed_topic_regex, timeout, assignor) = rest;
+                    MemberMetadata {
+                        instance_id,
+                        rack_id,
+                        client_id,
+                        client_host,
+                        subscribed_topic_names,
+                        subscribed_topic_regex,
+                        rebalance_timeout_ms: timeout,
+                        server_assignor: assignor,
+                        classic_member_metadata: classic,
+                    }
+                },
+            )
+    }
+
+    fn record() -> impl Strategy<Value = ConsumerGroupRecord> {
+        let group = text();
+        let sub = text();
+        let topic = (
+            topic_id(),
+            text(),
+            any::<i32>(),
+            vec((any::<i32>(), vec(text(), 0..3)), 0..3),
+        )
+            .prop_map(
+                |(topic_id, topic_name, num_partitions, racks)| TopicMetadata {
+                    topic_id,
+                    topic_name,
+                    num_partitions,
+                    partition_racks: racks
+                        .into_iter()
+                        .map(|(partition, racks)| PartitionRacks { partition, racks })
+                        .collect(),
+                },
+            );
+        let value = prop_oneof![
+            (any::<i32>(), any::<i64>(), any::<i64>()).prop_map(|(epoch, hash, created)| {
+                ConsumerGroupValue::GroupMetadata(GroupMetadata {
+                    epoch,
+                    metadata_hash: hash,
+                    creation_time_ms: created,
+                })
+            }),
+            vec(topic, 0..3).prop_map(|topics| {
+                ConsumerGroupValue::PartitionMetadata(PartitionMetadata { topics })
+            }),
+            member().prop_map(ConsumerGroupValue::MemberMetadata),
+            (any::<i32>(), any::<i64>()).prop_map(|(epoch, at)| {
+                ConsumerGroupValue::TargetAssignmentMetadata(TargetAssignmentMetadata {
+                    assignment_epoch: epoch,
+                    assignment_timestamp: at,
+                })
+            }),
+            vec((topic_id(), partitions()), 0..3).prop_map(|topics| {
+                ConsumerGroupValue::TargetAssignmentMember(TargetAssignmentMember {
+                    topic_partitions: topics
+                        .into_iter()
+                        .map(|(topic_id, partitions)| TopicPartitions {
+                            topic_id,
+                            partitions,
+                        })
+                        .collect(),
+                })
+            }),
+            (
+                any::<i32>(),
+                any::<i32>(),
+                any::<i8>(),
+                assigned(),
+                assigned()
+            )
+                .prop_map(
+                    |(member_epoch, previous_member_epoch, state, assigned, pending)| {
+                        ConsumerGroupValue::CurrentMemberAssignment(CurrentMemberAssignment {
+                            member_epoch,
+                            previous_member_epoch,
+                            state,
+                            assigned_partitions: assigned,
+                            partitions_pending_revocation: pending,
+                        })
+                    }
+                ),
+            (vec(text(), 0..3), any::<i64>(), any::<i64>()).prop_map(
+                |(topics, version, timestamp)| {
+                    ConsumerGroupValue::RegularExpression(RegularExpression {
+                        topics,
+                        version,
+                        timestamp,
+                    })
+                }
+            ),
+        ];
+        (group, sub, of(value), 0..7usize).prop_map(|(group, sub, value, tombstone_type)| {
+            let key_of = |value: &ConsumerGroupValue| match value {
+                ConsumerGroupValue::GroupMetadata(_) => ConsumerGroupKey::GroupMetadata { group },
+                ConsumerGroupValue::PartitionMetadata(_) => {
+                    ConsumerGroupKey::PartitionMetadata { group }
+                }
+                ConsumerGroupValue::MemberMetadata(_) => {
+                    ConsumerGroupKey::MemberMetadata { group, member: sub }
+                }
+                ConsumerGroupValue::TargetAssignmentMetadata(_) => {
+                    ConsumerGroupKey::TargetAssignmentMetadata { group }
+                }
+                ConsumerGroupValue::TargetAssignmentMember(_) => {
+                    ConsumerGroupKey::TargetAssignmentMember { group, member: sub }
+                }
+                ConsumerGroupValue::CurrentMemberAssignment(_) => {
+                    ConsumerGroupKey::CurrentMemberAssignment { group, member: sub }
+                }
+                ConsumerGroupValue::RegularExpression(_) => {
+                    ConsumerGroupKey::RegularExpression { group, regex: sub }
+                }
+            };
+            let key = match &value {
+                Some(value) => key_of(value),
+                None => samples().swap_remove(tombstone_type).0,
+            };
+            ConsumerGroupRecord { key, value }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_record_reads_back_as_written(record in record()) {
+            let (key, value) = record.encode();
+            prop_assert_eq!(ConsumerGroupRecord::read(&key, value.as_deref()), Ok(Some(record)));
+        }
+
+        #[test]
+        fn any_bytes_after_a_valid_key_are_read_or_refused_without_panicking(
+            record_type in 0usize..7, bytes in vec(any::<u8>(), 0..64)
+        ) {
+            let key = samples().swap_remove(record_type).0.encode();
+            let _ = ConsumerGroupRecord::read(&key, Some(&bytes));
+        }
+
+        #[test]
+        fn a_flipped_byte_in_a_value_is_read_or_refused_without_panicking(
+            sample in 0usize..7, at in any::<prop::sample::Index>(), xor in 1u8..=255
+        ) {
+            let (key, _, mut value) = samples().swap_remove(sample);
+            let at = at.index(value.len());
+            value[at] ^= xor;
+            let _ = ConsumerGroupRecord::read(&key.encode(), Some(&value));
+        }
+    }
+}
