@@ -321,6 +321,8 @@ impl GroupCoordinator {
             groups: stored_groups,
             pending,
             records,
+            // KIP-848 groups are not rebuilt yet; their records are read and kept.
+            consumer_groups: _,
         } = replay;
         let groups = loaded.len();
         let restored = stored_groups

@@ -6,6 +6,7 @@
 
 use bytes::{Buf as _, BufMut as _, Bytes};
 
+use super::consumer::records::ConsumerGroupRecord;
 use super::metadata_record::{GROUP_METADATA_KEY_VERSION, GroupMetadata, read_group_value};
 use crate::log::batch::BatchHeader;
 use crate::log::builder::BatchBuilder;
@@ -49,6 +50,9 @@ pub enum OffsetRecord {
         /// `None`: the group is gone.
         value: Option<GroupMetadata>,
     },
+    /// A record of a KIP-848 consumer group (key versions 3 to 8 and 16,
+    /// `consumer/records.rs`).
+    ConsumerGroup(ConsumerGroupRecord),
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
@@ -125,6 +129,7 @@ pub fn read_record(
     key: &[u8],
     value: Option<&[u8]>,
 ) -> Result<Option<OffsetRecord>, RecordFormatError> {
+    let raw_key = key;
     let mut key = Bytes::copy_from_slice(key);
     if key.remaining() < 2 {
         return Err(RecordFormatError("key shorter than its version".into()));
@@ -149,7 +154,7 @@ pub fn read_record(
             group: get_string(&mut key)?,
             value: value.map(read_group_value).transpose()?,
         })),
-        _ => Ok(None),
+        _ => Ok(ConsumerGroupRecord::read(raw_key, value)?.map(OffsetRecord::ConsumerGroup)),
     }
 }
 

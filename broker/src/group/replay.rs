@@ -6,10 +6,15 @@
 //! it is pending: OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for its
 //! partition, and without it returns the offset committed before. Group metadata records are
 //! never transactional.
+//!
+//! The records of KIP-848 consumer groups (`consumer/records.rs`) are kept as they are, the
+//! last one per key (group, record type, member or regular expression); a tombstone removes
+//! its key. Building the groups from them is left to the consumer group state.
 
 use std::collections::HashMap;
 
 use super::OffsetMap;
+use super::consumer::records::{ConsumerGroupKey, ConsumerGroupRecord, ConsumerGroupValue};
 use super::metadata_record::GroupMetadata;
 use super::offsets::{self, CommittedOffset, OffsetRecord, RecordFormatError, StoredEntry};
 
@@ -29,6 +34,8 @@ pub struct Replay {
     pub offsets: HashMap<String, OffsetMap>,
     /// The last record of each group (`None`: a tombstone).
     pub groups: HashMap<String, Option<GroupMetadata>>,
+    /// The last value of each KIP-848 consumer group record's key (tombstoned keys removed).
+    pub consumer_groups: HashMap<ConsumerGroupKey, ConsumerGroupValue>,
     /// Offsets of open transactions, by producer id.
     pub pending: HashMap<i64, Vec<PendingOffset>>,
     /// Records read (markers not counted).
@@ -78,6 +85,16 @@ impl Replay {
                     }
                     Some(OffsetRecord::GroupMetadata { group, value }) => {
                         self.groups.insert(group, value);
+                    }
+                    Some(OffsetRecord::ConsumerGroup(ConsumerGroupRecord { key, value })) => {
+                        match value {
+                            Some(value) => {
+                                self.consumer_groups.insert(key, value);
+                            }
+                            None => {
+                                self.consumer_groups.remove(&key);
+                            }
+                        }
                     }
                     None => {}
                 }
@@ -215,5 +232,104 @@ pub(super) mod tests {
         let stored = read_batches(&bad, 1 << 20);
         assert_eq!(stored.skipped.len(), 1);
         assert!(stored.entries.is_empty());
+    }
+
+    fn target_epoch(epoch: i32) -> ConsumerGroupRecord {
+        use crate::group::consumer::records::TargetAssignmentMetadata;
+        ConsumerGroupRecord {
+            key: ConsumerGroupKey::TargetAssignmentMetadata { group: "g".into() },
+            value: Some(ConsumerGroupValue::TargetAssignmentMetadata(
+                TargetAssignmentMetadata {
+                    assignment_epoch: epoch,
+                    assignment_timestamp: 0,
+                },
+            )),
+        }
+    }
+
+    fn assignment(member: &str, epoch: Option<i32>) -> ConsumerGroupRecord {
+        use crate::group::consumer::records::CurrentMemberAssignment;
+        ConsumerGroupRecord {
+            key: ConsumerGroupKey::CurrentMemberAssignment {
+                group: "g".into(),
+                member: member.into(),
+            },
+            value: epoch.map(|epoch| {
+                ConsumerGroupValue::CurrentMemberAssignment(CurrentMemberAssignment {
+                    member_epoch: epoch,
+                    previous_member_epoch: epoch - 1,
+                    state: 0,
+                    assigned_partitions: Vec::new(),
+                    partitions_pending_revocation: Vec::new(),
+                })
+            }),
+        }
+    }
+
+    fn at(mut batch: Vec<u8>, base_offset: i64) -> Vec<u8> {
+        batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+        batch
+    }
+
+    #[test]
+    fn consumer_group_records_keep_the_last_value_per_key_and_tombstones_remove_theirs() {
+        use crate::group::consumer::records::record_batch;
+        let replay = replayed(&[
+            at(
+                record_batch(
+                    &[
+                        target_epoch(1),
+                        assignment("a", Some(1)),
+                        assignment("b", Some(1)),
+                    ],
+                    1_000,
+                ),
+                0,
+            ),
+            at(
+                commit_batch("g", &[("t".into(), 0, Some(offset(5)))], 1_000),
+                3,
+            ),
+            at(
+                record_batch(
+                    &[
+                        target_epoch(2),
+                        assignment("a", Some(2)),
+                        assignment("b", None),
+                    ],
+                    1_000,
+                ),
+                4,
+            ),
+        ]);
+        let expected: HashMap<_, _> = [target_epoch(2), assignment("a", Some(2))]
+            .into_iter()
+            .map(|r| (r.key, r.value.expect("a value")))
+            .collect();
+        assert_eq!(replay.consumer_groups, expected, "b's tombstone removed it");
+        assert_eq!(
+            committed(&replay, "g"),
+            Some(5),
+            "offsets are kept beside them"
+        );
+        assert!(replay.groups.is_empty(), "no classic group was stored");
+        assert_eq!(replay.records, 7);
+
+        // The same records in the other order: the earlier values win, b stays gone.
+        let replay = replayed(&[
+            at(
+                record_batch(&[target_epoch(2), assignment("b", None)], 1_000),
+                0,
+            ),
+            at(
+                record_batch(&[target_epoch(1), assignment("b", Some(1))], 1_000),
+                2,
+            ),
+        ]);
+        let expected: HashMap<_, _> = [target_epoch(1), assignment("b", Some(1))]
+            .into_iter()
+            .map(|r| (r.key, r.value.expect("a value")))
+            .collect();
+        assert_eq!(replay.consumer_groups, expected);
     }
 }

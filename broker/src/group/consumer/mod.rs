@@ -6,6 +6,7 @@
 //! Pure parts, each tested on its own:
 //! - [`assignor`]: the assignment spec every assignor takes and the [`assignor::Assignor`]
 //!   trait; `uniform` and `range`, as Kafka names them.
+//! - [`records`]: the group's records in `__consumer_offsets`, in Kafka's layout.
 
 pub mod assignor;
 pub mod group;
@@ -15,3 +16,4 @@ mod group_props;
 mod group_tests;
 pub mod member;
 mod reconcile;
+pub mod records;
