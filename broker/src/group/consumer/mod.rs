@@ -6,5 +6,14 @@
 //! Pure parts, each tested on its own:
 //! - [`assignor`]: the assignment spec every assignor takes and the [`assignor::Assignor`]
 //!   trait; `uniform` and `range`, as Kafka names them.
+//! - [`uniform`]: Kafka's default assignor, balanced then sticky, for alike and differing
+//!   subscriptions; [`range`]: per-topic contiguous ranges, co-partitioned, sticky as Kafka's;
+//!   [`assignors`]: them by name.
+//! - [`regex`]: `SubscribedTopicRegex`, compiled as strictly as RE2/J, matched against whole
+//!   topic names, never an internal topic.
 
 pub mod assignor;
+pub mod assignors;
+pub mod range;
+pub mod regex;
+pub mod uniform;
