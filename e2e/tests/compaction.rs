@@ -15,12 +15,15 @@ use rdkafka::producer::FutureRecord;
 
 const TOPIC: &str = "compacted";
 
+/// Bytes of the partition's `.log` files. The cleaner swaps files while this runs: a file
+/// gone between the listing and its size counts as nothing.
 fn log_bytes(partition_dir: &Path) -> u64 {
     std::fs::read_dir(partition_dir)
         .unwrap()
-        .map(|e| e.unwrap().path())
+        .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .map(|p| std::fs::metadata(p).unwrap().len())
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
         .sum()
 }
 
