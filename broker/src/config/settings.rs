@@ -105,6 +105,17 @@ pub struct BrokerSettings {
     pub group_max_session_timeout_ms: u64,
     /// `group.max.size`: members per group.
     pub group_max_size: u32,
+    /// `group.coordinator.rebalance.protocols`: `classic` (always) and, unless left out,
+    /// `consumer` (KIP-848: ConsumerGroupHeartbeat and ConsumerGroupDescribe).
+    pub group_coordinator_rebalance_protocols: Vec<String>,
+    /// `group.consumer.session.timeout.ms`: a consumer-protocol member's session.
+    pub group_consumer_session_timeout_ms: u64,
+    /// `group.consumer.heartbeat.interval.ms`: how often consumer-protocol members heartbeat.
+    pub group_consumer_heartbeat_interval_ms: u64,
+    /// `group.consumer.max.size`: members per consumer-protocol group.
+    pub group_consumer_max_size: u32,
+    /// `group.consumer.assignors`: the server assignors, the default first.
+    pub group_consumer_assignors: Vec<String>,
     /// `offset.metadata.max.bytes`: the largest metadata string of a committed offset.
     pub offset_metadata_max_bytes: u32,
     /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
@@ -153,6 +164,11 @@ impl Default for BrokerSettings {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as u32,
+            group_coordinator_rebalance_protocols: vec!["classic".into(), "consumer".into()],
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_max_size: i32::MAX as u32,
+            group_consumer_assignors: vec!["uniform".into(), "range".into()],
             offset_metadata_max_bytes: 4_096,
             offsets_retention_check_interval_ms: 600_000,
             explicit: BTreeMap::new(),
@@ -339,6 +355,39 @@ impl BrokerSettings {
             settings.group_max_size =
                 int_in(key_value("group.max.size", v), 1, i32::MAX as i64)? as u32;
         }
+        if let Some(v) = get("group.coordinator.rebalance.protocols") {
+            settings.group_coordinator_rebalance_protocols = rebalance_protocols(v)?;
+        }
+        if let Some(v) = get("group.consumer.session.timeout.ms") {
+            settings.group_consumer_session_timeout_ms = int_in(
+                key_value("group.consumer.session.timeout.ms", v),
+                1,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if let Some(v) = get("group.consumer.heartbeat.interval.ms") {
+            settings.group_consumer_heartbeat_interval_ms = int_in(
+                key_value("group.consumer.heartbeat.interval.ms", v),
+                1,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if settings.group_consumer_heartbeat_interval_ms
+            >= settings.group_consumer_session_timeout_ms
+        {
+            return Err(invalid(
+                "group.consumer.heartbeat.interval.ms",
+                &settings.group_consumer_heartbeat_interval_ms.to_string(),
+                "must be less than group.consumer.session.timeout.ms",
+            ));
+        }
+        if let Some(v) = get("group.consumer.max.size") {
+            settings.group_consumer_max_size =
+                int_in(key_value("group.consumer.max.size", v), 1, i32::MAX as i64)? as u32;
+        }
+        if let Some(v) = get("group.consumer.assignors") {
+            settings.group_consumer_assignors = consumer_assignors(v)?;
+        }
         if let Some(v) = get("offset.metadata.max.bytes") {
             settings.offset_metadata_max_bytes = int_in(
                 key_value("offset.metadata.max.bytes", v),
@@ -477,6 +526,26 @@ impl BrokerSettings {
             ),
             ("group.max.size", self.group_max_size.to_string()),
             (
+                "group.coordinator.rebalance.protocols",
+                self.group_coordinator_rebalance_protocols.join(","),
+            ),
+            (
+                "group.consumer.session.timeout.ms",
+                self.group_consumer_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms",
+                self.group_consumer_heartbeat_interval_ms.to_string(),
+            ),
+            (
+                "group.consumer.max.size",
+                self.group_consumer_max_size.to_string(),
+            ),
+            (
+                "group.consumer.assignors",
+                self.group_consumer_assignors.join(","),
+            ),
+            (
                 "offset.metadata.max.bytes",
                 self.offset_metadata_max_bytes.to_string(),
             ),
@@ -563,9 +632,66 @@ const KNOWN_KEYS: &[&str] = &[
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
     "group.max.size",
+    "group.coordinator.rebalance.protocols",
+    "group.consumer.session.timeout.ms",
+    "group.consumer.heartbeat.interval.ms",
+    "group.consumer.max.size",
+    "group.consumer.assignors",
     "offset.metadata.max.bytes",
     "offsets.retention.check.interval.ms",
 ];
+
+/// A comma-separated list, entries trimmed, empty entries dropped.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `group.coordinator.rebalance.protocols`: Kafka requires `classic`; `consumer` enables
+/// KIP-848 groups. Share and streams groups are not built.
+fn rebalance_protocols(value: &str) -> Result<Vec<String>, SettingsError> {
+    let key = "group.coordinator.rebalance.protocols";
+    let protocols = list(value);
+    if let Some(unknown) = protocols
+        .iter()
+        .find(|p| !matches!(p.as_str(), "classic" | "consumer"))
+    {
+        return Err(invalid(
+            key,
+            value,
+            format!("unknown or unsupported protocol `{unknown}` (classic, consumer)"),
+        ));
+    }
+    if !protocols.iter().any(|p| p == "classic") {
+        return Err(invalid(key, value, "must include classic"));
+    }
+    Ok(protocols)
+}
+
+/// `group.consumer.assignors`: at least one, each `uniform` or `range` (Kafka also takes the
+/// assignors' class names, which have no meaning here).
+fn consumer_assignors(value: &str) -> Result<Vec<String>, SettingsError> {
+    let key = "group.consumer.assignors";
+    let assignors = list(value);
+    if assignors.is_empty() {
+        return Err(invalid(key, value, "must name at least one assignor"));
+    }
+    if let Some(unknown) = assignors
+        .iter()
+        .find(|name| crate::group::consumer::assignors::assignor(name).is_none())
+    {
+        return Err(invalid(
+            key,
+            value,
+            format!("unknown assignor `{unknown}` (uniform, range)"),
+        ));
+    }
+    Ok(assignors)
+}
 
 fn key_value<'a>(key: &'a str, value: &'a str) -> (&'a str, &'a str) {
     (key, value)
@@ -673,6 +799,42 @@ mod tests {
         assert!(settings.auto_create_topics_enable);
         assert_eq!(settings.flush_policy, FlushPolicy::Sync);
         assert_eq!(settings.log_flush_offset_checkpoint_interval_ms, 60_000);
+    }
+
+    #[test]
+    fn the_consumer_group_settings_have_kafkas_defaults_and_are_checked() {
+        let defaults = BrokerSettings::default();
+        assert_eq!(
+            defaults.group_coordinator_rebalance_protocols,
+            ["classic", "consumer"]
+        );
+        assert_eq!(defaults.group_consumer_session_timeout_ms, 45_000);
+        assert_eq!(defaults.group_consumer_heartbeat_interval_ms, 5_000);
+        assert_eq!(defaults.group_consumer_assignors, ["uniform", "range"]);
+        let s = BrokerSettings::from_pairs(pairs(&[
+            ("group.coordinator.rebalance.protocols", "classic"),
+            ("group.consumer.heartbeat.interval.ms", "500"),
+            ("group.consumer.assignors", "range, uniform"),
+        ]))
+        .unwrap();
+        assert_eq!(s.group_coordinator_rebalance_protocols, ["classic"]);
+        assert_eq!(s.group_consumer_heartbeat_interval_ms, 500);
+        assert_eq!(s.group_consumer_assignors, ["range", "uniform"]);
+        assert!(s.describe().iter().any(|(n, v, explicit)| {
+            *n == "group.consumer.assignors" && v == "range,uniform" && *explicit
+        }));
+        for (key, bad) in [
+            ("group.coordinator.rebalance.protocols", "consumer"),
+            ("group.coordinator.rebalance.protocols", "classic,share"),
+            ("group.consumer.assignors", "sticky"),
+            ("group.consumer.assignors", ","),
+            ("group.consumer.heartbeat.interval.ms", "45000"),
+            ("group.consumer.session.timeout.ms", "0"),
+            ("group.consumer.max.size", "0"),
+        ] {
+            let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
+            assert!(error.to_string().contains(key), "{key}={bad}: {error}");
+        }
     }
 
     #[test]

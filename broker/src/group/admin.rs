@@ -56,6 +56,16 @@ impl GroupCoordinator {
     pub fn describe(&self, group_id: &str) -> Result<GroupDescription, GroupError> {
         self.check_coordinator(group_id)?;
         let groups = lock(&self.groups);
+        if lock(&self.consumer_groups).contains_key(group_id) {
+            // Kafka's DescribeGroups (up to version 5) answers a consumer group as Dead: it
+            // is not a classic group (ConsumerGroupDescribe describes it).
+            return Ok(GroupDescription {
+                state: GroupState::Dead,
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        }
         let has_offsets = lock(&self.offsets)
             .get(group_id)
             .is_some_and(|committed| !committed.is_empty());

@@ -1,0 +1,140 @@
+//! Consumer groups through the coordinator over real partitions.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::group::tests::coordinator;
+
+fn join(member: &str, topics: &[&str]) -> HeartbeatRequest {
+    HeartbeatRequest {
+        version: 1,
+        member_id: member.to_owned(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(topics.iter().map(|t| (*t).to_owned()).collect()),
+        owned: Some(TopicPartitions::new()),
+        ..HeartbeatRequest::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_member_gets_every_partition_of_its_topic_and_the_records_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let index = groups.offsets_partition("cg");
+    let partition = groups.topics.partition(CONSUMER_OFFSETS, index).unwrap();
+    let before = partition.offsets().log_end;
+    let answer = groups
+        .consumer_heartbeat("cg", join("m1", &["t"]))
+        .await
+        .unwrap();
+    assert_eq!(answer.member_epoch, 1);
+    let assigned = answer.assignment.unwrap();
+    assert_eq!(assigned.values().map(|p| p.len()).sum::<usize>(), 2);
+    assert!(
+        partition.offsets().log_end > before,
+        "records were appended"
+    );
+    let described = groups.describe_consumer_group("cg").unwrap();
+    assert_eq!(described.state, "Stable");
+    assert_eq!(described.group_epoch, 1);
+    assert_eq!(described.assignor, "uniform");
+    assert_eq!(
+        groups.list_consumer_groups(&[]),
+        vec![("cg".into(), "Stable")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_must_carry_the_members_current_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    groups
+        .consumer_heartbeat("cg", join("m1", &["t"]))
+        .await
+        .unwrap();
+    let commit = || vec![("t".to_owned(), 0, crate::group::tests::offset(5, ""))];
+    let stale = groups.commit("cg", "m1", 0, commit(), 1_000).await;
+    assert_eq!(stale, vec![Err(GroupError::StaleMemberEpoch)]);
+    let unknown = groups.commit("cg", "nobody", 1, commit(), 1_000).await;
+    assert_eq!(unknown, vec![Err(GroupError::UnknownMemberId)]);
+    let outside = groups.commit("cg", "", -1, commit(), 1_000).await;
+    assert_eq!(outside, vec![Err(GroupError::UnknownMemberId)]);
+    let current = groups.commit("cg", "m1", 1, commit(), 1_000).await;
+    assert_eq!(current, vec![Ok(())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regex_subscription_follows_topics_created_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let mut request = join("m1", &[]);
+    request.subscribed_topic_names = None;
+    request.subscribed_topic_regex = Some("orders.*".into());
+    let first = groups.consumer_heartbeat("cg", request).await.unwrap();
+    assert!(first.assignment.unwrap().is_empty());
+    groups
+        .topics
+        .create(
+            &crate::topics::NewTopic {
+                name: "orders-eu".to_owned(),
+                partitions: 3,
+                replication_factor: -1,
+                configs: Default::default(),
+            },
+            false,
+        )
+        .unwrap();
+    let next = HeartbeatRequest {
+        version: 1,
+        member_id: "m1".into(),
+        member_epoch: first.member_epoch,
+        rebalance_timeout_ms: -1,
+        ..HeartbeatRequest::default()
+    };
+    let answer = groups.consumer_heartbeat("cg", next).await.unwrap();
+    assert!(answer.member_epoch > first.member_epoch);
+    let assigned = answer.assignment.unwrap();
+    assert_eq!(assigned.values().map(|p| p.len()).sum::<usize>(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_regex_and_a_classic_group_with_members_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let mut request = join("m1", &[]);
+    request.subscribed_topic_regex = Some("(unclosed".into());
+    let error = groups.consumer_heartbeat("cg", request).await.unwrap_err();
+    assert!(matches!(error, ConsumerHeartbeatError::Regex(_)), "{error}");
+    assert!(!groups.is_consumer_group("cg"));
+
+    let classic = crate::group::Join {
+        member_id: String::new(),
+        group_instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout: std::time::Duration::from_secs(10),
+        rebalance_timeout: std::time::Duration::from_secs(10),
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::new())],
+        require_known_member: false,
+    };
+    // The join waits for its phase to end (no tick runs here): the member is in the group.
+    let joining = {
+        let groups = Arc::clone(&groups);
+        tokio::spawn(async move { groups.join("classic", classic).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let error = groups
+        .consumer_heartbeat("classic", join("m1", &["t"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConsumerHeartbeatError::Coordinator(GroupError::GroupIdNotFound)
+        ),
+        "{error}"
+    );
+    joining.abort();
+}

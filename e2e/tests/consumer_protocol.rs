@@ -1,0 +1,348 @@
+//! The KIP-848 consumer protocol (`group.protocol=consumer`) with librdkafka members on a
+//! six-partition topic: the broker assigns (uniform assignor) through ConsumerGroupHeartbeat.
+//!
+//! At every stable point each partition is owned by exactly one member. A member that leaves
+//! has its partitions moved to the others, which give up none of theirs; a member that joins
+//! gets only what has to move. Everything produced is consumed once and the group's committed
+//! offsets (OffsetCommit v9, checked against the member epoch) are the end offsets.
+//! ConsumerGroupDescribe, ListGroups and ApiVersions are checked on the wire.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fjord_e2e::BrokerProcess;
+use fjord_e2e::kafka::{Delivered, create_topic, keyed_records, produce_all, producer};
+use fjord_e2e::wire::WireClient;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ConsumerGroupDescribeRequest, GroupId, ListGroupsRequest,
+    RequestKind, ResponseKind,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::message::Message as _;
+use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+
+const PARTITIONS: i32 = 6;
+const TOPIC: &str = "kip848";
+
+fn start(dir: &Path, settings: &str) -> BrokerProcess {
+    let config = dir.join("broker.properties");
+    std::fs::write(&config, settings).unwrap();
+    BrokerProcess::start_in(&dir.join("data"), &["--config", config.to_str().unwrap()]).unwrap()
+}
+
+/// One rebalance callback, as the member saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Change {
+    Assigned(BTreeSet<i32>),
+    Revoked(BTreeSet<i32>),
+}
+
+/// Records every assign and revoke callback of a member.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Change>>);
+
+impl ClientContext for Recorder {}
+
+impl ConsumerContext for Recorder {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |list: &TopicPartitionList| {
+            list.elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect::<BTreeSet<i32>>()
+        };
+        let change = match rebalance {
+            Rebalance::Assign(list) => Change::Assigned(partitions(list)),
+            Rebalance::Revoke(list) => Change::Revoked(partitions(list)),
+            Rebalance::Error(_) => return,
+        };
+        self.0.lock().unwrap().push(change);
+    }
+}
+
+type Member = BaseConsumer<Recorder>;
+
+/// A member of the consumer protocol. Classic-only settings (`session.timeout.ms`,
+/// `heartbeat.interval.ms`, `partition.assignment.strategy`) must not be set with it: the
+/// broker decides them.
+fn member(bootstrap: &str, group: &str) -> Member {
+    let consumer: Member = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("group.protocol", "consumer")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create_with_context(Recorder::default())
+        .unwrap();
+    consumer.subscribe(&[TOPIC]).unwrap();
+    consumer
+}
+
+fn assignment(member: &Member) -> BTreeSet<i32> {
+    member
+        .assignment()
+        .unwrap()
+        .elements()
+        .iter()
+        .map(|e| e.partition())
+        .collect()
+}
+
+fn mark(member: &Member) -> usize {
+    member.context().0.lock().unwrap().len()
+}
+
+fn revoked_since(member: &Member, since: usize) -> BTreeSet<i32> {
+    member.context().0.lock().unwrap()[since..]
+        .iter()
+        .filter_map(|change| match change {
+            Change::Revoked(partitions) => Some(partitions.clone()),
+            Change::Assigned(_) => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Whether every member owns something, each partition has exactly one owner, and no member
+/// owns two more than another.
+fn is_balanced_partitioning(owned: &[BTreeSet<i32>]) -> bool {
+    let total: usize = owned.iter().map(BTreeSet::len).sum();
+    let distinct: BTreeSet<i32> = owned.iter().flatten().copied().collect();
+    let sizes = owned.iter().map(BTreeSet::len);
+    let spread = sizes.clone().max().unwrap_or(0) - sizes.min().unwrap_or(0);
+    owned.iter().all(|o| !o.is_empty())
+        && total == PARTITIONS as usize
+        && distinct == (0..PARTITIONS).collect()
+        && spread <= 1
+}
+
+/// Polls the members (no records are waiting) until their assignments are a stable point.
+fn wait_for_stable(members: &[&Member]) -> Vec<BTreeSet<i32>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for member in members {
+            if let Some(message) = member.poll(Duration::from_millis(20)) {
+                panic!("no records yet, got {:?}", message.map(|m| m.offset()));
+            }
+        }
+        let owned: Vec<BTreeSet<i32>> = members.iter().map(|m| assignment(m)).collect();
+        if is_balanced_partitioning(&owned) {
+            return owned;
+        }
+        assert!(Instant::now() < deadline, "no stable point: {owned:?}");
+    }
+}
+
+fn end_offsets(delivered: &[Delivered]) -> BTreeMap<i32, i64> {
+    let mut ends = BTreeMap::new();
+    for record in delivered {
+        let end: &mut i64 = ends.entry(record.partition).or_default();
+        *end = (*end).max(record.offset + 1);
+    }
+    ends
+}
+
+fn committed(member: &Member) -> BTreeMap<i32, i64> {
+    let mut all = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        all.add_partition(TOPIC, partition);
+    }
+    member
+        .committed_offsets(all, Duration::from_secs(10))
+        .unwrap()
+        .elements()
+        .iter()
+        .filter_map(|e| e.offset().to_raw().map(|o| (e.partition(), o)))
+        .filter(|(_, offset)| *offset >= 0)
+        .collect()
+}
+
+fn wire(bootstrap: &str) -> WireClient {
+    WireClient::connect(bootstrap.parse::<SocketAddr>().unwrap()).unwrap()
+}
+
+fn describe(
+    bootstrap: &str,
+    group: &str,
+) -> kafka_protocol::messages::ConsumerGroupDescribeResponse {
+    let request = ConsumerGroupDescribeRequest::default()
+        .with_group_ids(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
+    match wire(bootstrap)
+        .call(
+            ApiKey::ConsumerGroupDescribe,
+            1,
+            RequestKind::ConsumerGroupDescribe(request),
+        )
+        .unwrap()
+    {
+        ResponseKind::ConsumerGroupDescribe(response) => response,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn advertised(bootstrap: &str) -> BTreeSet<i16> {
+    match wire(bootstrap)
+        .call(
+            ApiKey::ApiVersions,
+            3,
+            RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        )
+        .unwrap()
+    {
+        ResponseKind::ApiVersions(response) => {
+            response.api_keys.iter().map(|k| k.api_key).collect()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_protocol_members_share_a_topic_keep_their_partitions_and_commit_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), "group.consumer.heartbeat.interval.ms=500\n");
+    let bootstrap = broker.bootstrap();
+    assert!(advertised(&bootstrap).contains(&(ApiKey::ConsumerGroupHeartbeat as i16)));
+    create_topic(&bootstrap, TOPIC, PARTITIONS, &[])
+        .await
+        .unwrap();
+    let group = "kip848";
+    let first = member(&bootstrap, group);
+    let second = member(&bootstrap, group);
+    let leaving = member(&bootstrap, group);
+    let owned = wait_for_stable(&[&first, &second, &leaving]);
+
+    // The broker's view: three members, each at the group epoch with its share.
+    let described = describe(&bootstrap, group);
+    let described = &described.groups[0];
+    assert_eq!(described.error_code, 0, "{:?}", described.error_message);
+    assert_eq!(described.assignor_name.as_str(), "uniform");
+    assert_eq!(described.members.len(), 3);
+    let mut shares: Vec<BTreeSet<i32>> = described
+        .members
+        .iter()
+        .map(|m| {
+            assert_eq!(m.subscribed_topic_names[0].0.as_str(), TOPIC);
+            m.assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|t| t.partitions.iter().copied())
+                .collect()
+        })
+        .collect();
+    let mut expected = owned.clone();
+    shares.sort();
+    expected.sort();
+    assert_eq!(
+        shares, expected,
+        "described assignments are the members' own"
+    );
+
+    // One member closes: the two others take over its partitions and give up none of theirs.
+    let marks = [mark(&first), mark(&second)];
+    drop(leaving);
+    let after_leave = wait_for_stable(&[&first, &second]);
+    for (i, member) in [&first, &second].into_iter().enumerate() {
+        assert!(
+            after_leave[i].is_superset(&owned[i]),
+            "member {i} had {:?}, now {:?}",
+            owned[i],
+            after_leave[i]
+        );
+        assert_eq!(revoked_since(member, marks[i]), BTreeSet::new());
+    }
+
+    // A member joins: it gets only what has to move, and the others give up only that.
+    let marks = [mark(&first), mark(&second)];
+    let joining = member(&bootstrap, group);
+    let after_join = wait_for_stable(&[&first, &second, &joining]);
+    let revoked = [
+        revoked_since(&first, marks[0]),
+        revoked_since(&second, marks[1]),
+    ];
+    for i in 0..2 {
+        assert!(revoked[i].is_subset(&after_leave[i]), "{revoked:?}");
+        let kept: BTreeSet<i32> = after_leave[i].difference(&revoked[i]).copied().collect();
+        assert_eq!(after_join[i], kept, "member {i} gained or lost more");
+    }
+    let moved: BTreeSet<i32> = revoked.iter().flatten().copied().collect();
+    assert_eq!(after_join[2], moved, "the newcomer got exactly what moved");
+
+    // Everything produced now is consumed once; the commits are the end offsets.
+    let records = keyed_records("kip848", 600, 20);
+    let delivered = produce_all(&producer(&bootstrap, &[]).unwrap(), TOPIC, &records, 600)
+        .await
+        .unwrap();
+    let members = [&first, &second, &joining];
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < delivered.len() {
+        assert!(Instant::now() < deadline, "consumed {}", seen.len());
+        for (i, member) in members.iter().enumerate() {
+            if let Some(message) = member.poll(Duration::from_millis(20)) {
+                let message = message.unwrap();
+                assert!(after_join[i].contains(&message.partition()));
+                assert!(seen.insert((message.partition(), message.offset())));
+            }
+        }
+    }
+    for member in members {
+        member.commit_consumer_state(CommitMode::Sync).unwrap();
+    }
+    assert_eq!(committed(&first), end_offsets(&delivered));
+
+    // ListGroups names it a consumer group.
+    let listed = match wire(&bootstrap)
+        .call(
+            ApiKey::ListGroups,
+            5,
+            RequestKind::ListGroups(ListGroupsRequest::default()),
+        )
+        .unwrap()
+    {
+        ResponseKind::ListGroups(response) => response,
+        other => panic!("{other:?}"),
+    };
+    let ours = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.0.as_str() == group)
+        .unwrap();
+    assert_eq!(ours.group_type.as_str(), "consumer");
+    assert_eq!(ours.group_state.as_str(), "Stable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_consumer_protocol_the_apis_are_not_advertised_and_describe_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(
+        dir.path(),
+        "group.coordinator.rebalance.protocols=classic\n",
+    );
+    let bootstrap = broker.bootstrap();
+    let apis = advertised(&bootstrap);
+    assert!(!apis.contains(&(ApiKey::ConsumerGroupHeartbeat as i16)));
+    assert!(!apis.contains(&(ApiKey::ConsumerGroupDescribe as i16)));
+    assert!(apis.contains(&(ApiKey::JoinGroup as i16)));
+    let described = describe(&bootstrap, "any");
+    assert_eq!(described.groups[0].error_code, 35, "UNSUPPORTED_VERSION");
+
+    // With it, an unknown group is GROUP_ID_NOT_FOUND.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), "");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        let code = describe(&broker.bootstrap(), "unknown").groups[0].error_code;
+        // COORDINATOR_LOAD_IN_PROGRESS while the new __consumer_offsets partition loads.
+        if code != 14 || Instant::now() > deadline {
+            break code;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, 69, "GROUP_ID_NOT_FOUND");
+}
