@@ -346,3 +346,89 @@ async fn without_the_consumer_protocol_the_apis_are_not_advertised_and_describe_
     };
     assert_eq!(code, 69, "GROUP_ID_NOT_FOUND");
 }
+
+/// Starts the broker over `dir`'s data on `listen`; a port just given up may take a moment.
+fn restart_on(dir: &Path, listen: &str) -> BrokerProcess {
+    let config = dir.join("broker.properties");
+    let config = config.to_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match BrokerProcess::start_on(&dir.join("data"), listen, &["--config", config]) {
+            Ok(broker) => return broker,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("restart on {listen} failed ({error:#}); retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(error) => panic!("the broker did not restart on {listen}: {error:#}"),
+        }
+    }
+}
+
+/// The group's epoch and each member's epoch, as ConsumerGroupDescribe reports them (retried
+/// while the coordinator loads).
+fn epochs(bootstrap: &str, group: &str) -> (i32, BTreeMap<String, i32>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = describe(bootstrap, group);
+        let described = &response.groups[0];
+        if described.error_code == 0 {
+            let members = described
+                .members
+                .iter()
+                .map(|m| (m.member_id.to_string(), m.member_epoch))
+                .collect();
+            return (described.group_epoch, members);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "describe: {:?}",
+            described.error_message
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_kill_9_of_the_broker_the_group_comes_back_and_its_members_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start(dir.path(), "group.consumer.heartbeat.interval.ms=500\n");
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, TOPIC, PARTITIONS, &[])
+        .await
+        .unwrap();
+    let group = "kip848-restart";
+    let members = [
+        member(&bootstrap, group),
+        member(&bootstrap, group),
+        member(&bootstrap, group),
+    ];
+    let all: Vec<&Member> = members.iter().collect();
+    let owned = wait_for_stable(&all);
+    let before = epochs(&bootstrap, group);
+    let marks: Vec<usize> = all.iter().map(|m| mark(m)).collect();
+
+    broker.kill9().unwrap();
+    let _broker = restart_on(dir.path(), &bootstrap);
+
+    // The members heartbeat through the restart at their epochs: the group is rebuilt from
+    // its records, so nobody rejoins, nothing moves and the group epoch stays.
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        for member in &all {
+            // Transport errors while the broker is down come out of poll; records must not.
+            if let Some(Ok(message)) = member.poll(Duration::from_millis(20)) {
+                panic!("no records were produced, got offset {}", message.offset());
+            }
+        }
+    }
+    let after: Vec<BTreeSet<i32>> = all.iter().map(|m| assignment(m)).collect();
+    assert_eq!(after, owned);
+    for (i, member) in all.iter().enumerate() {
+        assert_eq!(
+            revoked_since(member, marks[i]),
+            BTreeSet::new(),
+            "member {i}"
+        );
+    }
+    assert_eq!(epochs(&bootstrap, group), before);
+}

@@ -10,9 +10,8 @@
 //! ```
 //!
 //! Records are appended under the consumer groups lock, so a group's records reach the log in
-//! the order its state changed. Groups are not rebuilt from the records when a partition is
-//! loaded yet: after a restart or a move of the coordinator a member's heartbeat answers
-//! UNKNOWN_MEMBER_ID (or FENCED_MEMBER_EPOCH) and the client rejoins with epoch 0.
+//! the order its state changed; loading the partition rebuilds the groups from them
+//! (`consumer_restore.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Instant;

@@ -138,3 +138,73 @@ async fn an_invalid_regex_and_a_classic_group_with_members_are_refused() {
     );
     joining.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_members_go_on_at_their_epochs_without_a_new_assignment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = {
+        let groups = coordinator(dir.path(), false);
+        let first = groups
+            .consumer_heartbeat("cg", join("m1", &["t"]))
+            .await
+            .unwrap();
+        // m2 joins: m1 must give up one partition before m2 gets it.
+        let second = groups
+            .consumer_heartbeat("cg", join("m2", &["t"]))
+            .await
+            .unwrap();
+        (first, second)
+    };
+    assert_eq!(first.member_epoch, 1);
+    assert_eq!(second.member_epoch, 2);
+    let groups = coordinator(dir.path(), false);
+    let described = groups.describe_consumer_group("cg").unwrap();
+    assert_eq!(described.group_epoch, 2);
+    assert_eq!(described.assignment_epoch, 2);
+    assert_eq!(described.members.len(), 2);
+    let member = |id: &str| {
+        described
+            .members
+            .iter()
+            .find(|(m, _)| m.member_id == id)
+            .cloned()
+            .unwrap()
+    };
+    // m1 has not heartbeaten since m2 joined: still at epoch 1 with both partitions; m2 waits
+    // for the one m1 must give up.
+    let (m1, kept) = member("m1");
+    assert_eq!((m1.member_epoch, m1.state), (1, MemberState::Stable));
+    assert_eq!(m1.assigned.values().map(|p| p.len()).sum::<usize>(), 2);
+    let (m2, wanted) = member("m2");
+    assert_eq!(m2.state, MemberState::UnreleasedPartitions);
+    assert_eq!(
+        kept.values()
+            .chain(wanted.values())
+            .map(|p| p.len())
+            .sum::<usize>(),
+        2
+    );
+
+    // m1 goes on at epoch 1: it is told to revoke, then, owning only what it keeps, it moves
+    // to epoch 2. No new target was computed (the group epoch stays 2).
+    let beat = |epoch: i32, owned: &TopicPartitions| HeartbeatRequest {
+        version: 1,
+        member_id: "m1".into(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: -1,
+        owned: Some(owned.clone()),
+        ..HeartbeatRequest::default()
+    };
+    let revoke = groups
+        .consumer_heartbeat("cg", beat(1, &m1.assigned))
+        .await
+        .unwrap();
+    assert_eq!(revoke.member_epoch, 1);
+    assert_eq!(revoke.assignment, Some(kept.clone()));
+    let answer = groups
+        .consumer_heartbeat("cg", beat(1, &kept))
+        .await
+        .unwrap();
+    assert_eq!(answer.member_epoch, 2);
+    assert_eq!(groups.describe_consumer_group("cg").unwrap().group_epoch, 2);
+}

@@ -20,6 +20,7 @@
 mod admin;
 pub mod consumer;
 mod consumer_groups;
+mod consumer_restore;
 mod metadata_record;
 mod offsets;
 mod replay;
@@ -347,8 +348,7 @@ impl GroupCoordinator {
             groups: stored_groups,
             pending,
             records,
-            // KIP-848 groups are not rebuilt yet; their records are read and kept.
-            consumer_groups: _,
+            consumer_groups,
         } = replay;
         let groups = loaded.len();
         let restored = stored_groups
@@ -363,11 +363,13 @@ impl GroupCoordinator {
         }
         lock(&self.pending).extend(pending);
         self.restore_groups(stored_groups);
+        let consumer_groups = self.restore_consumer_groups(consumer_groups);
         lock(&self.loaded).insert(index);
         tracing::info!(
             partition = index,
             groups,
             restored,
+            consumer_groups,
             records,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "loaded {CONSUMER_OFFSETS} partition"

@@ -30,6 +30,8 @@ use super::member::{
 };
 use super::reconcile::{Target, reconcile};
 
+pub use restore::StoredGroup;
+
 /// Why a heartbeat was refused; the API layer gives each its Kafka code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConsumerGroupError {
@@ -807,3 +809,6 @@ fn new_member_id() -> MemberId {
         }
     }
 }
+
+#[path = "group_restore.rs"]
+mod restore;
