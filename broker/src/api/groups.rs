@@ -332,6 +332,18 @@ pub async fn offset_fetch(
                 .groups
                 .into_iter()
                 .map(|group| {
+                    // v9: a consumer-protocol member fetches at its epoch (KIP-848).
+                    if version >= 9
+                        && let Err(error) = groups.check_offset_fetch(
+                            group.group_id.0.as_str(),
+                            group.member_id.as_deref(),
+                            group.member_epoch,
+                        )
+                    {
+                        return OffsetFetchResponseGroup::default()
+                            .with_group_id(group.group_id)
+                            .with_error_code(group_error(error).code());
+                    }
                     let wanted = group.topics.map(|topics| {
                         topics
                             .into_iter()

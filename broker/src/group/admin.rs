@@ -93,6 +93,11 @@ impl GroupCoordinator {
     /// completed a generation, a tombstone for its metadata record.
     pub async fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
+        let consumer_tombstones = self.delete_consumer_group(group_id, now_ms)?;
+        let consumer = consumer_tombstones.is_some();
+        if let Some(appended) = consumer_tombstones {
+            written(group_id, appended).await?;
+        }
         let (known, tombstone) = {
             let mut groups = lock(&self.groups);
             let (in_groups, tombstone) = match groups.get_mut(group_id) {
@@ -105,7 +110,7 @@ impl GroupCoordinator {
                 None => (false, None),
             };
             (
-                in_groups || lock(&self.offsets).contains_key(group_id),
+                consumer || in_groups || lock(&self.offsets).contains_key(group_id),
                 tombstone,
             )
         };

@@ -206,16 +206,26 @@ impl GroupCoordinator {
         changes: &[GroupChange],
         now_ms: i64,
     ) -> Result<Appended, GroupError> {
+        let records: Vec<ConsumerGroupRecord> = changes
+            .iter()
+            .flat_map(|change| change_records(group_id, change))
+            .collect();
+        self.append_records(group_id, &records, now_ms)
+    }
+
+    /// Appends `records` of `group_id` in one batch.
+    fn append_records(
+        &self,
+        group_id: &str,
+        records: &[ConsumerGroupRecord],
+        now_ms: i64,
+    ) -> Result<Appended, GroupError> {
         let index = self.offsets_partition(group_id);
         let partition = self
             .topics
             .partition(CONSUMER_OFFSETS, index)
             .ok_or(GroupError::CoordinatorNotAvailable)?;
-        let records: Vec<ConsumerGroupRecord> = changes
-            .iter()
-            .flat_map(|change| change_records(group_id, change))
-            .collect();
-        let batch = records::record_batch(&records, now_ms);
+        let batch = records::record_batch(records, now_ms);
         partition
             .append(Bytes::from(batch), AppendOrigin::Coordinator, now_ms)
             .map_err(|error| {
@@ -271,6 +281,63 @@ impl GroupCoordinator {
             .collect();
         listed.sort();
         listed
+    }
+
+    /// OffsetFetch v9's member check (Kafka's `ConsumerGroup.validateOffsetFetch`): without a
+    /// member id and with epoch -1 anyone may fetch; a consumer group's member must be known
+    /// (UNKNOWN_MEMBER_ID) and fetch at its epoch (STALE_MEMBER_EPOCH). Other groups are not
+    /// checked.
+    pub fn check_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), GroupError> {
+        if member_epoch < 0 && member_id.is_none() {
+            return Ok(());
+        }
+        let groups = lock(&self.consumer_groups);
+        let Some(group) = groups.get(group_id) else {
+            return Ok(());
+        };
+        let member = group
+            .member(member_id.unwrap_or_default())
+            .ok_or(GroupError::UnknownMemberId)?;
+        if member.member_epoch != member_epoch {
+            return Err(GroupError::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
+    /// DeleteGroups of a consumer group: refused while it has members (NON_EMPTY_GROUP);
+    /// an empty one is removed with tombstones for its epoch and target epoch records. `None`:
+    /// `group_id` is not a consumer group.
+    pub(super) fn delete_consumer_group(
+        &self,
+        group_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Appended>, GroupError> {
+        let mut groups = lock(&self.consumer_groups);
+        let Some(group) = groups.get(group_id) else {
+            return Ok(None);
+        };
+        if !group.is_empty() {
+            return Err(GroupError::NonEmptyGroup);
+        }
+        let group_key = || group_id.to_owned();
+        let tombstones = [
+            ConsumerGroupRecord {
+                key: ConsumerGroupKey::TargetAssignmentMetadata { group: group_key() },
+                value: None,
+            },
+            ConsumerGroupRecord {
+                key: ConsumerGroupKey::GroupMetadata { group: group_key() },
+                value: None,
+            },
+        ];
+        let appended = self.append_records(group_id, &tombstones, now_ms)?;
+        groups.remove(group_id);
+        Ok(Some(appended))
     }
 
     /// Whether `group_id` is a consumer group here.

@@ -208,3 +208,50 @@ async fn after_a_restart_members_go_on_at_their_epochs_without_a_new_assignment(
     assert_eq!(answer.member_epoch, 2);
     assert_eq!(groups.describe_consumer_group("cg").unwrap().group_epoch, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_fetch_checks_the_member_epoch_and_delete_waits_for_the_group_to_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let joined = groups
+        .consumer_heartbeat("cg", join("m1", &["t"]))
+        .await
+        .unwrap();
+    assert_eq!(groups.check_offset_fetch("cg", Some("m1"), 1), Ok(()));
+    assert_eq!(groups.check_offset_fetch("cg", None, -1), Ok(()));
+    assert_eq!(
+        groups.check_offset_fetch("cg", Some("m1"), 0),
+        Err(GroupError::StaleMemberEpoch)
+    );
+    assert_eq!(
+        groups.check_offset_fetch("cg", Some("m9"), 1),
+        Err(GroupError::UnknownMemberId)
+    );
+    assert_eq!(
+        groups.delete_group("cg", 1_000).await,
+        Err(GroupError::NonEmptyGroup)
+    );
+    let leave = HeartbeatRequest {
+        version: 1,
+        member_id: "m1".into(),
+        member_epoch: -1,
+        rebalance_timeout_ms: -1,
+        ..HeartbeatRequest::default()
+    };
+    let left = groups.consumer_heartbeat("cg", leave).await.unwrap();
+    assert_eq!((left.member_id, left.member_epoch), (joined.member_id, -1));
+    assert_eq!(
+        groups.list_consumer_groups(&[]),
+        vec![("cg".into(), "Empty")]
+    );
+    groups.delete_group("cg", 1_000).await.unwrap();
+    assert!(!groups.is_consumer_group("cg"));
+    assert_eq!(
+        groups.delete_group("cg", 1_000).await,
+        Err(GroupError::GroupIdNotFound)
+    );
+    // Deleted for good: a reload does not bring it back.
+    drop(groups);
+    let groups = coordinator(dir.path(), false);
+    assert!(!groups.is_consumer_group("cg"));
+}
