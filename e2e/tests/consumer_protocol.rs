@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use fjord_e2e::BrokerProcess;
 use fjord_e2e::kafka::{Delivered, create_topic, keyed_records, produce_all, producer};
+use fjord_e2e::member_processes::{JavaClasses, LineProcess, Ownership, java_records};
 use fjord_e2e::wire::WireClient;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ConsumerGroupDescribeRequest, GroupId, ListGroupsRequest,
@@ -431,4 +432,145 @@ async fn after_a_kill_9_of_the_broker_the_group_comes_back_and_its_members_go_on
         );
     }
     assert_eq!(epochs(&bootstrap, group), before);
+}
+
+// --- the Java client (kafka-clients 4.x) with group.protocol=consumer ----------------------
+
+fn ownerships(members: &[&LineProcess]) -> Vec<Ownership> {
+    members
+        .iter()
+        .map(|m| Ownership::from_java_lines(&m.stdout()).unwrap())
+        .collect()
+}
+
+fn wait_for_java_stable(members: &[&LineProcess], within: Duration) -> Vec<Ownership> {
+    let deadline = Instant::now() + within;
+    loop {
+        let current = ownerships(members);
+        let owned: Vec<BTreeSet<i32>> = current.iter().map(|o| o.owned.clone()).collect();
+        if is_balanced_partitioning(&owned) {
+            return current;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stable point within {within:?}: {owned:?}; stderr: {:?}",
+            members.iter().map(|m| m.stderr()).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn java_consumer_protocol_members_share_a_topic_and_process_everything_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), "group.consumer.heartbeat.interval.ms=500\n");
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, TOPIC, PARTITIONS, &[])
+        .await
+        .unwrap();
+    let records = keyed_records("java", 600, 20);
+    let delivered = produce_all(&producer(&bootstrap, &[]).unwrap(), TOPIC, &records, 600)
+        .await
+        .unwrap();
+    let group = "kip848-java";
+    let classes = JavaClasses::compile().unwrap();
+    let member = |assignor: &str| {
+        classes
+            .member(&bootstrap, TOPIC, group, assignor, 180)
+            .unwrap()
+    };
+    let (first, second, mut leaving) = (
+        member("consumer"),
+        member("consumer:uniform"),
+        member("consumer"),
+    );
+    // Starting three JVMs takes a while on a busy machine.
+    wait_for_java_stable(&[&first, &second, &leaving], Duration::from_secs(90));
+    let (_, members) = epochs(&bootstrap, group);
+    assert_eq!(
+        members.len(),
+        3,
+        "the members are a consumer group: {members:?}"
+    );
+
+    // One leaves: the other two own everything and give up nothing.
+    let before = ownerships(&[&first, &second]);
+    leaving.close_stdin();
+    assert!(leaving.wait(Duration::from_secs(30)).unwrap().success());
+    let after_leave = wait_for_java_stable(&[&first, &second], Duration::from_secs(30));
+    for (was, now) in before.iter().zip(&after_leave) {
+        assert!(now.owned.is_superset(&was.owned), "{was:?} -> {now:?}");
+        assert_eq!(now.given_up, was.given_up, "a member gave up partitions");
+    }
+
+    // One joins: it gets exactly what the others give up.
+    let joining = member("consumer");
+    let after_join = wait_for_java_stable(&[&first, &second, &joining], Duration::from_secs(90));
+    let mut moved = BTreeSet::new();
+    for (was, now) in after_leave.iter().zip(&after_join) {
+        let given_up = now.given_up_since(was);
+        let kept: BTreeSet<i32> = was.owned.difference(&given_up).copied().collect();
+        assert_eq!(now.owned, kept, "{was:?} -> {now:?}");
+        moved.extend(given_up);
+    }
+    assert_eq!(
+        after_join[2].owned, moved,
+        "the newcomer got exactly what moved"
+    );
+
+    // Everything was processed, and the group's commits reach the end offsets.
+    let expected: BTreeSet<(i32, i64)> =
+        delivered.iter().map(|d| (d.partition, d.offset)).collect();
+    let everyone = [&first, &second, &leaving, &joining];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: BTreeSet<(i32, i64)> = everyone
+            .iter()
+            .flat_map(|m| java_records(&m.stdout()).unwrap())
+            .collect();
+        if expected.is_subset(&seen) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processed {} of {}",
+            seen.len(),
+            expected.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ends = end_offsets(&delivered);
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut all = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        all.add_partition(TOPIC, partition);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed: BTreeMap<i32, i64> = reader
+            .committed_offsets(all.clone(), Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .filter_map(|e| e.offset().to_raw().map(|o| (e.partition(), o)))
+            .filter(|(_, offset)| *offset >= 0)
+            .collect();
+        if committed == ends {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "committed {committed:?}, ends {ends:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for mut survivor in [first, second, joining] {
+        survivor.close_stdin();
+        assert!(survivor.wait(Duration::from_secs(30)).unwrap().success());
+        assert_eq!(survivor.stdout().last().map(String::as_str), Some("closed"));
+    }
 }
