@@ -712,3 +712,83 @@ async fn bad_heartbeats_and_commits_get_kafkas_errors() {
         "Empty"
     );
 }
+
+// --- a regular expression subscription, resolved by the broker ------------------------------
+
+fn owned_topic_partitions(members: &[&Member]) -> Vec<BTreeSet<(String, i32)>> {
+    members
+        .iter()
+        .map(|m| {
+            m.assignment()
+                .unwrap()
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Polls `members` until together they own exactly `expected`, each partition once.
+fn wait_for_owned(members: &[&Member], expected: &BTreeSet<(String, i32)>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for member in members {
+            if let Some(Ok(message)) = member.poll(Duration::from_millis(20)) {
+                panic!("no records were produced, got offset {}", message.offset());
+            }
+        }
+        let owned = owned_topic_partitions(members);
+        let total: usize = owned.iter().map(BTreeSet::len).sum();
+        let union: BTreeSet<(String, i32)> = owned.iter().flatten().cloned().collect();
+        if total == expected.len() && union == *expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "owned {owned:?}, want {expected:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_regex_subscription_takes_in_topics_created_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), "group.consumer.heartbeat.interval.ms=500\n");
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "orders-eu", 3, &[]).await.unwrap();
+    create_topic(&bootstrap, "payments", 2, &[]).await.unwrap();
+    let group = "kip848-regex";
+    let regex_member = || {
+        let consumer: Member = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", group)
+            .set("group.protocol", "consumer")
+            .set("enable.auto.commit", "false")
+            .create_with_context(Recorder::default())
+            .unwrap();
+        consumer.subscribe(&["^orders-.*"]).unwrap();
+        consumer
+    };
+    let (first, second) = (regex_member(), regex_member());
+    let partitions = |topic: &str, count: i32| -> Vec<(String, i32)> {
+        (0..count).map(|p| (topic.to_owned(), p)).collect()
+    };
+    let mut expected: BTreeSet<(String, i32)> = partitions("orders-eu", 3).into_iter().collect();
+    wait_for_owned(&[&first, &second], &expected);
+
+    // The broker resolved the expression: the members subscribe by regex (librdkafka sends it
+    // in parentheses), not by names.
+    let response = describe(&bootstrap, group);
+    for member in &response.groups[0].members {
+        let regex = member.subscribed_topic_regex.as_deref().unwrap_or_default();
+        assert!(regex.contains("^orders-.*"), "{regex:?}");
+        assert!(member.subscribed_topic_names.is_empty());
+    }
+
+    // A matching topic created now is assigned too; one that does not match is not.
+    create_topic(&bootstrap, "orders-us", 2, &[]).await.unwrap();
+    create_topic(&bootstrap, "refunds", 2, &[]).await.unwrap();
+    expected.extend(partitions("orders-us", 2));
+    wait_for_owned(&[&first, &second], &expected);
+}
