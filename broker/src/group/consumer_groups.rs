@@ -340,6 +340,35 @@ impl GroupCoordinator {
         Ok(Some(appended))
     }
 
+    /// Kafka's cleanup after offset expiry for consumer groups: one without members and
+    /// without committed offsets is removed with its tombstones. Returns how many went.
+    pub(super) async fn remove_empty_consumer_groups(&self, now_ms: i64) -> usize {
+        let doomed: Vec<String> = {
+            let groups = lock(&self.consumer_groups);
+            let offsets = lock(&self.offsets);
+            groups
+                .iter()
+                .filter(|(id, group)| {
+                    group.is_empty() && offsets.get(*id).is_none_or(|c| c.is_empty())
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let mut count = 0;
+        for group_id in doomed {
+            // A member may have joined since: then the group stays.
+            let Ok(Some(appended)) = self.delete_consumer_group(&group_id, now_ms) else {
+                continue;
+            };
+            lock(&self.last_active).remove(&group_id);
+            count += 1;
+            if let Err(error) = written(&group_id, appended).await {
+                tracing::warn!(group = %group_id, %error, "tombstones of an expired consumer group not stored");
+            }
+        }
+        count
+    }
+
     /// Whether `group_id` is a consumer group here.
     pub fn is_consumer_group(&self, group_id: &str) -> bool {
         lock(&self.consumer_groups).contains_key(group_id)

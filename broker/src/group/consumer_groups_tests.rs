@@ -255,3 +255,45 @@ async fn offset_fetch_checks_the_member_epoch_and_delete_waits_for_the_group_to_
     let groups = coordinator(dir.path(), false);
     assert!(!groups.is_consumer_group("cg"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_consumer_group_goes_once_its_offsets_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    for group in ["busy", "idle"] {
+        groups
+            .consumer_heartbeat(group, join("m1", &["t"]))
+            .await
+            .unwrap();
+        let commit = vec![("t".to_owned(), 0, crate::group::tests::offset(5, ""))];
+        assert_eq!(
+            groups.commit(group, "m1", 1, commit, 1_000).await,
+            vec![Ok(())]
+        );
+    }
+    let leave = HeartbeatRequest {
+        version: 1,
+        member_id: "m1".into(),
+        member_epoch: -1,
+        rebalance_timeout_ms: -1,
+        ..HeartbeatRequest::default()
+    };
+    groups.consumer_heartbeat("idle", leave).await.unwrap();
+    // The tick marks groups with members as active, as the coordinator's loop does.
+    let now_ms = crate::api::now_ms();
+    groups.tick_consumer_groups(Instant::now(), now_ms);
+    let later = now_ms + groups.settings.offsets_retention_ms + 1;
+    groups.expire_offsets(later).await;
+    assert!(
+        groups.is_consumer_group("busy"),
+        "a group with members stays"
+    );
+    assert!(!groups.is_consumer_group("idle"));
+    drop(groups);
+    let groups = coordinator(dir.path(), false);
+    assert!(groups.is_consumer_group("busy"));
+    assert!(
+        !groups.is_consumer_group("idle"),
+        "its tombstones were written"
+    );
+}

@@ -461,7 +461,8 @@ impl GroupCoordinator {
                 }
             }
         }
-        let removed = self.remove_empty_groups(now_ms).await;
+        let removed = self.remove_empty_groups(now_ms).await
+            + self.remove_empty_consumer_groups(now_ms).await;
         if removed > 0 {
             tracing::info!(removed, "removed empty groups without offsets");
         }
