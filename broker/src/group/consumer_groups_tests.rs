@@ -98,17 +98,8 @@ async fn a_regex_subscription_follows_topics_created_later() {
     assert_eq!(assigned.values().map(|p| p.len()).sum::<usize>(), 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_regex_and_a_classic_group_with_members_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let groups = coordinator(dir.path(), false);
-    let mut request = join("m1", &[]);
-    request.subscribed_topic_regex = Some("(unclosed".into());
-    let error = groups.consumer_heartbeat("cg", request).await.unwrap_err();
-    assert!(matches!(error, ConsumerHeartbeatError::Regex(_)), "{error}");
-    assert!(!groups.is_consumer_group("cg"));
-
-    let classic = crate::group::Join {
+fn classic_join() -> crate::group::Join {
+    crate::group::Join {
         member_id: String::new(),
         group_instance_id: None,
         client_id: "c".into(),
@@ -118,7 +109,20 @@ async fn an_invalid_regex_and_a_classic_group_with_members_are_refused() {
         protocol_type: "consumer".into(),
         protocols: vec![("range".into(), Bytes::new())],
         require_known_member: false,
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_regex_and_a_group_of_the_other_protocol_with_members_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let mut request = join("m1", &[]);
+    request.subscribed_topic_regex = Some("(unclosed".into());
+    let error = groups.consumer_heartbeat("cg", request).await.unwrap_err();
+    assert!(matches!(error, ConsumerHeartbeatError::Regex(_)), "{error}");
+    assert!(!groups.is_consumer_group("cg"));
+
+    let classic = classic_join();
     // The join waits for its phase to end (no tick runs here): the member is in the group.
     let joining = {
         let groups = Arc::clone(&groups);
@@ -137,6 +141,14 @@ async fn an_invalid_regex_and_a_classic_group_with_members_are_refused() {
         "{error}"
     );
     joining.abort();
+
+    // The other way round: a classic member cannot join a consumer group with members.
+    groups
+        .consumer_heartbeat("cg", join("m1", &["t"]))
+        .await
+        .unwrap();
+    let answer = groups.join("cg", classic_join()).await;
+    assert_eq!(answer.error, Some(GroupError::InconsistentGroupProtocol));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
