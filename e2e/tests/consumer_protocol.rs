@@ -466,9 +466,12 @@ fn wait_for_java_stable(members: &[&LineProcess], within: Duration) -> Vec<Owner
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn java_consumer_protocol_members_share_a_topic_and_process_everything_once_committed() {
+async fn java_consumer_protocol_members_share_a_topic_and_take_over_from_a_killed_one() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path(), "group.consumer.heartbeat.interval.ms=500\n");
+    let broker = start(
+        dir.path(),
+        "group.consumer.heartbeat.interval.ms=500\ngroup.consumer.session.timeout.ms=6000\n",
+    );
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, TOPIC, PARTITIONS, &[])
         .await
@@ -523,10 +526,19 @@ async fn java_consumer_protocol_members_share_a_topic_and_process_everything_onc
         "the newcomer got exactly what moved"
     );
 
+    // One is killed: it never leaves, so its partitions move once its 6 s session ends, and
+    // the others keep theirs.
+    let mut killed = first;
+    killed.kill9().unwrap();
+    let after_kill = wait_for_java_stable(&[&second, &joining], Duration::from_secs(20));
+    for (was, now) in after_join[1..].iter().zip(&after_kill) {
+        assert!(now.owned.is_superset(&was.owned), "{was:?} -> {now:?}");
+    }
+
     // Everything was processed, and the group's commits reach the end offsets.
     let expected: BTreeSet<(i32, i64)> =
         delivered.iter().map(|d| (d.partition, d.offset)).collect();
-    let everyone = [&first, &second, &leaving, &joining];
+    let everyone = [&killed, &second, &leaving, &joining];
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let seen: BTreeSet<(i32, i64)> = everyone
@@ -573,7 +585,7 @@ async fn java_consumer_protocol_members_share_a_topic_and_process_everything_onc
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    for mut survivor in [first, second, joining] {
+    for mut survivor in [second, joining] {
         survivor.close_stdin();
         assert!(survivor.wait(Duration::from_secs(30)).unwrap().success());
         assert_eq!(survivor.stdout().last().map(String::as_str), Some("closed"));
