@@ -21,7 +21,8 @@
 //         committed PARTITION OFFSET   (for each partition it was assigned)
 //   member BOOTSTRAP TOPIC GROUP ASSIGNOR SECONDS   a long-lived member of GROUP using the
 //       assignor class ASSIGNOR (RangeAssignor, CooperativeStickyAssignor, ...), session timeout
-//       6 s. It processes each record (prints it), then commits synchronously: at-least-once.
+//       6 s; ASSIGNOR `consumer` (or `consumer:NAME`, a server assignor) uses the KIP-848
+//       consumer protocol instead, with the broker's session, heartbeat and assignor. It processes each record (prints it), then commits synchronously: at-least-once.
 //       It runs until its stdin closes (then it closes the consumer, leaving the group) or
 //       SECONDS pass, printing each line as it happens:
 //         assigned PARTITION...   revoked PARTITION...   lost PARTITION...   (listener calls)
@@ -212,10 +213,19 @@ public class JavaClient {
         props.put("key.deserializer", ByteArrayDeserializer.class.getName());
         props.put("value.deserializer", ByteArrayDeserializer.class.getName());
         props.put("group.id", group);
-        props.put("group.protocol", "classic");
-        props.put("partition.assignment.strategy", "org.apache.kafka.clients.consumer." + assignor);
-        props.put("session.timeout.ms", "6000");
-        props.put("heartbeat.interval.ms", "500");
+        if (assignor.startsWith("consumer")) {
+            // KIP-848: the broker assigns and sets the session and heartbeat; the classic
+            // settings are refused with this protocol. "consumer:NAME" picks a server assignor.
+            props.put("group.protocol", "consumer");
+            if (assignor.startsWith("consumer:")) {
+                props.put("group.remote.assignor", assignor.substring("consumer:".length()));
+            }
+        } else {
+            props.put("group.protocol", "classic");
+            props.put("partition.assignment.strategy", "org.apache.kafka.clients.consumer." + assignor);
+            props.put("session.timeout.ms", "6000");
+            props.put("heartbeat.interval.ms", "500");
+        }
         props.put("enable.auto.commit", "false");
         props.put("auto.offset.reset", "earliest");
         AtomicBoolean stop = new AtomicBoolean();

@@ -159,7 +159,8 @@ impl JavaClasses {
 
     /// Starts `JavaClient member BOOTSTRAP TOPIC GROUP ASSIGNOR SECONDS`: a member of
     /// `group` using the Java assignor class `assignor` (`RangeAssignor`,
-    /// `CooperativeStickyAssignor`) that lives at most `seconds`.
+    /// `CooperativeStickyAssignor`; `consumer` or `consumer:NAME`: the KIP-848 protocol with
+    /// the broker's assignor or NAME) that lives at most `seconds`.
     pub fn member(
         &self,
         bootstrap: &str,

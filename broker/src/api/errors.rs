@@ -5,7 +5,8 @@
 use kafka_protocol::ResponseError;
 
 use crate::cluster::ProposeError;
-use crate::group::GroupError;
+use crate::group::consumer::group::ConsumerGroupError;
+use crate::group::{ConsumerHeartbeatError, GroupError};
 use crate::log::{BatchError, LogError};
 use crate::partition::PartitionError;
 use crate::producer_state::SequenceError;
@@ -95,9 +96,28 @@ pub fn group_error(error: GroupError) -> ResponseError {
         GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
+        GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
         // As Kafka's group metadata manager: a failed offsets append sends the client to
         // find the coordinator again.
         GroupError::StorageError => ResponseError::NotCoordinator,
+    }
+}
+
+/// The Kafka error for a ConsumerGroupHeartbeat that was refused.
+pub fn consumer_group_error(error: &ConsumerHeartbeatError) -> ResponseError {
+    match error {
+        ConsumerHeartbeatError::Coordinator(error) => group_error(*error),
+        ConsumerHeartbeatError::Regex(error) => error.error(),
+        ConsumerHeartbeatError::Group(error) => match error {
+            ConsumerGroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+            ConsumerGroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+            ConsumerGroupError::UnreleasedInstanceId(_) => ResponseError::UnreleasedInstanceId,
+            ConsumerGroupError::FencedInstanceId(_) => ResponseError::FencedInstanceId,
+            ConsumerGroupError::GroupMaxSizeReached(_) => ResponseError::GroupMaxSizeReached,
+            ConsumerGroupError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            ConsumerGroupError::UnsupportedAssignor(_) => ResponseError::UnsupportedAssignor,
+            ConsumerGroupError::AssignmentFailed(_) => ResponseError::UnknownServerError,
+        },
     }
 }
 

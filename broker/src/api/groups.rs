@@ -53,7 +53,7 @@ fn code(outcome: Result<(), GroupError>) -> i16 {
 /// A member's host as Kafka reports it: Java's `InetAddress.toString()` of the peer without a
 /// host name, `/` and the address (IPv6 uncompressed, as Java prints it; an IPv4 address
 /// mapped into IPv6 as IPv4).
-fn client_host(ip: IpAddr) -> String {
+pub(super) fn client_host(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(ip) => format!("/{ip}"),
         IpAddr::V6(ip) => {
@@ -332,6 +332,18 @@ pub async fn offset_fetch(
                 .groups
                 .into_iter()
                 .map(|group| {
+                    // v9: a consumer-protocol member fetches at its epoch (KIP-848).
+                    if version >= 9
+                        && let Err(error) = groups.check_offset_fetch(
+                            group.group_id.0.as_str(),
+                            group.member_id.as_deref(),
+                            group.member_epoch,
+                        )
+                    {
+                        return OffsetFetchResponseGroup::default()
+                            .with_group_id(group.group_id)
+                            .with_error_code(group_error(error).code());
+                    }
                     let wanted = group.topics.map(|topics| {
                         topics
                             .into_iter()
@@ -431,29 +443,41 @@ pub async fn list_groups(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    // Only classic groups exist: a types filter without "classic" matches none.
-    let classic = request.types_filter.is_empty()
-        || request
-            .types_filter
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("classic"));
-    let listed = if classic {
-        broker.groups.list(&states)
-    } else {
-        Vec::new()
+    let wanted = |kind: &str| {
+        request.types_filter.is_empty()
+            || request
+                .types_filter
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(kind))
     };
-    Ok(ListGroupsResponse::default().with_groups(
-        listed
-            .into_iter()
-            .map(|(id, protocol_type, state)| {
+    let mut listed: Vec<ListedGroup> = Vec::new();
+    if wanted("consumer") {
+        // KIP-848 groups: protocol type "consumer", as Kafka lists them.
+        for (id, state) in broker.groups.list_consumer_groups(&states) {
+            listed.push(
+                ListedGroup::default()
+                    .with_group_id(GroupId(text(&id)))
+                    .with_protocol_type(text("consumer"))
+                    .with_group_state(text(state))
+                    .with_group_type(text("consumer")),
+            );
+        }
+    }
+    if wanted("classic") {
+        for (id, protocol_type, state) in broker.groups.list(&states) {
+            if broker.groups.is_consumer_group(&id) {
+                continue;
+            }
+            listed.push(
                 ListedGroup::default()
                     .with_group_id(GroupId(text(&id)))
                     .with_protocol_type(text(&protocol_type))
                     .with_group_state(text(state.name()))
-                    .with_group_type(text("classic"))
-            })
-            .collect(),
-    ))
+                    .with_group_type(text("classic")),
+            );
+        }
+    }
+    Ok(ListGroupsResponse::default().with_groups(listed))
 }
 
 pub async fn describe_groups(

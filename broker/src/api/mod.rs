@@ -10,6 +10,7 @@
 mod api_versions;
 mod cluster_info;
 mod configs;
+mod consumer_groups;
 pub mod errors;
 mod fetch;
 mod groups;
@@ -105,9 +106,9 @@ async fn handle_now(
     body: RequestKind,
 ) -> Result<Option<ResponseKind>, HandleError> {
     let response = match body {
-        RequestKind::ApiVersions(_) => {
-            Some(ResponseKind::ApiVersions(api_versions::handle(version)))
-        }
+        RequestKind::ApiVersions(_) => Some(ResponseKind::ApiVersions(api_versions::handle(
+            broker.groups.settings().consumer_protocol,
+        ))),
         RequestKind::Metadata(body) => Some(ResponseKind::Metadata(
             metadata::handle(broker, body, version).await?,
         )),
@@ -180,6 +181,12 @@ async fn handle_now(
         RequestKind::OffsetDelete(body) => Some(ResponseKind::OffsetDelete(
             groups::offset_delete(broker, body).await?,
         )),
+        RequestKind::ConsumerGroupHeartbeat(body) => Some(ResponseKind::ConsumerGroupHeartbeat(
+            consumer_groups::heartbeat(broker, body, version, client_id, peer).await?,
+        )),
+        RequestKind::ConsumerGroupDescribe(body) => Some(ResponseKind::ConsumerGroupDescribe(
+            consumer_groups::describe(broker, body).await?,
+        )),
         _ => return Err(HandleError::NoHandler(api_key)),
     };
     broker
@@ -228,6 +235,10 @@ fn first_error(response: &ResponseKind) -> i16 {
         ResponseKind::InitProducerId(r) => r.error_code,
         ResponseKind::DescribeCluster(r) => r.error_code,
         ResponseKind::ApiVersions(r) => r.error_code,
+        ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
+        ResponseKind::ConsumerGroupDescribe(r) => {
+            first_nonzero(r.groups.iter().map(|g| g.error_code))
+        }
         _ => 0,
     }
 }
@@ -261,6 +272,8 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         DescribeGroups => "DescribeGroups",
         DeleteGroups => "DeleteGroups",
         OffsetDelete => "OffsetDelete",
+        ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
+        ConsumerGroupDescribe => "ConsumerGroupDescribe",
         _ => "Other",
     }
 }

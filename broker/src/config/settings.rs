@@ -105,6 +105,17 @@ pub struct BrokerSettings {
     pub group_max_session_timeout_ms: u64,
     /// `group.max.size`: members per group.
     pub group_max_size: u32,
+    /// `group.coordinator.rebalance.protocols`: `classic` (always) and, unless left out,
+    /// `consumer` (KIP-848: ConsumerGroupHeartbeat and ConsumerGroupDescribe).
+    pub group_coordinator_rebalance_protocols: Vec<String>,
+    /// `group.consumer.session.timeout.ms`: a consumer-protocol member's session.
+    pub group_consumer_session_timeout_ms: u64,
+    /// `group.consumer.heartbeat.interval.ms`: how often consumer-protocol members heartbeat.
+    pub group_consumer_heartbeat_interval_ms: u64,
+    /// `group.consumer.max.size`: members per consumer-protocol group.
+    pub group_consumer_max_size: u32,
+    /// `group.consumer.assignors`: the server assignors, the default first.
+    pub group_consumer_assignors: Vec<String>,
     /// `offset.metadata.max.bytes`: the largest metadata string of a committed offset.
     pub offset_metadata_max_bytes: u32,
     /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
@@ -153,6 +164,11 @@ impl Default for BrokerSettings {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX as u32,
+            group_coordinator_rebalance_protocols: vec!["classic".into(), "consumer".into()],
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_max_size: i32::MAX as u32,
+            group_consumer_assignors: vec!["uniform".into(), "range".into()],
             offset_metadata_max_bytes: 4_096,
             offsets_retention_check_interval_ms: 600_000,
             explicit: BTreeMap::new(),
@@ -339,6 +355,39 @@ impl BrokerSettings {
             settings.group_max_size =
                 int_in(key_value("group.max.size", v), 1, i32::MAX as i64)? as u32;
         }
+        if let Some(v) = get("group.coordinator.rebalance.protocols") {
+            settings.group_coordinator_rebalance_protocols = rebalance_protocols(v)?;
+        }
+        if let Some(v) = get("group.consumer.session.timeout.ms") {
+            settings.group_consumer_session_timeout_ms = int_in(
+                key_value("group.consumer.session.timeout.ms", v),
+                1,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if let Some(v) = get("group.consumer.heartbeat.interval.ms") {
+            settings.group_consumer_heartbeat_interval_ms = int_in(
+                key_value("group.consumer.heartbeat.interval.ms", v),
+                1,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if settings.group_consumer_heartbeat_interval_ms
+            >= settings.group_consumer_session_timeout_ms
+        {
+            return Err(invalid(
+                "group.consumer.heartbeat.interval.ms",
+                &settings.group_consumer_heartbeat_interval_ms.to_string(),
+                "must be less than group.consumer.session.timeout.ms",
+            ));
+        }
+        if let Some(v) = get("group.consumer.max.size") {
+            settings.group_consumer_max_size =
+                int_in(key_value("group.consumer.max.size", v), 1, i32::MAX as i64)? as u32;
+        }
+        if let Some(v) = get("group.consumer.assignors") {
+            settings.group_consumer_assignors = consumer_assignors(v)?;
+        }
         if let Some(v) = get("offset.metadata.max.bytes") {
             settings.offset_metadata_max_bytes = int_in(
                 key_value("offset.metadata.max.bytes", v),
@@ -477,6 +526,26 @@ impl BrokerSettings {
             ),
             ("group.max.size", self.group_max_size.to_string()),
             (
+                "group.coordinator.rebalance.protocols",
+                self.group_coordinator_rebalance_protocols.join(","),
+            ),
+            (
+                "group.consumer.session.timeout.ms",
+                self.group_consumer_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms",
+                self.group_consumer_heartbeat_interval_ms.to_string(),
+            ),
+            (
+                "group.consumer.max.size",
+                self.group_consumer_max_size.to_string(),
+            ),
+            (
+                "group.consumer.assignors",
+                self.group_consumer_assignors.join(","),
+            ),
+            (
                 "offset.metadata.max.bytes",
                 self.offset_metadata_max_bytes.to_string(),
             ),
@@ -563,9 +632,66 @@ const KNOWN_KEYS: &[&str] = &[
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
     "group.max.size",
+    "group.coordinator.rebalance.protocols",
+    "group.consumer.session.timeout.ms",
+    "group.consumer.heartbeat.interval.ms",
+    "group.consumer.max.size",
+    "group.consumer.assignors",
     "offset.metadata.max.bytes",
     "offsets.retention.check.interval.ms",
 ];
+
+/// A comma-separated list, entries trimmed, empty entries dropped.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `group.coordinator.rebalance.protocols`: Kafka requires `classic`; `consumer` enables
+/// KIP-848 groups. Share and streams groups are not built.
+fn rebalance_protocols(value: &str) -> Result<Vec<String>, SettingsError> {
+    let key = "group.coordinator.rebalance.protocols";
+    let protocols = list(value);
+    if let Some(unknown) = protocols
+        .iter()
+        .find(|p| !matches!(p.as_str(), "classic" | "consumer"))
+    {
+        return Err(invalid(
+            key,
+            value,
+            format!("unknown or unsupported protocol `{unknown}` (classic, consumer)"),
+        ));
+    }
+    if !protocols.iter().any(|p| p == "classic") {
+        return Err(invalid(key, value, "must include classic"));
+    }
+    Ok(protocols)
+}
+
+/// `group.consumer.assignors`: at least one, each `uniform` or `range` (Kafka also takes the
+/// assignors' class names, which have no meaning here).
+fn consumer_assignors(value: &str) -> Result<Vec<String>, SettingsError> {
+    let key = "group.consumer.assignors";
+    let assignors = list(value);
+    if assignors.is_empty() {
+        return Err(invalid(key, value, "must name at least one assignor"));
+    }
+    if let Some(unknown) = assignors
+        .iter()
+        .find(|name| crate::group::consumer::assignors::assignor(name).is_none())
+    {
+        return Err(invalid(
+            key,
+            value,
+            format!("unknown assignor `{unknown}` (uniform, range)"),
+        ));
+    }
+    Ok(assignors)
+}
 
 fn key_value<'a>(key: &'a str, value: &'a str) -> (&'a str, &'a str) {
     (key, value)
@@ -653,190 +779,5 @@ fn retention((key, value): (&str, &str), unit_ms: i64) -> Result<i64, SettingsEr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_are_kafkas() {
-        let settings = BrokerSettings::default();
-        assert_eq!(settings.log_retention_ms, 604_800_000);
-        assert_eq!(settings.log_segment_bytes, 1_073_741_824);
-        assert_eq!(settings.message_max_bytes, 1_048_588);
-        assert_eq!(settings.socket_request_max_bytes, 104_857_600);
-        assert!(settings.auto_create_topics_enable);
-        assert_eq!(settings.flush_policy, FlushPolicy::Sync);
-        assert_eq!(settings.log_flush_offset_checkpoint_interval_ms, 60_000);
-    }
-
-    #[test]
-    fn the_checkpoint_interval_is_a_positive_number_of_ms() {
-        let key = "log.flush.offset.checkpoint.interval.ms";
-        let s = BrokerSettings::from_pairs(pairs(&[(key, "5000")])).unwrap();
-        assert_eq!(s.log_flush_offset_checkpoint_interval_ms, 5_000);
-        assert!(
-            s.describe()
-                .iter()
-                .any(|(n, v, explicit)| *n == key && v == "5000" && *explicit)
-        );
-        for bad in ["0", "-1", "soon"] {
-            let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
-            assert!(error.to_string().contains(key), "{error}");
-        }
-    }
-
-    #[test]
-    fn the_offsets_topic_settings_have_kafkas_defaults_and_bounds() {
-        let defaults = BrokerSettings::default();
-        assert_eq!(defaults.offsets_topic_num_partitions, 50);
-        assert_eq!(defaults.offsets_topic_replication_factor, 3);
-        assert_eq!(defaults.offsets_topic_segment_bytes, 104_857_600);
-        let s = BrokerSettings::from_pairs(pairs(&[
-            ("offsets.topic.num.partitions", "3"),
-            ("offsets.topic.replication.factor", "1"),
-            ("offsets.topic.segment.bytes", "1048576"),
-        ]))
-        .unwrap();
-        assert_eq!(s.offsets_topic_num_partitions, 3);
-        assert_eq!(s.offsets_topic_replication_factor, 1);
-        assert_eq!(s.offsets_topic_segment_bytes, 1_048_576);
-        assert_eq!(s.unknown_keys().count(), 0);
-        for key in [
-            "offsets.topic.num.partitions",
-            "offsets.topic.replication.factor",
-        ] {
-            let error = BrokerSettings::from_pairs(pairs(&[(key, "0")])).unwrap_err();
-            assert!(error.to_string().contains(key), "{error}");
-        }
-    }
-
-    #[test]
-    fn retention_in_ms_wins_over_minutes_and_hours() {
-        let s = BrokerSettings::from_pairs(pairs(&[
-            ("log.retention.hours", "1"),
-            ("log.retention.minutes", "2"),
-        ]))
-        .unwrap();
-        assert_eq!(s.log_retention_ms, 120_000);
-        let s = BrokerSettings::from_pairs(pairs(&[
-            ("log.retention.hours", "1"),
-            ("log.retention.ms", "5"),
-        ]))
-        .unwrap();
-        assert_eq!(s.log_retention_ms, 5);
-        let described = s.describe();
-        let entry = described
-            .iter()
-            .find(|(n, _, _)| *n == "log.retention.ms")
-            .unwrap();
-        assert_eq!((entry.1.as_str(), entry.2), ("5", true));
-    }
-
-    #[test]
-    fn invalid_values_name_the_key_and_the_rule() {
-        let error = BrokerSettings::from_pairs(pairs(&[("num.partitions", "0")])).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "invalid value \"0\" for num.partitions: must be between 1 and 2147483647"
-        );
-        let error =
-            BrokerSettings::from_pairs(pairs(&[("auto.create.topics.enable", "yes")])).unwrap_err();
-        assert!(error.to_string().contains("must be true or false"));
-        let error =
-            BrokerSettings::from_pairs(pairs(&[("log.flush.policy", "never")])).unwrap_err();
-        assert!(error.to_string().contains("must be one of sync, os"));
-    }
-
-    #[test]
-    fn the_cleaner_settings_have_kafkas_defaults_and_bounds() {
-        let defaults = BrokerSettings::default();
-        assert!(defaults.log_cleaner_enable);
-        assert_eq!(defaults.log_cleaner_threads, 1);
-        assert_eq!(defaults.log_cleaner_dedupe_buffer_size, 134_217_728);
-        assert_eq!(defaults.log_cleaner_io_max_bytes_per_second, f64::MAX);
-        assert_eq!(defaults.log_cleaner_backoff_ms, 15_000);
-        assert_eq!(defaults.log_cleaner_min_cleanable_ratio, 0.5);
-        assert_eq!(defaults.log_cleaner_max_compaction_lag_ms, i64::MAX);
-        assert_eq!(defaults.log_cleaner_delete_retention_ms, 86_400_000);
-        let s = BrokerSettings::from_pairs(pairs(&[
-            ("log.cleanup.policy", "compact,delete"),
-            ("log.cleaner.enable", "false"),
-            ("log.cleaner.backoff.ms", "100"),
-            ("log.cleaner.min.cleanable.ratio", "0.01"),
-            ("log.cleaner.dedupe.buffer.size", "1048576"),
-            ("log.cleaner.io.max.bytes.per.second", "5e5"),
-            ("log.cleaner.threads", "3"),
-        ]))
-        .unwrap();
-        assert_eq!(s.log_cleaner_io_max_bytes_per_second, 500_000.0);
-        assert_eq!(s.log_cleaner_threads, 3);
-        assert_eq!(s.log_cleanup_policy, "compact,delete");
-        assert!(!s.log_cleaner_enable);
-        assert_eq!(s.log_cleaner_backoff_ms, 100);
-        assert_eq!(s.log_cleaner_min_cleanable_ratio, 0.01);
-        assert_eq!(s.unknown_keys().count(), 0);
-        for (key, bad) in [
-            ("log.cleanup.policy", "shred"),
-            ("log.cleaner.enable", "sometimes"),
-            ("log.cleaner.threads", "-1"),
-            ("log.cleaner.dedupe.buffer.size", "0"),
-            ("log.cleaner.io.max.bytes.per.second", "0"),
-            ("log.cleaner.io.max.bytes.per.second", "-1.5"),
-            ("log.cleaner.io.max.bytes.per.second", "fast"),
-            ("log.cleaner.io.max.bytes.per.second", "NaN"),
-            ("log.cleaner.backoff.ms", "-5"),
-            ("log.cleaner.min.cleanable.ratio", "2"),
-            ("log.cleaner.min.compaction.lag.ms", "-1"),
-            ("log.cleaner.max.compaction.lag.ms", "0"),
-            ("log.cleaner.delete.retention.ms", "-1"),
-        ] {
-            let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
-            assert!(error.to_string().contains(key), "{error}");
-        }
-    }
-
-    #[test]
-    fn the_cleaner_io_rate_is_described_as_kafka_writes_a_double() {
-        let describe = |s: &BrokerSettings| {
-            s.describe()
-                .into_iter()
-                .find(|(key, _, _)| *key == "log.cleaner.io.max.bytes.per.second")
-                .map(|(_, value, explicit)| (value, explicit))
-        };
-        let defaults = BrokerSettings::default();
-        assert_eq!(
-            describe(&defaults),
-            Some(("1.7976931348623157E308".to_owned(), false))
-        );
-        let set = BrokerSettings::from_pairs(pairs(&[(
-            "log.cleaner.io.max.bytes.per.second",
-            "1048576",
-        )]))
-        .unwrap();
-        assert_eq!(describe(&set), Some(("1048576.0".to_owned(), true)));
-        assert_eq!(java_double(1e7), "1.0E7");
-        assert_eq!(java_double(0.5), "0.5");
-        assert_eq!(java_double(2.5e-4), "2.5E-4");
-        let error =
-            BrokerSettings::from_pairs(pairs(&[("log.cleaner.io.max.bytes.per.second", "0")]))
-                .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "invalid value \"0\" for log.cleaner.io.max.bytes.per.second: must be a number above 0"
-        );
-    }
-
-    #[test]
-    fn unknown_keys_are_kept_and_reported() {
-        let s = BrokerSettings::from_pairs(pairs(&[("log.dirs", "/x"), ("num.partitions", "3")]))
-            .unwrap();
-        assert_eq!(s.num_partitions, 3);
-        assert_eq!(s.unknown_keys().collect::<Vec<_>>(), vec!["log.dirs"]);
-    }
-}
+#[path = "settings_tests.rs"]
+mod tests;

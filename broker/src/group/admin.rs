@@ -56,6 +56,16 @@ impl GroupCoordinator {
     pub fn describe(&self, group_id: &str) -> Result<GroupDescription, GroupError> {
         self.check_coordinator(group_id)?;
         let groups = lock(&self.groups);
+        if lock(&self.consumer_groups).contains_key(group_id) {
+            // Kafka's DescribeGroups (up to version 5) answers a consumer group as Dead: it
+            // is not a classic group (ConsumerGroupDescribe describes it).
+            return Ok(GroupDescription {
+                state: GroupState::Dead,
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        }
         let has_offsets = lock(&self.offsets)
             .get(group_id)
             .is_some_and(|committed| !committed.is_empty());
@@ -83,6 +93,11 @@ impl GroupCoordinator {
     /// completed a generation, a tombstone for its metadata record.
     pub async fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
+        let consumer_tombstones = self.delete_consumer_group(group_id, now_ms)?;
+        let consumer = consumer_tombstones.is_some();
+        if let Some(appended) = consumer_tombstones {
+            written(group_id, appended).await?;
+        }
         let (known, tombstone) = {
             let mut groups = lock(&self.groups);
             let (in_groups, tombstone) = match groups.get_mut(group_id) {
@@ -95,7 +110,7 @@ impl GroupCoordinator {
                 None => (false, None),
             };
             (
-                in_groups || lock(&self.offsets).contains_key(group_id),
+                consumer || in_groups || lock(&self.offsets).contains_key(group_id),
                 tombstone,
             )
         };

@@ -1,6 +1,7 @@
-//! The consumer group coordinator (classic protocol): group membership and rebalances
-//! (`state.rs`, pure), committed offsets (`offsets.rs`) and group metadata
-//! (`metadata_record.rs`, `store.rs`, `state/restore.rs`) kept in `__consumer_offsets`.
+//! The consumer group coordinator: classic group membership and rebalances (`state.rs`,
+//! pure), KIP-848 consumer groups (`consumer/`, pure, wired in `consumer_groups.rs`),
+//! committed offsets (`offsets.rs`) and group metadata (`metadata_record.rs`, `store.rs`,
+//! `state/restore.rs`) kept in `__consumer_offsets`.
 //!
 //! ```text
 //!  JoinGroup / SyncGroup ─► Group (state.rs) ── answer now, or when the join phase ends
@@ -18,6 +19,8 @@
 
 mod admin;
 pub mod consumer;
+mod consumer_groups;
+mod consumer_restore;
 mod metadata_record;
 mod offsets;
 mod replay;
@@ -32,6 +35,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 pub use admin::GroupDescription;
+pub use consumer_groups::{ConsumerGroupDescription, ConsumerHeartbeatError};
 pub use offsets::{CommittedOffset, partition_for};
 pub use state::{GroupLimits, GroupState, Join, JoinAnswer, MemberDescription};
 
@@ -81,6 +85,8 @@ pub enum GroupError {
     StorageError,
     #[error("an offset of the partition is part of a transaction that has not ended")]
     UnstableOffsetCommit,
+    #[error("the member epoch is not the member's current one")]
+    StaleMemberEpoch,
 }
 
 /// What the broker's settings say of groups.
@@ -92,6 +98,12 @@ pub struct GroupSettings {
     /// `offsets.retention.minutes`: how long offsets outlive their group's last member.
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval: Duration,
+    /// KIP-848 groups: whether `group.coordinator.rebalance.protocols` has `consumer`.
+    pub consumer_protocol: bool,
+    /// `group.consumer.session.timeout.ms`, `.heartbeat.interval.ms`, `.max.size`.
+    pub consumer: consumer::group::ConsumerGroupConfig,
+    /// `group.consumer.assignors`, the default first.
+    pub consumer_assignors: Vec<String>,
 }
 
 impl From<&crate::config::BrokerSettings> for GroupSettings {
@@ -113,6 +125,18 @@ impl From<&crate::config::BrokerSettings> for GroupSettings {
             offsets_retention_check_interval: Duration::from_millis(
                 settings.offsets_retention_check_interval_ms,
             ),
+            consumer_protocol: settings
+                .group_coordinator_rebalance_protocols
+                .iter()
+                .any(|p| p == "consumer"),
+            consumer: consumer::group::ConsumerGroupConfig {
+                session_timeout: Duration::from_millis(settings.group_consumer_session_timeout_ms),
+                heartbeat_interval: Duration::from_millis(
+                    settings.group_consumer_heartbeat_interval_ms,
+                ),
+                max_size: settings.group_consumer_max_size as usize,
+            },
+            consumer_assignors: settings.group_consumer_assignors.clone(),
         }
     }
 }
@@ -139,6 +163,8 @@ pub struct GroupCoordinator {
     topics: Arc<Topics>,
     settings: GroupSettings,
     groups: Mutex<HashMap<String, Group>>,
+    /// KIP-848 groups (`consumer_groups.rs`). Locked after `groups` when both are held.
+    consumer_groups: Mutex<HashMap<String, consumer::group::ConsumerGroup>>,
     offsets: Mutex<HashMap<String, OffsetMap>>,
     /// `__consumer_offsets` partitions read into the cache.
     loaded: Mutex<HashSet<i32>>,
@@ -163,6 +189,7 @@ impl GroupCoordinator {
             topics,
             settings,
             groups: Mutex::new(HashMap::new()),
+            consumer_groups: Mutex::new(HashMap::new()),
             offsets: Mutex::new(HashMap::new()),
             loaded: Mutex::new(HashSet::new()),
             last_active: Mutex::new(HashMap::new()),
@@ -321,8 +348,7 @@ impl GroupCoordinator {
             groups: stored_groups,
             pending,
             records,
-            // KIP-848 groups are not rebuilt yet; their records are read and kept.
-            consumer_groups: _,
+            consumer_groups,
         } = replay;
         let groups = loaded.len();
         let restored = stored_groups
@@ -337,11 +363,13 @@ impl GroupCoordinator {
         }
         lock(&self.pending).extend(pending);
         self.restore_groups(stored_groups);
+        let consumer_groups = self.restore_consumer_groups(consumer_groups);
         lock(&self.loaded).insert(index);
         tracing::info!(
             partition = index,
             groups,
             restored,
+            consumer_groups,
             records,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "loaded {CONSUMER_OFFSETS} partition"
@@ -354,6 +382,7 @@ impl GroupCoordinator {
         let partitions = self.settings.offsets_partitions;
         lock(&self.offsets).retain(|group, _| partition_for(group, partitions) != index);
         lock(&self.groups).retain(|group, _| partition_for(group, partitions) != index);
+        lock(&self.consumer_groups).retain(|group, _| partition_for(group, partitions) != index);
         let mut pending = lock(&self.pending);
         for offsets in pending.values_mut() {
             offsets.retain(|o| partition_for(&o.group, partitions) != index);
@@ -373,6 +402,9 @@ impl GroupCoordinator {
             }
         }
         groups.retain(|_, group| group.state() != GroupState::Dead);
+        drop(groups);
+        drop(last_active);
+        self.tick_consumer_groups(now, now_ms);
     }
 
     /// Removes committed offsets past `offsets.retention.minutes`, as Kafka does: a group
@@ -384,11 +416,17 @@ impl GroupCoordinator {
         let retention = self.settings.offsets_retention_ms;
         let doomed: Vec<(String, OffsetWrites)> = {
             let groups = lock(&self.groups);
+            let consumer_groups = lock(&self.consumer_groups);
             let last_active = lock(&self.last_active);
             let offsets = lock(&self.offsets);
             offsets
                 .iter()
                 .filter(|(id, _)| groups.get(*id).is_none_or(|group| group.is_empty()))
+                .filter(|(id, _)| {
+                    consumer_groups
+                        .get(*id)
+                        .is_none_or(|group| group.is_empty())
+                })
                 .filter_map(|(id, committed)| {
                     let expired: Vec<_> = committed
                         .iter()
@@ -423,7 +461,8 @@ impl GroupCoordinator {
                 }
             }
         }
-        let removed = self.remove_empty_groups(now_ms).await;
+        let removed = self.remove_empty_groups(now_ms).await
+            + self.remove_empty_consumer_groups(now_ms).await;
         if removed > 0 {
             tracing::info!(removed, "removed empty groups without offsets");
         }
@@ -439,6 +478,13 @@ impl GroupCoordinator {
         let (respond, answer) = oneshot::channel();
         {
             let mut groups = lock(&self.groups);
+            if lock(&self.consumer_groups)
+                .get(group_id)
+                .is_some_and(|group| !group.is_empty())
+            {
+                // Kafka: a classic member cannot join a consumer group it cannot convert.
+                return refused(GroupError::InconsistentGroupProtocol);
+            }
             let group = groups
                 .entry(group_id.to_owned())
                 .or_insert_with(|| Group::new(group_id));
@@ -519,6 +565,9 @@ impl GroupCoordinator {
     ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
         let groups = lock(&self.groups);
+        if let Some(group) = lock(&self.consumer_groups).get(group_id) {
+            return consumer_groups::check_commit(group, member_id, generation);
+        }
         let Some(group) = groups.get(group_id) else {
             return if generation < 0 {
                 Ok(())

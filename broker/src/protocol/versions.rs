@@ -112,6 +112,21 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         ApiKey::OffsetDelete,
         range(m::OffsetDeleteRequest::VERSIONS, 0, 0),
     ),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        range(m::ConsumerGroupHeartbeatRequest::VERSIONS, 0, 1),
+    ),
+    (
+        ApiKey::ConsumerGroupDescribe,
+        range(m::ConsumerGroupDescribeRequest::VERSIONS, 0, 1),
+    ),
+];
+
+/// The KIP-848 APIs, advertised only when `group.coordinator.rebalance.protocols` has
+/// `consumer`.
+const CONSUMER_PROTOCOL: [ApiKey; 2] = [
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 const fn range(crate_range: VersionRange, min: i16, max: i16) -> VersionRange {
@@ -147,10 +162,12 @@ fn advertised_min(key: ApiKey, range: VersionRange) -> i16 {
     if key == ApiKey::Produce { 0 } else { range.min }
 }
 
-/// The ApiVersions answer: every implemented API with its range.
-pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+/// The ApiVersions answer: every implemented API with its range (the KIP-848 APIs only with
+/// `consumer_protocol`).
+pub fn api_versions_response(error_code: i16, consumer_protocol: bool) -> ApiVersionsResponse {
     let api_keys = IMPLEMENTED
         .iter()
+        .filter(|(key, _)| consumer_protocol || !CONSUMER_PROTOCOL.contains(key))
         .map(|(key, range)| {
             ApiVersion::default()
                 .with_api_key(*key as i16)
@@ -181,11 +198,27 @@ mod tests {
 
     #[test]
     fn api_versions_lists_each_api_once() {
-        let response = api_versions_response(0);
+        let response = api_versions_response(0, true);
         let mut keys: Vec<i16> = response.api_keys.iter().map(|k| k.api_key).collect();
         let count = keys.len();
         keys.dedup();
         assert_eq!(keys.len(), count);
         assert!(keys.contains(&(ApiKey::ApiVersions as i16)));
+    }
+
+    #[test]
+    fn the_consumer_group_apis_are_advertised_only_with_the_consumer_protocol() {
+        let listed = |consumer: bool| -> Vec<i16> {
+            api_versions_response(0, consumer)
+                .api_keys
+                .iter()
+                .map(|k| k.api_key)
+                .collect()
+        };
+        for key in CONSUMER_PROTOCOL {
+            assert!(listed(true).contains(&(key as i16)), "{key:?}");
+            assert!(!listed(false).contains(&(key as i16)), "{key:?}");
+        }
+        assert!(listed(false).contains(&(ApiKey::JoinGroup as i16)));
     }
 }

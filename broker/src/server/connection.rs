@@ -148,8 +148,10 @@ pub async fn run(
                 // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges,
                 // so the client can retry at a version both sides know.
                 tracing::debug!(%peer, version, "ApiVersions above our range; answering at v0");
-                let body =
-                    versions::api_versions_response(ResponseError::UnsupportedVersion.code());
+                let body = versions::api_versions_response(
+                    ResponseError::UnsupportedVersion.code(),
+                    broker.groups.settings().consumer_protocol,
+                );
                 Pending {
                     api_key: ApiKey::ApiVersions,
                     version: 0,

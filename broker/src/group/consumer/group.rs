@@ -30,6 +30,8 @@ use super::member::{
 };
 use super::reconcile::{Target, reconcile};
 
+pub use restore::StoredGroup;
+
 /// Why a heartbeat was refused; the API layer gives each its Kafka code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConsumerGroupError {
@@ -203,6 +205,34 @@ impl ConsumerGroup {
 
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// The assignor the group uses now: the one most members ask for, else the first of
+    /// `assignors` (`group.consumer.assignors`).
+    pub fn preferred_assignor<'a>(
+        &self,
+        assignors: &[&'a dyn Assignor],
+    ) -> Option<&'a dyn Assignor> {
+        choose_assignor(&self.members, assignors).ok()
+    }
+
+    /// Kafka's name of the group's state: `Empty` without members, `Assigning` while the
+    /// target assignment lags the group epoch, `Reconciling` while a member is not at the
+    /// target, else `Stable`.
+    pub fn state_name(&self) -> &'static str {
+        if self.members.is_empty() {
+            "Empty"
+        } else if self.target_epoch < self.group_epoch {
+            "Assigning"
+        } else if self
+            .members
+            .values()
+            .any(|m| !m.is_reconciled_to(self.target_epoch))
+        {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
     }
 
     /// The changes made since the last call, oldest first.
@@ -779,3 +809,6 @@ fn new_member_id() -> MemberId {
         }
     }
 }
+
+#[path = "group_restore.rs"]
+mod restore;
