@@ -28,6 +28,8 @@ pub struct GroupRow {
     pub initial_rebalance_delay_ms: u64,
     /// A third member joining a stable group of two, until all three hold their shares.
     pub member_join_stable_seconds: Option<f64>,
+    /// The same with the KIP-848 consumer protocol (`group.protocol=consumer`).
+    pub member_join_stable_seconds_consumer: Option<f64>,
     /// Groups of one member with one committed offset each, and the broker's resident set
     /// before and after they were made.
     pub many_groups: usize,
@@ -66,7 +68,7 @@ pub fn render(rows: &[GroupRow], out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "{:<11} {:>7} {:>5} {:>10} {:>8} {:>9} {:>6} {:>5} {:>8} {:>10} {:>11} {:>7} {:>10} {:>10} {:>9}",
+        "{:<11} {:>7} {:>5} {:>10} {:>8} {:>9} {:>6} {:>5} {:>8} {:>10} {:>11} {:>8} {:>7} {:>10} {:>10} {:>9}",
         "target",
         "members",
         "parts",
@@ -78,6 +80,7 @@ pub fn render(rows: &[GroupRow], out: &mut String) {
         "cpu-s/GB",
         "new-group",
         "member-join",
+        "join-848",
         "groups",
         "rss-before",
         "rss-groups",
@@ -90,7 +93,7 @@ pub fn render(rows: &[GroupRow], out: &mut String) {
             .map(|cores| cores * 1000.0 / row.mb_per_sec);
         let _ = writeln!(
             out,
-            "{:<11} {:>7} {:>5} {:>10} {:>8.1} {:>9} {:>6} {:>5} {:>8} {:>10} {:>11} {:>7} {:>10} {:>10} {:>9}",
+            "{:<11} {:>7} {:>5} {:>10} {:>8.1} {:>9} {:>6} {:>5} {:>8} {:>10} {:>11} {:>8} {:>7} {:>10} {:>10} {:>9}",
             row.target,
             row.members,
             row.partitions,
@@ -103,6 +106,7 @@ pub fn render(rows: &[GroupRow], out: &mut String) {
             cpu_per_gb.map_or("-".into(), |s| format!("{s:.2}")),
             seconds(row.new_group_stable_seconds),
             seconds(row.member_join_stable_seconds),
+            seconds(row.member_join_stable_seconds_consumer),
             row.many_groups,
             mib(row.rss_before_groups_bytes),
             mib(row.rss_with_groups_bytes),
@@ -112,7 +116,7 @@ pub fn render(rows: &[GroupRow], out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "  new-group includes group.initial.rebalance.delay.ms ({} ms here; Kafka's default is 3000); member-join waits for the others' next heartbeat (librdkafka: every 3 s)",
+        "  new-group includes group.initial.rebalance.delay.ms ({} ms here; Kafka's default is 3000); member-join waits for the others' next heartbeat (librdkafka: every 3 s); join-848 is member-join with group.protocol=consumer (the broker's group.consumer.heartbeat.interval.ms, 5 s by default as Kafka's)",
         rows[0].initial_rebalance_delay_ms
     );
 }
@@ -151,6 +155,7 @@ mod tests {
             new_group_stable_seconds: Some(3.1),
             initial_rebalance_delay_ms: 3000,
             member_join_stable_seconds: Some(2.25),
+            member_join_stable_seconds_consumer: Some(5.5),
             many_groups: 10_000,
             many_groups_seconds: Some(4.0),
             rss_before_groups_bytes: Some(20 << 20),

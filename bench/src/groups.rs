@@ -66,15 +66,18 @@ struct Tracker {
 impl ClientContext for Tracker {}
 
 impl ConsumerContext for Tracker {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let held = match rebalance {
-            Rebalance::Assign(list) => {
-                Some(list.elements().iter().map(|e| e.partition()).collect())
-            }
-            Rebalance::Revoke(_) | Rebalance::Error(_) => None,
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // The whole assignment after the change: with the consumer protocol (and cooperative
+        // assignors) a callback carries only the partitions added or taken away.
+        let held: Option<BTreeSet<i32>> = match rebalance {
+            Rebalance::Error(_) => None,
+            Rebalance::Assign(_) | Rebalance::Revoke(_) => consumer
+                .assignment()
+                .ok()
+                .map(|list| list.elements().iter().map(|e| e.partition()).collect()),
         };
         if let Some(slot) = lock(&self.holdings).get_mut(self.index) {
-            *slot = held;
+            *slot = held.filter(|held| !held.is_empty());
         }
     }
 }
@@ -89,6 +92,15 @@ struct Reading {
     done: Mutex<Option<Instant>>,
 }
 
+/// The rebalance protocol a group's members speak (`group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// JoinGroup/SyncGroup with the client's assignor (librdkafka's default `range,roundrobin`).
+    Classic,
+    /// KIP-848: ConsumerGroupHeartbeat, the broker's assignor.
+    Consumer,
+}
+
 /// A group's members, each polled on its own thread until dropped.
 pub struct Group {
     holdings: Holdings,
@@ -99,12 +111,20 @@ pub struct Group {
     group: String,
     topic: String,
     expected: u64,
+    protocol: Protocol,
 }
 
 impl Group {
     /// A group of no members yet; `expected` is the record count that ends a read.
-    pub fn new(bootstrap: &str, group: &str, topic: &str, expected: u64) -> Self {
+    pub fn new(
+        bootstrap: &str,
+        group: &str,
+        topic: &str,
+        expected: u64,
+        protocol: Protocol,
+    ) -> Self {
         Self {
+            protocol,
             holdings: Arc::default(),
             reading: Arc::default(),
             stop: Arc::default(),
@@ -123,7 +143,11 @@ impl Group {
             holdings.push(None);
             holdings.len() - 1
         };
-        let consumer: BaseConsumer<Tracker> = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        if self.protocol == Protocol::Consumer {
+            config.set("group.protocol", "consumer");
+        }
+        let consumer: BaseConsumer<Tracker> = config
             .set("bootstrap.servers", &self.bootstrap)
             .set("group.id", &self.group)
             .set("auto.offset.reset", "earliest")
@@ -241,7 +265,7 @@ pub fn read_as_group(
     members: usize,
     expected: u64,
 ) -> anyhow::Result<(Duration, (u64, u64, Duration))> {
-    let mut consumers = Group::new(bootstrap, group, topic, expected);
+    let mut consumers = Group::new(bootstrap, group, topic, expected, Protocol::Classic);
     let since = Instant::now();
     for _ in 0..members {
         consumers.add_member()?;
@@ -253,8 +277,13 @@ pub fn read_as_group(
 
 /// A stable group of two, then a third member: the time from its subscribe until all three
 /// hold their shares.
-pub fn third_member_joins(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<Duration> {
-    let mut consumers = Group::new(bootstrap, group, topic, u64::MAX);
+pub fn third_member_joins(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    protocol: Protocol,
+) -> anyhow::Result<Duration> {
+    let mut consumers = Group::new(bootstrap, group, topic, u64::MAX, protocol);
     let since = Instant::now();
     consumers.add_member()?;
     consumers.add_member()?;

@@ -4,7 +4,8 @@
 //!  broker with its defaults (log.flush.policy=sync, group.initial.rebalance.delay.ms=3000):
 //!    create a 6-partition topic, fill it (1 KiB records, the case budget)
 //!    repeat: a group of 1 reads it all; a group of 3 forms (time to stable) and reads it all
-//!    repeat: a group of 2 forms, a 3rd member joins (time to stable)
+//!    repeat: a group of 2 forms, a 3rd member joins (time to stable), with the classic protocol
+//!            and with the consumer protocol (KIP-848)
 //!  broker with group.initial.rebalance.delay.ms=0 (so lone members join at once):
 //!    RSS, then 10,000 groups of one member + one committed offset, RSS again
 //! ```
@@ -17,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::group_report::GroupRow;
-use crate::groups::{self, GROUP_PARTITIONS, MANY_GROUPS};
+use crate::groups::{self, GROUP_PARTITIONS, MANY_GROUPS, Protocol};
 use crate::kafka_load::{self, Acks};
 use crate::rss;
 use crate::run::{Plan, start_fjord_with};
@@ -86,6 +87,7 @@ fn reads_and_rebalances(
 
     // (MB/s, broker CPU-seconds) of each run.
     let (mut single, mut three, mut stable, mut join) = (vec![], vec![], vec![], vec![]);
+    let mut join_848 = vec![];
     for run in 0..plan.repeat {
         let group = format!("bench-one-{run}");
         let (_, (_, bytes, elapsed)) =
@@ -111,13 +113,22 @@ fn reads_and_rebalances(
         stable.push(to_stable.as_secs_f64());
 
         let group = format!("bench-join-{run}");
-        let joined = groups::third_member_joins(&bootstrap, &group, TOPIC)?;
+        let joined = groups::third_member_joins(&bootstrap, &group, TOPIC, Protocol::Classic)?;
+        let group = format!("bench-join-848-{run}");
+        let joined_848 = groups::third_member_joins(&bootstrap, &group, TOPIC, Protocol::Consumer);
         eprintln!(
-            "[bench] {}: a 3rd member joined a stable group of 2 in {:.2} s",
+            "[bench] {}: a 3rd member joined a stable group of 2 in {:.2} s (consumer protocol: {})",
             row.target,
-            joined.as_secs_f64()
+            joined.as_secs_f64(),
+            match &joined_848 {
+                Ok(took) => format!("{:.2} s", took.as_secs_f64()),
+                Err(error) => format!("{error:#}"),
+            }
         );
         join.push(joined.as_secs_f64());
+        if let Ok(took) = joined_848 {
+            join_848.push(took.as_secs_f64());
+        }
     }
     three.sort_by(|a, b| a.0.total_cmp(&b.0));
     if let Some((rate, cpu, elapsed)) = three.get((three.len().max(1) - 1) / 2).copied() {
@@ -132,6 +143,7 @@ fn reads_and_rebalances(
         .map(|single| row.mb_per_sec / single);
     row.new_group_stable_seconds = median(stable);
     row.member_join_stable_seconds = median(join);
+    row.member_join_stable_seconds_consumer = median(join_848);
     Ok(())
 }
 
