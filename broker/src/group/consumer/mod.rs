@@ -27,4 +27,5 @@ pub mod range;
 mod reconcile;
 pub mod records;
 pub mod regex;
+mod request;
 pub mod uniform;
