@@ -320,6 +320,7 @@ pub fn java_client(args: &[&str]) -> anyhow::Result<String> {
 pub mod kafka;
 pub mod member_processes;
 pub mod members;
+pub mod rebalance;
 pub mod transcript;
 pub mod wire;
 

@@ -150,3 +150,38 @@ fn put_varlong(out: &mut Vec<u8>, value: i64) {
         zigzag >>= 7;
     }
 }
+
+/// One connection to the broker at `bootstrap` (`host:port`).
+pub fn connect(bootstrap: &str) -> anyhow::Result<WireClient> {
+    WireClient::connect(bootstrap.parse().context("a bootstrap address")?)
+}
+
+/// The API keys the broker at `bootstrap` advertises in ApiVersions.
+pub fn advertised_api_keys(bootstrap: &str) -> anyhow::Result<std::collections::BTreeSet<i16>> {
+    let request = RequestKind::ApiVersions(kafka_protocol::messages::ApiVersionsRequest::default());
+    match connect(bootstrap)?.call(ApiKey::ApiVersions, 3, request)? {
+        ResponseKind::ApiVersions(response) => {
+            Ok(response.api_keys.iter().map(|k| k.api_key).collect())
+        }
+        other => anyhow::bail!("not an ApiVersions response: {other:?}"),
+    }
+}
+
+/// ConsumerGroupDescribe (v1) of one group.
+pub fn describe_consumer_group(
+    bootstrap: &str,
+    group: &str,
+) -> anyhow::Result<kafka_protocol::messages::ConsumerGroupDescribeResponse> {
+    let request =
+        kafka_protocol::messages::ConsumerGroupDescribeRequest::default().with_group_ids(vec![
+            kafka_protocol::messages::GroupId(StrBytes::from_string(group.to_owned())),
+        ]);
+    match connect(bootstrap)?.call(
+        ApiKey::ConsumerGroupDescribe,
+        1,
+        RequestKind::ConsumerGroupDescribe(request),
+    )? {
+        ResponseKind::ConsumerGroupDescribe(response) => Ok(response),
+        other => anyhow::bail!("not a ConsumerGroupDescribe response: {other:?}"),
+    }
+}

@@ -13,21 +13,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::BrokerProcess;
 use fjord_e2e::kafka::{Delivered, create_topic, keyed_records, produce_all, producer};
 use fjord_e2e::member_processes::{JavaClasses, LineProcess, Ownership, java_records};
-use fjord_e2e::wire::WireClient;
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ConsumerGroupDescribeRequest, GroupId, ListGroupsRequest,
-    RequestKind, ResponseKind,
-};
-use kafka_protocol::protocol::StrBytes;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use fjord_e2e::rebalance::{Member, Recorder, assignment, mark, revoked_since};
+use fjord_e2e::wire::{WireClient, advertised_api_keys, describe_consumer_group};
+use kafka_protocol::messages::{ApiKey, ListGroupsRequest, RequestKind, ResponseKind};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::message::Message as _;
-use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+use rdkafka::{ClientConfig, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
 const TOPIC: &str = "kip848";
@@ -37,38 +33,6 @@ fn start(dir: &Path, settings: &str) -> BrokerProcess {
     std::fs::write(&config, settings).unwrap();
     BrokerProcess::start_in(&dir.join("data"), &["--config", config.to_str().unwrap()]).unwrap()
 }
-
-/// One rebalance callback, as the member saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Change {
-    Assigned(BTreeSet<i32>),
-    Revoked(BTreeSet<i32>),
-}
-
-/// Records every assign and revoke callback of a member.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Change>>);
-
-impl ClientContext for Recorder {}
-
-impl ConsumerContext for Recorder {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let partitions = |list: &TopicPartitionList| {
-            list.elements()
-                .iter()
-                .map(|e| e.partition())
-                .collect::<BTreeSet<i32>>()
-        };
-        let change = match rebalance {
-            Rebalance::Assign(list) => Change::Assigned(partitions(list)),
-            Rebalance::Revoke(list) => Change::Revoked(partitions(list)),
-            Rebalance::Error(_) => return,
-        };
-        self.0.lock().unwrap().push(change);
-    }
-}
-
-type Member = BaseConsumer<Recorder>;
 
 /// A member of the consumer protocol. Classic-only settings (`session.timeout.ms`,
 /// `heartbeat.interval.ms`, `partition.assignment.strategy`) must not be set with it: the
@@ -84,31 +48,6 @@ fn member(bootstrap: &str, group: &str) -> Member {
         .unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
     consumer
-}
-
-fn assignment(member: &Member) -> BTreeSet<i32> {
-    member
-        .assignment()
-        .unwrap()
-        .elements()
-        .iter()
-        .map(|e| e.partition())
-        .collect()
-}
-
-fn mark(member: &Member) -> usize {
-    member.context().0.lock().unwrap().len()
-}
-
-fn revoked_since(member: &Member, since: usize) -> BTreeSet<i32> {
-    member.context().0.lock().unwrap()[since..]
-        .iter()
-        .filter_map(|change| match change {
-            Change::Revoked(partitions) => Some(partitions.clone()),
-            Change::Assigned(_) => None,
-        })
-        .flatten()
-        .collect()
 }
 
 /// Whether every member owns something, each partition has exactly one owner, and no member
@@ -169,47 +108,16 @@ fn wire(bootstrap: &str) -> WireClient {
     WireClient::connect(bootstrap.parse::<SocketAddr>().unwrap()).unwrap()
 }
 
-fn describe(
-    bootstrap: &str,
-    group: &str,
-) -> kafka_protocol::messages::ConsumerGroupDescribeResponse {
-    let request = ConsumerGroupDescribeRequest::default()
-        .with_group_ids(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
-    match wire(bootstrap)
-        .call(
-            ApiKey::ConsumerGroupDescribe,
-            1,
-            RequestKind::ConsumerGroupDescribe(request),
-        )
-        .unwrap()
-    {
-        ResponseKind::ConsumerGroupDescribe(response) => response,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn advertised(bootstrap: &str) -> BTreeSet<i16> {
-    match wire(bootstrap)
-        .call(
-            ApiKey::ApiVersions,
-            3,
-            RequestKind::ApiVersions(ApiVersionsRequest::default()),
-        )
-        .unwrap()
-    {
-        ResponseKind::ApiVersions(response) => {
-            response.api_keys.iter().map(|k| k.api_key).collect()
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn consumer_protocol_members_share_a_topic_keep_their_partitions_and_commit_everything() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path(), "group.consumer.heartbeat.interval.ms=500\n");
     let bootstrap = broker.bootstrap();
-    assert!(advertised(&bootstrap).contains(&(ApiKey::ConsumerGroupHeartbeat as i16)));
+    assert!(
+        advertised_api_keys(&bootstrap)
+            .unwrap()
+            .contains(&(ApiKey::ConsumerGroupHeartbeat as i16))
+    );
     create_topic(&bootstrap, TOPIC, PARTITIONS, &[])
         .await
         .unwrap();
@@ -220,7 +128,7 @@ async fn consumer_protocol_members_share_a_topic_keep_their_partitions_and_commi
     let owned = wait_for_stable(&[&first, &second, &leaving]);
 
     // The broker's view: three members, each at the group epoch with its share.
-    let described = describe(&bootstrap, group);
+    let described = describe_consumer_group(&bootstrap, group).unwrap();
     let described = &described.groups[0];
     assert_eq!(described.error_code, 0, "{:?}", described.error_message);
     assert_eq!(described.assignor_name.as_str(), "uniform");
@@ -341,7 +249,7 @@ fn restart_on(dir: &Path, listen: &str) -> BrokerProcess {
 fn epochs(bootstrap: &str, group: &str) -> (i32, BTreeMap<String, i32>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let response = describe(bootstrap, group);
+        let response = describe_consumer_group(bootstrap, group).unwrap();
         let described = &response.groups[0];
         if described.error_code == 0 {
             let members = described
@@ -624,7 +532,7 @@ async fn a_regex_subscription_takes_in_topics_created_later() {
 
     // The broker resolved the expression: the members subscribe by regex (librdkafka sends it
     // in parentheses), not by names.
-    let response = describe(&bootstrap, group);
+    let response = describe_consumer_group(&bootstrap, group).unwrap();
     for member in &response.groups[0].members {
         let regex = member.subscribed_topic_regex.as_deref().unwrap_or_default();
         assert!(regex.contains("^orders-.*"), "{regex:?}");

@@ -4,22 +4,20 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::BrokerProcess;
 use fjord_e2e::kafka::create_topic;
-use fjord_e2e::wire::WireClient;
+use fjord_e2e::wire::{WireClient, advertised_api_keys, describe_consumer_group};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, OffsetCommitRequest,
-    RequestKind, ResponseKind, TopicName,
+    ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId,
+    OffsetCommitRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -36,38 +34,6 @@ fn wire(bootstrap: &str) -> WireClient {
     WireClient::connect(bootstrap.parse::<SocketAddr>().unwrap()).unwrap()
 }
 
-fn describe(bootstrap: &str, group: &str) -> ConsumerGroupDescribeResponse {
-    let request = ConsumerGroupDescribeRequest::default()
-        .with_group_ids(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
-    match wire(bootstrap)
-        .call(
-            ApiKey::ConsumerGroupDescribe,
-            1,
-            RequestKind::ConsumerGroupDescribe(request),
-        )
-        .unwrap()
-    {
-        ResponseKind::ConsumerGroupDescribe(response) => response,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn advertised(bootstrap: &str) -> BTreeSet<i16> {
-    match wire(bootstrap)
-        .call(
-            ApiKey::ApiVersions,
-            3,
-            RequestKind::ApiVersions(ApiVersionsRequest::default()),
-        )
-        .unwrap()
-    {
-        ResponseKind::ApiVersions(response) => {
-            response.api_keys.iter().map(|k| k.api_key).collect()
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_consumer_protocol_the_apis_are_not_advertised_and_describe_refuses() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,11 +42,11 @@ async fn without_the_consumer_protocol_the_apis_are_not_advertised_and_describe_
         "group.coordinator.rebalance.protocols=classic\n",
     );
     let bootstrap = broker.bootstrap();
-    let apis = advertised(&bootstrap);
+    let apis = advertised_api_keys(&bootstrap).unwrap();
     assert!(!apis.contains(&(ApiKey::ConsumerGroupHeartbeat as i16)));
     assert!(!apis.contains(&(ApiKey::ConsumerGroupDescribe as i16)));
     assert!(apis.contains(&(ApiKey::JoinGroup as i16)));
-    let described = describe(&bootstrap, "any");
+    let described = describe_consumer_group(&bootstrap, "any").unwrap();
     assert_eq!(described.groups[0].error_code, 35, "UNSUPPORTED_VERSION");
 
     // With it, an unknown group is GROUP_ID_NOT_FOUND.
@@ -88,7 +54,10 @@ async fn without_the_consumer_protocol_the_apis_are_not_advertised_and_describe_
     let broker = start(dir.path(), "");
     let deadline = Instant::now() + Duration::from_secs(30);
     let code = loop {
-        let code = describe(&broker.bootstrap(), "unknown").groups[0].error_code;
+        let code = describe_consumer_group(&broker.bootstrap(), "unknown")
+            .unwrap()
+            .groups[0]
+            .error_code;
         // COORDINATOR_LOAD_IN_PROGRESS while the new __consumer_offsets partition loads.
         if code != 14 || Instant::now() > deadline {
             break code;
@@ -226,7 +195,9 @@ async fn bad_heartbeats_and_commits_get_kafkas_errors() {
     let left = heartbeat(&mut client, leave);
     assert_eq!((left.error_code, left.member_epoch), (0, -1));
     assert_eq!(
-        describe(&bootstrap, "wire").groups[0].group_state.as_str(),
+        describe_consumer_group(&bootstrap, "wire").unwrap().groups[0]
+            .group_state
+            .as_str(),
         "Empty"
     );
 }

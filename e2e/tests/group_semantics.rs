@@ -13,17 +13,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::kafka::{Delivered, create_topic, keyed_records, produce_all, producer};
 use fjord_e2e::member_processes::{
     JavaClasses, LineProcess, Ownership, java_records, kcat_assignment,
 };
+use fjord_e2e::rebalance::{Member, Recorder, assignment, mark, revoked_since};
 use fjord_e2e::{BrokerProcess, tool};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::message::Message as _;
-use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+use rdkafka::{ClientConfig, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
 const TOPIC: &str = "shared";
@@ -108,38 +108,6 @@ fn is_balanced_partitioning(owned: &[BTreeSet<i32>]) -> bool {
 
 // --- librdkafka, cooperative-sticky, in process -------------------------------------------
 
-/// One rebalance callback, as the member saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Change {
-    Assigned(BTreeSet<i32>),
-    Revoked(BTreeSet<i32>),
-}
-
-/// Records every assign and revoke callback of a member.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Change>>);
-
-impl ClientContext for Recorder {}
-
-impl ConsumerContext for Recorder {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let partitions = |list: &TopicPartitionList| {
-            list.elements()
-                .iter()
-                .map(|e| e.partition())
-                .collect::<BTreeSet<i32>>()
-        };
-        let change = match rebalance {
-            Rebalance::Assign(list) => Change::Assigned(partitions(list)),
-            Rebalance::Revoke(list) => Change::Revoked(partitions(list)),
-            Rebalance::Error(_) => return,
-        };
-        self.0.lock().unwrap().push(change);
-    }
-}
-
-type Member = BaseConsumer<Recorder>;
-
 fn cooperative_member(bootstrap: &str, group: &str) -> Member {
     let consumer: Member = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -153,33 +121,6 @@ fn cooperative_member(bootstrap: &str, group: &str) -> Member {
         .unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
     consumer
-}
-
-fn assignment(member: &Member) -> BTreeSet<i32> {
-    member
-        .assignment()
-        .unwrap()
-        .elements()
-        .iter()
-        .map(|e| e.partition())
-        .collect()
-}
-
-/// How many callbacks `member` has seen: a mark to look at later ones.
-fn mark(member: &Member) -> usize {
-    member.context().0.lock().unwrap().len()
-}
-
-/// Every partition revoked from `member` in the callbacks after `since`.
-fn revoked_since(member: &Member, since: usize) -> BTreeSet<i32> {
-    member.context().0.lock().unwrap()[since..]
-        .iter()
-        .filter_map(|change| match change {
-            Change::Revoked(partitions) => Some(partitions.clone()),
-            Change::Assigned(_) => None,
-        })
-        .flatten()
-        .collect()
 }
 
 /// Polls the members (no records are waiting) until their assignments are a stable point.
