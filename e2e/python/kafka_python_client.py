@@ -100,14 +100,26 @@ def consume(bootstrap, topic, partitions, count):
         raise RuntimeError(f"consumed {len(lines)} of {count} records from {topic}")
 
 
+def subscribe_known(consumer, topic, listener=None):
+    """Subscribes with the topic's partitions known before joining: a leader that assigns
+    without them rejoins once they arrive, and kafka-python 3.0.12 loses the result of that
+    rejoin when it outlasts one poll() (the member then hangs, without heartbeats, until its
+    session ends)."""
+    consumer.partitions_for_topic(topic)
+    if listener is None:
+        consumer.subscribe([topic])
+    else:
+        consumer.subscribe([topic], listener=listener)
+
+
 def group(bootstrap, topic, group_id, count, seconds):
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    subscribe_known(consumer, topic)
     lines = []
     seen = 0
     deadline = time.monotonic() + seconds
@@ -178,11 +190,7 @@ def member(bootstrap, topic, group_id, session_ms, seconds):
         session_timeout_ms=session_ms,
         heartbeat_interval_ms=min(500, session_ms // 3),
     )
-    # The topic's partitions known before joining: a leader that assigns without them rejoins
-    # once they arrive, and kafka-python 3.0.12 loses the result of that rejoin when it
-    # outlasts one poll() (the member then hangs, without heartbeats, until its session ends).
-    consumer.partitions_for_topic(topic)
-    consumer.subscribe([topic], listener=PrintAssignment(consumer))
+    subscribe_known(consumer, topic, PrintAssignment(consumer))
     deadline = time.monotonic() + seconds
     while not stop.is_set() and time.monotonic() < deadline:
         batches = consumer.poll(timeout_ms=200)
