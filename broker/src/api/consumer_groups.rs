@@ -72,6 +72,7 @@ pub async fn heartbeat(
             .map(|s| s.to_string()),
         server_assignor: request.server_assignor.as_ref().map(|s| s.to_string()),
         owned,
+        classic: None,
         client_id: client_id.to_owned(),
         client_host: client_host(peer.ip()),
     };

@@ -97,6 +97,9 @@ pub fn group_error(error: GroupError) -> ResponseError {
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
         GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+        GroupError::InvalidRequest => ResponseError::InvalidRequest,
+        GroupError::UnsupportedVersion => ResponseError::UnsupportedVersion,
+        GroupError::UnknownServerError => ResponseError::UnknownServerError,
         // As Kafka's group metadata manager: a failed offsets append sends the client to
         // find the coordinator again.
         GroupError::StorageError => ResponseError::NotCoordinator,

@@ -191,8 +191,15 @@ pub async fn sync_group(
         .groups
         .sync(
             request.group_id.0.as_str(),
-            request.member_id.as_str(),
+            (
+                request.member_id.as_str(),
+                request.group_instance_id.as_deref(),
+            ),
             request.generation_id,
+            (
+                request.protocol_type.as_deref(),
+                request.protocol_name.as_deref(),
+            ),
             assignments,
         )
         .await;
@@ -262,6 +269,7 @@ pub async fn leave_group(
 pub async fn offset_commit(
     broker: &Arc<Broker>,
     request: OffsetCommitRequest,
+    version: i16,
 ) -> Result<OffsetCommitResponse, HandleError> {
     let groups = Arc::clone(&broker.groups);
     let _ = blocking(broker, move |_| groups.ensure_offsets_topic()).await?;
@@ -289,10 +297,11 @@ pub async fn offset_commit(
         .collect();
     let verdicts = broker
         .groups
-        .commit(
+        .commit_with_version(
             request.group_id.0.as_str(),
             request.member_id.as_str(),
             request.generation_id_or_member_epoch,
+            version,
             commits,
             now,
         )

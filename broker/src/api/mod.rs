@@ -164,7 +164,7 @@ async fn handle_now(
             groups::leave_group(broker, body, version).await?,
         )),
         RequestKind::OffsetCommit(body) => Some(ResponseKind::OffsetCommit(
-            groups::offset_commit(broker, body).await?,
+            groups::offset_commit(broker, body, version).await?,
         )),
         RequestKind::OffsetFetch(body) => Some(ResponseKind::OffsetFetch(
             groups::offset_fetch(broker, body, version).await?,

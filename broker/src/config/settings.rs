@@ -116,6 +116,9 @@ pub struct BrokerSettings {
     pub group_consumer_max_size: u32,
     /// `group.consumer.assignors`: the server assignors, the default first.
     pub group_consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy`: which way groups convert between the protocols
+    /// while they have members (`bidirectional`, `upgrade`, `downgrade`, `disabled`).
+    pub group_consumer_migration_policy: String,
     /// `offset.metadata.max.bytes`: the largest metadata string of a committed offset.
     pub offset_metadata_max_bytes: u32,
     /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
@@ -169,6 +172,7 @@ impl Default for BrokerSettings {
             group_consumer_heartbeat_interval_ms: 5_000,
             group_consumer_max_size: i32::MAX as u32,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
+            group_consumer_migration_policy: "bidirectional".into(),
             offset_metadata_max_bytes: 4_096,
             offsets_retention_check_interval_ms: 600_000,
             explicit: BTreeMap::new(),
@@ -330,64 +334,7 @@ impl BrokerSettings {
                 i16::MAX as i64,
             )? as i16;
         }
-        if let Some(v) = get("group.initial.rebalance.delay.ms") {
-            settings.group_initial_rebalance_delay_ms = int_in(
-                key_value("group.initial.rebalance.delay.ms", v),
-                0,
-                i32::MAX as i64,
-            )? as u64;
-        }
-        if let Some(v) = get("group.min.session.timeout.ms") {
-            settings.group_min_session_timeout_ms = int_in(
-                key_value("group.min.session.timeout.ms", v),
-                0,
-                i32::MAX as i64,
-            )? as u64;
-        }
-        if let Some(v) = get("group.max.session.timeout.ms") {
-            settings.group_max_session_timeout_ms = int_in(
-                key_value("group.max.session.timeout.ms", v),
-                0,
-                i32::MAX as i64,
-            )? as u64;
-        }
-        if let Some(v) = get("group.max.size") {
-            settings.group_max_size =
-                int_in(key_value("group.max.size", v), 1, i32::MAX as i64)? as u32;
-        }
-        if let Some(v) = get("group.coordinator.rebalance.protocols") {
-            settings.group_coordinator_rebalance_protocols = rebalance_protocols(v)?;
-        }
-        if let Some(v) = get("group.consumer.session.timeout.ms") {
-            settings.group_consumer_session_timeout_ms = int_in(
-                key_value("group.consumer.session.timeout.ms", v),
-                1,
-                i32::MAX as i64,
-            )? as u64;
-        }
-        if let Some(v) = get("group.consumer.heartbeat.interval.ms") {
-            settings.group_consumer_heartbeat_interval_ms = int_in(
-                key_value("group.consumer.heartbeat.interval.ms", v),
-                1,
-                i32::MAX as i64,
-            )? as u64;
-        }
-        if settings.group_consumer_heartbeat_interval_ms
-            >= settings.group_consumer_session_timeout_ms
-        {
-            return Err(invalid(
-                "group.consumer.heartbeat.interval.ms",
-                &settings.group_consumer_heartbeat_interval_ms.to_string(),
-                "must be less than group.consumer.session.timeout.ms",
-            ));
-        }
-        if let Some(v) = get("group.consumer.max.size") {
-            settings.group_consumer_max_size =
-                int_in(key_value("group.consumer.max.size", v), 1, i32::MAX as i64)? as u32;
-        }
-        if let Some(v) = get("group.consumer.assignors") {
-            settings.group_consumer_assignors = consumer_assignors(v)?;
-        }
+        group::apply(&mut settings, &get)?;
         if let Some(v) = get("offset.metadata.max.bytes") {
             settings.offset_metadata_max_bytes = int_in(
                 key_value("offset.metadata.max.bytes", v),
@@ -546,6 +493,10 @@ impl BrokerSettings {
                 self.group_consumer_assignors.join(","),
             ),
             (
+                "group.consumer.migration.policy",
+                self.group_consumer_migration_policy.clone(),
+            ),
+            (
                 "offset.metadata.max.bytes",
                 self.offset_metadata_max_bytes.to_string(),
             ),
@@ -637,6 +588,7 @@ const KNOWN_KEYS: &[&str] = &[
     "group.consumer.heartbeat.interval.ms",
     "group.consumer.max.size",
     "group.consumer.assignors",
+    "group.consumer.migration.policy",
     "offset.metadata.max.bytes",
     "offsets.retention.check.interval.ms",
 ];
@@ -649,48 +601,6 @@ fn list(value: &str) -> Vec<String> {
         .filter(|entry| !entry.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// `group.coordinator.rebalance.protocols`: Kafka requires `classic`; `consumer` enables
-/// KIP-848 groups. Share and streams groups are not built.
-fn rebalance_protocols(value: &str) -> Result<Vec<String>, SettingsError> {
-    let key = "group.coordinator.rebalance.protocols";
-    let protocols = list(value);
-    if let Some(unknown) = protocols
-        .iter()
-        .find(|p| !matches!(p.as_str(), "classic" | "consumer"))
-    {
-        return Err(invalid(
-            key,
-            value,
-            format!("unknown or unsupported protocol `{unknown}` (classic, consumer)"),
-        ));
-    }
-    if !protocols.iter().any(|p| p == "classic") {
-        return Err(invalid(key, value, "must include classic"));
-    }
-    Ok(protocols)
-}
-
-/// `group.consumer.assignors`: at least one, each `uniform` or `range` (Kafka also takes the
-/// assignors' class names, which have no meaning here).
-fn consumer_assignors(value: &str) -> Result<Vec<String>, SettingsError> {
-    let key = "group.consumer.assignors";
-    let assignors = list(value);
-    if assignors.is_empty() {
-        return Err(invalid(key, value, "must name at least one assignor"));
-    }
-    if let Some(unknown) = assignors
-        .iter()
-        .find(|name| crate::group::consumer::assignors::assignor(name).is_none())
-    {
-        return Err(invalid(
-            key,
-            value,
-            format!("unknown assignor `{unknown}` (uniform, range)"),
-        ));
-    }
-    Ok(assignors)
 }
 
 fn key_value<'a>(key: &'a str, value: &'a str) -> (&'a str, &'a str) {
@@ -777,6 +687,9 @@ fn retention((key, value): (&str, &str), unit_ms: i64) -> Result<i64, SettingsEr
     let number = int_in((key, value), -1, i64::MAX / unit_ms)?;
     Ok(if number < 0 { -1 } else { number * unit_ms })
 }
+
+#[path = "group_settings.rs"]
+mod group;
 
 #[cfg(test)]
 #[path = "settings_tests.rs"]

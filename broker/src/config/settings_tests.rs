@@ -31,12 +31,15 @@ fn the_consumer_group_settings_have_kafkas_defaults_and_are_checked() {
     assert_eq!(defaults.group_consumer_session_timeout_ms, 45_000);
     assert_eq!(defaults.group_consumer_heartbeat_interval_ms, 5_000);
     assert_eq!(defaults.group_consumer_assignors, ["uniform", "range"]);
+    assert_eq!(defaults.group_consumer_migration_policy, "bidirectional");
     let s = BrokerSettings::from_pairs(pairs(&[
         ("group.coordinator.rebalance.protocols", "classic"),
         ("group.consumer.heartbeat.interval.ms", "500"),
         ("group.consumer.assignors", "range, uniform"),
+        ("group.consumer.migration.policy", "UPGRADE"),
     ]))
     .unwrap();
+    assert_eq!(s.group_consumer_migration_policy, "upgrade");
     assert_eq!(s.group_coordinator_rebalance_protocols, ["classic"]);
     assert_eq!(s.group_consumer_heartbeat_interval_ms, 500);
     assert_eq!(s.group_consumer_assignors, ["range", "uniform"]);
@@ -51,6 +54,7 @@ fn the_consumer_group_settings_have_kafkas_defaults_and_are_checked() {
         ("group.consumer.heartbeat.interval.ms", "45000"),
         ("group.consumer.session.timeout.ms", "0"),
         ("group.consumer.max.size", "0"),
+        ("group.consumer.migration.policy", "sideways"),
     ] {
         let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
         assert!(error.to_string().contains(key), "{key}={bad}: {error}");

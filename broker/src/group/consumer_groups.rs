@@ -13,7 +13,7 @@
 //! the order its state changed; loading the partition rebuilds the groups from them
 //! (`consumer_restore.rs`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -25,11 +25,15 @@ use super::consumer::group::{
     ConsumerGroup, ConsumerGroupError, GroupChange, HeartbeatAnswer, HeartbeatRequest,
     TopicMetadata, TopicsImage,
 };
-use super::consumer::member::{Member, MemberState};
+use super::consumer::member::{
+    JOIN_GROUP_MEMBER_EPOCH, LEAVE_GROUP_MEMBER_EPOCH, Member, MemberState,
+};
 use super::consumer::records::{
     self, AssignedPartitions, ConsumerGroupKey, ConsumerGroupRecord, ConsumerGroupValue,
 };
 use super::consumer::regex::{InvalidRegex, TopicRegex, resolve};
+use super::migration::{Entry, classic_entry, consumer_tombstones};
+use super::state::Group;
 use super::store::written;
 use super::{GroupCoordinator, GroupError, lock};
 use crate::cluster::topics::CONSUMER_OFFSETS;
@@ -68,25 +72,36 @@ pub struct ConsumerGroupDescription {
 
 /// Checks an OffsetCommit against a consumer group (Kafka's `ConsumerGroup.validateOffsetCommit`):
 /// epoch -1 is a commit from outside the group, allowed while it has no members; otherwise
-/// the member must be known and commit at its current epoch.
+/// the member must be known, commit with OffsetCommit v9+ unless it speaks the classic
+/// protocol (UNSUPPORTED_VERSION), and commit at its current epoch (STALE_MEMBER_EPOCH, or
+/// ILLEGAL_GENERATION for a classic member, whose generation is its epoch).
 pub(super) fn check_commit(
     group: &ConsumerGroup,
     member_id: &str,
     member_epoch: i32,
+    version: i16,
 ) -> Result<(), GroupError> {
     if member_epoch < 0 && group.is_empty() {
         return Ok(());
     }
     let member = group.member(member_id).ok_or(GroupError::UnknownMemberId)?;
+    let classic = member.classic.is_some();
+    if !classic && version < 9 {
+        return Err(GroupError::UnsupportedVersion);
+    }
     if member_epoch != member.member_epoch {
-        return Err(GroupError::StaleMemberEpoch);
+        return Err(if classic {
+            GroupError::IllegalGeneration
+        } else {
+            GroupError::StaleMemberEpoch
+        });
     }
     Ok(())
 }
 
 impl GroupCoordinator {
     /// The assignors of `group.consumer.assignors`, in order.
-    fn consumer_assignors(&self) -> Vec<&'static dyn Assignor> {
+    pub(super) fn consumer_assignors(&self) -> Vec<&'static dyn Assignor> {
         self.settings
             .consumer_assignors
             .iter()
@@ -120,41 +135,58 @@ impl GroupCoordinator {
             })
             .collect();
         let now_ms = crate::api::now_ms();
+        let now = Instant::now();
         let assignors = self.consumer_assignors();
         let (outcome, appended) = {
             let mut classic = lock(&self.groups);
-            if let Some(group) = classic.get(group_id) {
+            // Records written before the group's own: a classic group it replaces.
+            let mut before = Vec::new();
+            let mut upgraded = None;
+            if let Some(group) = classic.get_mut(group_id) {
                 if !group.is_empty() {
-                    // Converting a classic group with members is not built.
-                    return Err(GroupError::GroupIdNotFound.into());
-                }
-                // An empty classic group is replaced, as Kafka does.
-                if group.generation() > 0
-                    && let Err(error) = self.append_group_record(group_id, None, now_ms)
-                {
-                    return Err(error.into());
+                    // Only a member joining converts a classic group (Kafka's
+                    // `createIfNotExists`), and only with a request that passes the checks.
+                    if request.member_epoch != JOIN_GROUP_MEMBER_EPOCH {
+                        return Err(GroupError::GroupIdNotFound.into());
+                    }
+                    ConsumerGroup::check_request(&request, &assignors)
+                        .map_err(ConsumerHeartbeatError::Group)?;
+                    upgraded = Some(self.upgrade(group_id, group, &image, now)?);
+                    before.push(classic_entry(group_id, None));
+                } else if group.generation() > 0 {
+                    // An empty classic group is replaced, as Kafka does.
+                    before.push(classic_entry(group_id, None));
                 }
                 classic.remove(group_id);
             }
             let mut groups = lock(&self.consumer_groups);
+            if let Some(upgraded) = upgraded {
+                groups.insert(group_id.to_owned(), upgraded);
+            }
             let existed = groups.contains_key(group_id);
             let group = groups
                 .entry(group_id.to_owned())
                 .or_insert_with(|| ConsumerGroup::new(group_id));
             resolve_regexes(group, regex.as_ref(), &image);
-            let outcome = group.heartbeat(
-                &request,
-                &image,
-                &assignors,
-                &self.settings.consumer,
-                Instant::now(),
-            );
-            let changes = group.take_changes();
-            if !existed && group.is_empty() && changes.is_empty() {
+            let epoch_before = group.group_epoch();
+            let outcome =
+                group.heartbeat(&request, &image, &assignors, &self.settings.consumer, now);
+            let mut records: Vec<Entry> = before;
+            records.extend(change_entries(group_id, &group.take_changes()));
+            if outcome.is_ok() && request.member_epoch == LEAVE_GROUP_MEMBER_EPOCH {
+                records.extend(self.downgrade_into(
+                    group_id,
+                    epoch_before,
+                    &mut classic,
+                    &mut groups,
+                    now,
+                    now_ms,
+                ));
+            } else if !existed && group.is_empty() {
                 groups.remove(group_id);
             }
-            let appended = (!changes.is_empty())
-                .then(|| self.append_consumer_records(group_id, &changes, now_ms));
+            let appended =
+                (!records.is_empty()).then(|| self.append_entries(group_id, &records, now_ms));
             (outcome, appended)
         };
         if let Some(appended) = appended {
@@ -163,54 +195,94 @@ impl GroupCoordinator {
         outcome.map_err(ConsumerHeartbeatError::Group)
     }
 
-    /// Ends sessions and overdue revocations of consumer groups, writing what changed.
+    /// Converts `group_id` to a classic group if only classic members are left and the
+    /// policy allows it: the records of the conversion, to append now (under both locks).
+    pub(super) fn downgrade_into(
+        &self,
+        group_id: &str,
+        generation: i32,
+        classic: &mut HashMap<String, Group>,
+        groups: &mut HashMap<String, ConsumerGroup>,
+        now: Instant,
+        now_ms: i64,
+    ) -> Vec<Entry> {
+        let Some(group) = groups.get(group_id) else {
+            return Vec::new();
+        };
+        let names: HashMap<Uuid, String> = self
+            .topics
+            .snapshot()
+            .topics
+            .iter()
+            .map(|(name, topic)| (topic.id, name.clone()))
+            .collect();
+        let Some((converted, metadata)) = self.downgrade(group, generation, &names, now, now_ms)
+        else {
+            return Vec::new();
+        };
+        let mut records: Vec<Entry> = consumer_tombstones(group)
+            .iter()
+            .map(ConsumerGroupRecord::encode)
+            .collect();
+        records.push(classic_entry(group_id, Some(&metadata)));
+        groups.remove(group_id);
+        classic.insert(group_id.to_owned(), converted);
+        records
+    }
+
+    /// Ends sessions and overdue revocations of consumer groups, writing what changed; a
+    /// group left with classic members only goes back to the classic protocol if allowed.
     pub(super) fn tick_consumer_groups(&self, now: Instant, now_ms: i64) {
+        let mut classic = lock(&self.groups);
         let mut groups = lock(&self.consumer_groups);
         let mut active = Vec::new();
-        for (id, group) in groups.iter_mut() {
+        let mut writes = Vec::new();
+        let ids: Vec<String> = groups.keys().cloned().collect();
+        for id in ids {
+            let Some(group) = groups.get_mut(&id) else {
+                continue;
+            };
+            let epoch_before = group.group_epoch();
             let expired = group.tick(now);
             if !expired.is_empty() {
                 tracing::info!(group = %id, members = ?expired, "consumer group members expired");
             }
-            let changes = group.take_changes();
+            let mut records = change_entries(&id, &group.take_changes());
             if !group.is_empty() {
                 active.push(id.clone());
             }
-            if changes.is_empty() {
+            if !expired.is_empty() {
+                records.extend(self.downgrade_into(
+                    &id,
+                    epoch_before,
+                    &mut classic,
+                    &mut groups,
+                    now,
+                    now_ms,
+                ));
+            }
+            if records.is_empty() {
                 continue;
             }
-            let Ok(appended) = self.append_consumer_records(id, &changes, now_ms) else {
-                continue;
-            };
-            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                continue;
-            };
-            let group_id = id.clone();
-            runtime.spawn(async move {
-                if let Err(error) = written(&group_id, appended).await {
-                    tracing::warn!(group = %group_id, %error, "consumer group records not stored");
-                }
-            });
+            if let Ok(appended) = self.append_entries(&id, &records, now_ms) {
+                writes.push((id, appended));
+            }
         }
         drop(groups);
+        drop(classic);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            for (group_id, appended) in writes {
+                runtime.spawn(async move {
+                    if let Err(error) = written(&group_id, appended).await {
+                        tracing::warn!(group = %group_id, %error, "consumer group records not stored");
+                    }
+                });
+            }
+        }
         let mut last_active = lock(&self.last_active);
         for id in active {
             last_active.insert(id, now_ms);
         }
-    }
-
-    /// Appends `changes` of `group_id` as KIP-848 records. Under the consumer groups lock.
-    fn append_consumer_records(
-        &self,
-        group_id: &str,
-        changes: &[GroupChange],
-        now_ms: i64,
-    ) -> Result<Appended, GroupError> {
-        let records: Vec<ConsumerGroupRecord> = changes
-            .iter()
-            .flat_map(|change| change_records(group_id, change))
-            .collect();
-        self.append_records(group_id, &records, now_ms)
     }
 
     /// Appends `records` of `group_id` in one batch.
@@ -220,12 +292,23 @@ impl GroupCoordinator {
         records: &[ConsumerGroupRecord],
         now_ms: i64,
     ) -> Result<Appended, GroupError> {
+        let entries: Vec<Entry> = records.iter().map(ConsumerGroupRecord::encode).collect();
+        self.append_entries(group_id, &entries, now_ms)
+    }
+
+    /// Appends `entries` (KIP-848 and classic group records) of `group_id` in one batch.
+    pub(super) fn append_entries(
+        &self,
+        group_id: &str,
+        entries: &[Entry],
+        now_ms: i64,
+    ) -> Result<Appended, GroupError> {
         let index = self.offsets_partition(group_id);
         let partition = self
             .topics
             .partition(CONSUMER_OFFSETS, index)
             .ok_or(GroupError::CoordinatorNotAvailable)?;
-        let batch = records::record_batch(records, now_ms);
+        let batch = records::entries_batch(entries, now_ms);
         partition
             .append(Bytes::from(batch), AppendOrigin::Coordinator, now_ms)
             .map_err(|error| {
@@ -426,9 +509,18 @@ fn state_code(state: MemberState) -> i8 {
     }
 }
 
+/// `changes` as encoded records.
+pub(super) fn change_entries(group: &str, changes: &[GroupChange]) -> Vec<Entry> {
+    changes
+        .iter()
+        .flat_map(|change| change_records(group, change))
+        .map(|record| record.encode())
+        .collect()
+}
+
 /// The records one change is written as, in Kafka's order (a removed member: its current
 /// assignment, target assignment and metadata are deleted).
-fn change_records(group: &str, change: &GroupChange) -> Vec<ConsumerGroupRecord> {
+pub(super) fn change_records(group: &str, change: &GroupChange) -> Vec<ConsumerGroupRecord> {
     let group = group.to_owned();
     let record = |key, value| ConsumerGroupRecord { key, value };
     match change {
@@ -448,7 +540,7 @@ fn change_records(group: &str, change: &GroupChange) -> Vec<ConsumerGroupRecord>
                     rebalance_timeout_ms: i32::try_from(member.rebalance_timeout.as_millis())
                         .unwrap_or(i32::MAX),
                     server_assignor: member.server_assignor.clone(),
-                    classic_member_metadata: None,
+                    classic_member_metadata: member.classic.clone(),
                 },
             )),
         )],

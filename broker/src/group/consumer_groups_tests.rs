@@ -113,7 +113,7 @@ fn classic_join() -> crate::group::Join {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_regex_and_a_group_of_the_other_protocol_with_members_are_refused() {
+async fn an_invalid_regex_and_members_without_a_consumer_subscription_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let groups = coordinator(dir.path(), false);
     let mut request = join("m1", &[]);
@@ -142,7 +142,8 @@ async fn an_invalid_regex_and_a_group_of_the_other_protocol_with_members_are_ref
     );
     joining.abort();
 
-    // The other way round: a classic member cannot join a consumer group with members.
+    // A classic group whose member's metadata is no consumer subscription cannot convert
+    // (above); nor can such a member join a consumer group with members.
     groups
         .consumer_heartbeat("cg", join("m1", &["t"]))
         .await

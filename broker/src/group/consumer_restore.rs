@@ -73,6 +73,7 @@ fn member(
     member.subscribed_topic_names = metadata.subscribed_topic_names.into_iter().collect();
     member.subscribed_topic_regex = metadata.subscribed_topic_regex;
     member.server_assignor = metadata.server_assignor;
+    member.classic = metadata.classic_member_metadata;
     if let Some(current) = current {
         member.member_epoch = current.member_epoch;
         member.previous_member_epoch = current.previous_member_epoch;

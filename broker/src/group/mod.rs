@@ -19,9 +19,12 @@
 
 mod admin;
 pub mod consumer;
+mod consumer_classic;
 mod consumer_groups;
 mod consumer_restore;
+mod embedded;
 mod metadata_record;
+mod migration;
 mod offsets;
 mod replay;
 mod state;
@@ -87,6 +90,12 @@ pub enum GroupError {
     UnstableOffsetCommit,
     #[error("the member epoch is not the member's current one")]
     StaleMemberEpoch,
+    #[error("the request is malformed")]
+    InvalidRequest,
+    #[error("members of a consumer-protocol group commit with OffsetCommit version 9 or later")]
+    UnsupportedVersion,
+    #[error("the coordinator failed to compute an assignment")]
+    UnknownServerError,
 }
 
 /// What the broker's settings say of groups.
@@ -104,6 +113,29 @@ pub struct GroupSettings {
     pub consumer: consumer::group::ConsumerGroupConfig,
     /// `group.consumer.assignors`, the default first.
     pub consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy`.
+    pub migration: MigrationPolicy,
+}
+
+/// Which way a group with members may move between the protocols
+/// (`group.consumer.migration.policy`; an empty group always may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationPolicy {
+    /// A classic group becomes a consumer group when a member joins with the new protocol.
+    pub upgrade: bool,
+    /// A consumer group becomes a classic group when only classic members are left.
+    pub downgrade: bool,
+}
+
+impl MigrationPolicy {
+    /// From the setting's value: `bidirectional`, `upgrade`, `downgrade` or `disabled`.
+    pub fn from_setting(value: &str) -> Self {
+        let value = value.to_ascii_lowercase();
+        MigrationPolicy {
+            upgrade: matches!(value.as_str(), "bidirectional" | "upgrade"),
+            downgrade: matches!(value.as_str(), "bidirectional" | "downgrade"),
+        }
+    }
 }
 
 impl From<&crate::config::BrokerSettings> for GroupSettings {
@@ -137,6 +169,7 @@ impl From<&crate::config::BrokerSettings> for GroupSettings {
                 max_size: settings.group_consumer_max_size as usize,
             },
             consumer_assignors: settings.group_consumer_assignors.clone(),
+            migration: MigrationPolicy::from_setting(&settings.group_consumer_migration_policy),
         }
     }
 }
@@ -476,35 +509,62 @@ impl GroupCoordinator {
             return refused(error);
         }
         let (respond, answer) = oneshot::channel();
-        {
+        let consumer_join = {
             let mut groups = lock(&self.groups);
-            if lock(&self.consumer_groups)
-                .get(group_id)
-                .is_some_and(|group| !group.is_empty())
-            {
-                // Kafka: a classic member cannot join a consumer group it cannot convert.
-                return refused(GroupError::InconsistentGroupProtocol);
+            let mut consumer_groups = lock(&self.consumer_groups);
+            let now_ms = crate::api::now_ms();
+            let kind = consumer_groups.get(group_id).map(|group| group.is_empty());
+            if kind == Some(false) {
+                Some(self.classic_join_consumer(group_id, join, &mut consumer_groups, now_ms))
+            } else {
+                // An empty consumer group gives its id to the classic group, as Kafka's.
+                if let Some(group) = consumer_groups.remove(group_id) {
+                    let tombstones: Vec<migration::Entry> = migration::consumer_tombstones(&group)
+                        .iter()
+                        .map(consumer::records::ConsumerGroupRecord::encode)
+                        .collect();
+                    self.spawn_written(group_id, &tombstones, now_ms);
+                }
+                drop(consumer_groups);
+                let group = groups
+                    .entry(group_id.to_owned())
+                    .or_insert_with(|| Group::new(group_id));
+                group.join(join, respond, &self.settings.limits, Instant::now());
+                self.store_due(group_id, group, now_ms);
+                None
             }
-            let group = groups
-                .entry(group_id.to_owned())
-                .or_insert_with(|| Group::new(group_id));
-            group.join(join, respond, &self.settings.limits, Instant::now());
-            self.store_due(group_id, group, crate::api::now_ms());
+        };
+        match consumer_join {
+            Some(consumer_classic::ConsumerJoin::Answered(answer)) => answer,
+            Some(consumer_classic::ConsumerJoin::Written(appended, answer)) => {
+                match store::written(group_id, appended).await {
+                    Ok(()) => answer,
+                    Err(error) => refused(error),
+                }
+            }
+            None => answer
+                .await
+                .unwrap_or_else(|_| refused(GroupError::CoordinatorNotAvailable)),
         }
-        answer
-            .await
-            .unwrap_or_else(|_| refused(GroupError::CoordinatorNotAvailable))
     }
 
-    /// SyncGroup; the leader's assignment is answered once its record is durable.
+    /// SyncGroup; the leader's assignment is answered once its record is durable. In a
+    /// consumer group, a classic member gets its assigned partitions.
     pub async fn sync(
         self: &Arc<Self>,
         group_id: &str,
-        member_id: &str,
+        member: (&str, Option<&str>),
         generation: i32,
+        protocol: (Option<&str>, Option<&str>),
         assignments: Vec<(String, Bytes)>,
     ) -> Result<Bytes, GroupError> {
+        let (member_id, instance_id) = member;
         self.check_coordinator(group_id)?;
+        if let Some(answer) =
+            self.classic_sync_consumer(group_id, member_id, instance_id, generation, protocol)
+        {
+            return answer;
+        }
         let (respond, answer) = oneshot::channel();
         {
             let mut groups = lock(&self.groups);
@@ -528,6 +588,11 @@ impl GroupCoordinator {
         generation: i32,
     ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
+        if let Some(answer) =
+            self.classic_heartbeat_consumer(group_id, member_id, instance_id, generation)
+        {
+            return answer;
+        }
         match lock(&self.groups).get_mut(group_id) {
             None => Err(GroupError::UnknownMemberId),
             Some(group) => group.heartbeat(member_id, instance_id, generation, Instant::now()),
@@ -542,6 +607,11 @@ impl GroupCoordinator {
     ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
         let mut groups = lock(&self.groups);
+        if let Some(answer) =
+            self.classic_leave_consumer(group_id, member_id, instance_id, &mut groups)
+        {
+            return answer;
+        }
         let group = groups
             .get_mut(group_id)
             .ok_or(GroupError::UnknownMemberId)?;
@@ -562,11 +632,12 @@ impl GroupCoordinator {
         group_id: &str,
         member_id: &str,
         generation: i32,
+        version: i16,
     ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
         let groups = lock(&self.groups);
         if let Some(group) = lock(&self.consumer_groups).get(group_id) {
-            return consumer_groups::check_commit(group, member_id, generation);
+            return consumer_groups::check_commit(group, member_id, generation, version);
         }
         let Some(group) = groups.get(group_id) else {
             return if generation < 0 {
@@ -594,8 +665,7 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// OffsetCommit: appends the commits to the group's `__consumer_offsets` partition and,
-    /// once durable and committed, makes them visible. Per partition: `Ok` or why not.
+    /// An OffsetCommit of the newest version (see [`Self::commit_with_version`]).
     pub async fn commit(
         &self,
         group_id: &str,
@@ -604,7 +674,23 @@ impl GroupCoordinator {
         commits: Vec<OffsetCommit>,
         now_ms: i64,
     ) -> Vec<Result<(), GroupError>> {
-        if let Err(error) = self.check_commit(group_id, member_id, generation) {
+        self.commit_with_version(group_id, member_id, generation, i16::MAX, commits, now_ms)
+            .await
+    }
+
+    /// OffsetCommit: appends the commits to the group's `__consumer_offsets` partition and,
+    /// once durable and committed, makes them visible. Per partition: `Ok` or why not.
+    /// `version` is the request's: a consumer-protocol member must commit with v9+.
+    pub async fn commit_with_version(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        version: i16,
+        commits: Vec<OffsetCommit>,
+        now_ms: i64,
+    ) -> Vec<Result<(), GroupError>> {
+        if let Err(error) = self.check_commit(group_id, member_id, generation, version) {
             return vec![Err(error); commits.len()];
         }
         let snapshot = self.topics.snapshot();

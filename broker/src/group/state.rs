@@ -789,6 +789,10 @@ impl Group {
 #[path = "restore.rs"]
 mod restore;
 
+#[path = "state_migration.rs"]
+mod migration;
+pub use migration::ClassicMember;
+
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;

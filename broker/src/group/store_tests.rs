@@ -33,8 +33,9 @@ async fn stable_member(
     let assignment = groups
         .sync(
             group,
-            &member,
+            (&member, None),
             answer.generation,
+            (None, None),
             vec![(member.clone(), Bytes::from_static(b"assigned"))],
         )
         .await;
@@ -57,20 +58,24 @@ async fn a_stable_group_is_found_after_a_restart_and_its_members_go_on() {
     let generation = a_answer.generation;
     assert_eq!(a_answer.leader, a);
     let b = b_answer.member_id;
-    let (b_sync, a_sync) = tokio::join!(groups.sync("g", &b, generation, vec![]), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        groups
-            .sync(
-                "g",
-                &a,
-                generation,
-                vec![
-                    (a.clone(), Bytes::from_static(b"A")),
-                    (b.clone(), Bytes::from_static(b"B")),
-                ],
-            )
-            .await
-    });
+    let (b_sync, a_sync) = tokio::join!(
+        groups.sync("g", (&b, None), generation, (None, None), vec![]),
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            groups
+                .sync(
+                    "g",
+                    (&a, None),
+                    generation,
+                    (None, None),
+                    vec![
+                        (a.clone(), Bytes::from_static(b"A")),
+                        (b.clone(), Bytes::from_static(b"B")),
+                    ],
+                )
+                .await
+        }
+    );
     assert_eq!(a_sync, Ok(Bytes::from_static(b"A")));
     assert_eq!(b_sync, Ok(Bytes::from_static(b"B")));
     drop(groups);
@@ -110,7 +115,9 @@ async fn a_stable_group_is_found_after_a_restart_and_its_members_go_on() {
         Err(GroupError::IllegalGeneration)
     );
     assert_eq!(
-        reopened.sync("g", &b, generation, vec![]).await,
+        reopened
+            .sync("g", (&b, None), generation, (None, None), vec![])
+            .await,
         Ok(Bytes::from_static(b"B"))
     );
 }

@@ -5,7 +5,7 @@ use super::*;
 use crate::config::BrokerSettings;
 use crate::topics::NewTopic;
 
-fn settings() -> BrokerSettings {
+pub(super) fn settings() -> BrokerSettings {
     BrokerSettings {
         offsets_topic_num_partitions: 3,
         group_initial_rebalance_delay_ms: 0,
@@ -14,7 +14,14 @@ fn settings() -> BrokerSettings {
 }
 
 pub(super) fn coordinator(dir: &std::path::Path, clean: bool) -> Arc<GroupCoordinator> {
-    let settings = settings();
+    coordinator_with(dir, clean, settings())
+}
+
+pub(super) fn coordinator_with(
+    dir: &std::path::Path,
+    clean: bool,
+    settings: BrokerSettings,
+) -> Arc<GroupCoordinator> {
     let topics = Arc::new(Topics::open(dir, settings.clone(), clean).unwrap());
     if !topics.snapshot().topics.contains_key("t") {
         topics
@@ -165,7 +172,13 @@ async fn members_commit_only_for_their_generation() {
         "not before the sync"
     );
     groups
-        .sync("g", &member, 1, vec![(member.clone(), Bytes::new())])
+        .sync(
+            "g",
+            (&member, None),
+            1,
+            (None, None),
+            vec![(member.clone(), Bytes::new())],
+        )
         .await
         .unwrap();
     assert_eq!(commit(member.clone(), 1).await, vec![Ok(())]);

@@ -30,6 +30,7 @@ use super::member::{
 use super::reconcile::{Target, reconcile};
 use super::request::{apply_request, check_epoch, is_full, validate};
 
+pub use classic::{CONSUMER_PROTOCOL_TYPE, ClassicJoin, ClassicJoined};
 pub use restore::StoredGroup;
 
 /// Why a heartbeat was refused; the API layer gives each its Kafka code.
@@ -113,6 +114,8 @@ pub struct HeartbeatRequest {
     pub owned: Option<TopicPartitions>,
     pub client_id: String,
     pub client_host: String,
+    /// A classic member's JoinGroup (`classic.rs`): its session timeout and protocols.
+    pub classic: Option<super::records::ClassicMemberMetadata>,
 }
 
 /// A heartbeat's answer.
@@ -264,6 +267,15 @@ impl ConsumerGroup {
         if used {
             self.bump_group_epoch();
         }
+    }
+
+    /// Kafka's checks of a heartbeat that need no group (a group converted for a request
+    /// that fails them would be converted for nothing).
+    pub fn check_request(
+        request: &HeartbeatRequest,
+        assignors: &[&dyn Assignor],
+    ) -> Result<(), ConsumerGroupError> {
+        validate(request, assignors)
     }
 
     /// One ConsumerGroupHeartbeat. `assignors` are `group.consumer.assignors` in order: the
@@ -432,7 +444,7 @@ impl ConsumerGroup {
         self.deadlines.insert(
             member_id.clone(),
             Deadlines {
-                session: now + config.session_timeout,
+                session: now + reconciled.session_timeout(config.session_timeout),
                 revocation,
             },
         );
@@ -704,3 +716,6 @@ fn new_member_id() -> MemberId {
 
 #[path = "group_restore.rs"]
 mod restore;
+
+#[path = "classic.rs"]
+mod classic;

@@ -50,7 +50,7 @@ impl ConsumerGroup {
             group.deadlines.insert(
                 member.member_id.clone(),
                 Deadlines {
-                    session: now + config.session_timeout,
+                    session: now + member.session_timeout(config.session_timeout),
                     revocation,
                 },
             );

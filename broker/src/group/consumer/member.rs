@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::assignor::{MemberId, TopicPartitions};
+use super::records::ClassicMemberMetadata;
 
 /// The member epoch of a heartbeat that joins (or rejoins from scratch).
 pub const JOIN_GROUP_MEMBER_EPOCH: i32 = 0;
@@ -70,6 +71,9 @@ pub struct Member {
     pub assigned: TopicPartitions,
     /// Partitions taken from the member that it has not yet said it gave up.
     pub pending_revocation: TopicPartitions,
+    /// Set for a member that speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat)
+    /// in the group: its session timeout and the protocols its JoinGroup offered.
+    pub classic: Option<ClassicMemberMetadata>,
 }
 
 impl Member {
@@ -90,7 +94,16 @@ impl Member {
             server_assignor: None,
             assigned: TopicPartitions::new(),
             pending_revocation: TopicPartitions::new(),
+            classic: None,
         }
+    }
+
+    /// How long the member's session lasts without a word from it: a classic member's own
+    /// session timeout, else the group's (`group.consumer.session.timeout.ms`).
+    pub fn session_timeout(&self, group_default: Duration) -> Duration {
+        self.classic.as_ref().map_or(group_default, |classic| {
+            Duration::from_millis(u64::try_from(classic.session_timeout_ms).unwrap_or(0))
+        })
     }
 
     /// Moves the member to `epoch`, remembering the one it leaves (Kafka's `updateMemberEpoch`).
@@ -114,6 +127,7 @@ impl Member {
             && self.subscribed_topic_names == other.subscribed_topic_names
             && self.subscribed_topic_regex == other.subscribed_topic_regex
             && self.server_assignor == other.server_assignor
+            && self.classic == other.classic
     }
 
     /// Whether the member's reconciliation state differs.

@@ -17,6 +17,8 @@
 
 pub mod assignor;
 pub mod assignors;
+#[cfg(test)]
+mod classic_tests;
 pub mod group;
 #[cfg(test)]
 mod group_props;

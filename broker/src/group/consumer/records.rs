@@ -369,6 +369,15 @@ impl ConsumerGroupRecord {
 }
 
 /// A batch of `records`, in order, for the coordinator to append.
+/// One batch of already encoded records (`(key, value)`, `None` a tombstone).
+pub fn entries_batch(entries: &[(Vec<u8>, Option<Vec<u8>>)], now: i64) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(now);
+    for (key, value) in entries {
+        builder = builder.record(Some(key), value.as_deref(), now);
+    }
+    builder.build()
+}
+
 pub fn record_batch(records: &[ConsumerGroupRecord], now: i64) -> Vec<u8> {
     let mut builder = BatchBuilder::new(now);
     for record in records {

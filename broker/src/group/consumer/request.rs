@@ -108,6 +108,9 @@ pub(super) fn apply_request(member: &mut Member, request: &HeartbeatRequest) {
     if request.server_assignor.is_some() {
         member.server_assignor.clone_from(&request.server_assignor);
     }
+    if request.classic.is_some() {
+        member.classic.clone_from(&request.classic);
+    }
     member.client_id.clone_from(&request.client_id);
     member.client_host.clone_from(&request.client_host);
 }
