@@ -1,7 +1,7 @@
 //! Consumer-group members as separate client processes, watched through what they print.
 //!
 //! A member driver (`e2e/python/kafka_python_client.py member`, `aiokafka_client.py`,
-//! `e2e/node/kafkajs_client.js`, ...) is one long-lived member of a group. It prints one
+//! `confluent_kafka_client.py`, `e2e/node/kafkajs_client.js`) is one long-lived member of a group. It prints one
 //! line per fact, flushed as it happens:
 //!
 //! ```text
@@ -17,8 +17,8 @@
 //!
 //! [`Members`] spawns the processes and funnels every line of every member into one channel
 //! (one reader thread per pipe), so a test waits on a condition over all members with a
-//! single deadline: `wait_until(timeout, what, |members| ...)`. Each [`Member`] keeps its
-//! latest assignment and the records it printed, and notes a record printed for a
+//! single deadline: `wait_until(timeout, what, |members| ...)`. Each [`Member`] keeps every
+//! assignment it printed and the records it printed, and notes a record printed for a
 //! partition outside its assignment at that moment. Dropping `Members` kills what is left.
 
 use std::collections::BTreeSet;
@@ -41,6 +41,13 @@ pub enum Client {
     AioKafka,
     /// kafkajs 2.2 under node, `e2e/node/kafkajs_client.js member`.
     KafkaJs,
+    /// confluent-kafka (librdkafka) with the classic protocol,
+    /// `e2e/python/confluent_kafka_client.py member ... classic`.
+    ConfluentKafka,
+    /// confluent-kafka with the KIP-848 consumer protocol (`group.protocol=consumer`),
+    /// `e2e/python/confluent_kafka_client.py member ... consumer`: the broker decides the
+    /// session timeout, so the one given to [`Client::member_command`] is not used.
+    ConfluentKafkaConsumerProtocol,
 }
 
 impl Client {
@@ -57,11 +64,14 @@ impl Client {
     ) -> anyhow::Result<Command> {
         let e2e = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut command = match self {
-            Self::KafkaPython | Self::AioKafka => {
-                let script = if self == Self::KafkaPython {
-                    "python/kafka_python_client.py"
-                } else {
-                    "python/aiokafka_client.py"
+            Self::KafkaPython
+            | Self::AioKafka
+            | Self::ConfluentKafka
+            | Self::ConfluentKafkaConsumerProtocol => {
+                let script = match self {
+                    Self::KafkaPython => "python/kafka_python_client.py",
+                    Self::AioKafka => "python/aiokafka_client.py",
+                    _ => "python/confluent_kafka_client.py",
                 };
                 let mut command = Command::new(tool("FJORD_PYTHON", "python3")?);
                 command.arg(e2e.join(script));
@@ -86,7 +96,19 @@ impl Client {
             .args([bootstrap, topic, group])
             .arg(session_timeout.as_millis().to_string())
             .arg(lifetime.as_secs().max(1).to_string());
+        if let Some(protocol) = self.group_protocol() {
+            command.arg(protocol);
+        }
         Ok(command)
+    }
+
+    /// The `group.protocol` a driver that can speak both is told to use.
+    fn group_protocol(self) -> Option<&'static str> {
+        match self {
+            Self::ConfluentKafka => Some("classic"),
+            Self::ConfluentKafkaConsumerProtocol => Some("consumer"),
+            Self::KafkaPython | Self::AioKafka | Self::KafkaJs => None,
+        }
     }
 }
 
@@ -103,7 +125,13 @@ pub struct Member {
 impl Member {
     /// Its assignment as last printed; `None` before the first.
     pub fn assignment(&self) -> Option<&BTreeSet<i32>> {
-        self.printed.assignment.as_ref()
+        self.printed.assignments.last()
+    }
+
+    /// Every assignment it printed, in order: `assignments()[mark..]` are those printed
+    /// after an earlier `assignments().len()` was taken as `mark`.
+    pub fn assignments(&self) -> &[BTreeSet<i32>] {
+        &self.printed.assignments
     }
 
     /// Every record it printed, `(partition, offset)`, in order.
@@ -154,7 +182,7 @@ const TRANSCRIPT_LINES: usize = 200;
 /// What a member's lines said.
 #[derive(Default)]
 struct Printed {
-    assignment: Option<BTreeSet<i32>>,
+    assignments: Vec<BTreeSet<i32>>,
     records: Vec<(i32, i64)>,
     foreign: Vec<(i32, i64)>,
     stopped: bool,
@@ -178,7 +206,7 @@ impl Printed {
                 .map(str::parse)
                 .collect();
             match partitions {
-                Ok(partitions) => self.assignment = Some(partitions),
+                Ok(partitions) => self.assignments.push(partitions),
                 Err(_) => self.keep(format!("(unparsed assignment line {text:?})")),
             }
         } else if let Some(rest) = text.strip_prefix("record ") {
@@ -190,8 +218,8 @@ impl Printed {
                 return;
             };
             let owned = self
-                .assignment
-                .as_ref()
+                .assignments
+                .last()
                 .is_some_and(|a| a.contains(&partition));
             if !owned {
                 self.foreign.push((partition, offset));
@@ -467,7 +495,7 @@ mod tests {
         }
         assert_eq!(printed.records, [(1, 0), (3, 7), (0, 8)]);
         assert_eq!(printed.foreign, [(1, 0), (0, 8)]);
-        assert_eq!(printed.assignment, Some(set(&[1])));
+        assert_eq!(printed.assignments, [set(&[0, 3]), set(&[]), set(&[1])]);
         assert!(printed.stopped);
     }
 
@@ -476,7 +504,7 @@ mod tests {
         let mut printed = Printed::default();
         printed.parse("assigned 0,x".into());
         printed.parse("record 1".into());
-        assert_eq!(printed.assignment, None);
+        assert!(printed.assignments.is_empty());
         assert!(printed.records.is_empty());
         let transcript = printed.transcript.join("\n");
         assert!(transcript.contains("unparsed assignment"), "{transcript}");

@@ -4,7 +4,9 @@
 //! At every stable point each partition is owned by exactly one member. A member that leaves
 //! has its partitions moved to the others, which give up none of theirs; a member that joins
 //! gets only what has to move. Everything produced is consumed once and the group's committed
-//! offsets (OffsetCommit v9, checked against the member epoch) are the end offsets.
+//! offsets (OffsetCommit v9, checked against the member epoch) are the end offsets. A topic
+//! deleted while its partitions are assigned is taken back from its members, who go on with
+//! the topics left.
 //! ConsumerGroupDescribe and ListGroups are checked on the wire (`consumer_protocol_wire.rs`
 //! checks error codes).
 
@@ -16,11 +18,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::BrokerProcess;
-use fjord_e2e::kafka::{Delivered, create_topic, keyed_records, produce_all, producer};
+use fjord_e2e::kafka::{Delivered, admin, create_topic, keyed_records, produce_all, producer};
 use fjord_e2e::member_processes::{JavaClasses, LineProcess, Ownership, java_records};
 use fjord_e2e::rebalance::{Member, Recorder, assignment, mark, revoked_since};
 use fjord_e2e::wire::{WireClient, advertised_api_keys, describe_consumer_group};
 use kafka_protocol::messages::{ApiKey, ListGroupsRequest, RequestKind, ResponseKind};
+use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::message::Message as _;
 use rdkafka::{ClientConfig, TopicPartitionList};
@@ -38,6 +41,11 @@ fn start(dir: &Path, settings: &str) -> BrokerProcess {
 /// `heartbeat.interval.ms`, `partition.assignment.strategy`) must not be set with it: the
 /// broker decides them.
 fn member(bootstrap: &str, group: &str) -> Member {
+    member_of(bootstrap, group, &[TOPIC])
+}
+
+/// A consumer-protocol member subscribing to `topics` by name.
+fn member_of(bootstrap: &str, group: &str, topics: &[&str]) -> Member {
     let consumer: Member = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
@@ -46,7 +54,7 @@ fn member(bootstrap: &str, group: &str) -> Member {
         .set("auto.offset.reset", "earliest")
         .create_with_context(Recorder::default())
         .unwrap();
-    consumer.subscribe(&[TOPIC]).unwrap();
+    consumer.subscribe(topics).unwrap();
     consumer
 }
 
@@ -482,7 +490,8 @@ fn owned_topic_partitions(members: &[&Member]) -> Vec<BTreeSet<(String, i32)>> {
         .collect()
 }
 
-/// Polls `members` until together they own exactly `expected`, each partition once.
+/// Polls `members` until together they own exactly `expected`, each partition once, and each
+/// owns some.
 fn wait_for_owned(members: &[&Member], expected: &BTreeSet<(String, i32)>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -494,7 +503,7 @@ fn wait_for_owned(members: &[&Member], expected: &BTreeSet<(String, i32)>) {
         let owned = owned_topic_partitions(members);
         let total: usize = owned.iter().map(BTreeSet::len).sum();
         let union: BTreeSet<(String, i32)> = owned.iter().flatten().cloned().collect();
-        if total == expected.len() && union == *expected {
+        if total == expected.len() && union == *expected && owned.iter().all(|o| !o.is_empty()) {
             return;
         }
         assert!(
@@ -544,4 +553,80 @@ async fn a_regex_subscription_takes_in_topics_created_later() {
     create_topic(&bootstrap, "refunds", 2, &[]).await.unwrap();
     expected.extend(partitions("orders-us", 2));
     wait_for_owned(&[&first, &second], &expected);
+}
+
+// --- a subscribed topic deleted while its partitions are assigned ---------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_deleted_while_assigned_leaves_its_members_the_other_topic_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start(dir.path(), "group.consumer.heartbeat.interval.ms=500\n");
+    let bootstrap = broker.bootstrap();
+    let (stays, goes) = ("stays", "goes");
+    create_topic(&bootstrap, stays, 3, &[]).await.unwrap();
+    create_topic(&bootstrap, goes, 3, &[]).await.unwrap();
+    let group = "kip848-deleted-topic";
+    let (first, second) = (
+        member_of(&bootstrap, group, &[stays, goes]),
+        member_of(&bootstrap, group, &[stays, goes]),
+    );
+    let members = [&first, &second];
+    let partitions =
+        |topic: &str| -> Vec<(String, i32)> { (0..3).map(|p| (topic.to_owned(), p)).collect() };
+    let everything: BTreeSet<(String, i32)> = [partitions(stays), partitions(goes)]
+        .concat()
+        .into_iter()
+        .collect();
+    wait_for_owned(&members, &everything);
+    let holders = owned_topic_partitions(&members)
+        .iter()
+        .filter(|owned| owned.iter().any(|(topic, _)| topic == goes))
+        .count();
+    assert!(holders > 0, "the doomed topic is assigned before it goes");
+
+    let deleted = admin(&bootstrap)
+        .unwrap()
+        .delete_topics(&[goes], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+
+    // Its partitions are taken back; the other topic stays owned, each partition once.
+    let remaining: BTreeSet<(String, i32)> = partitions(stays).into_iter().collect();
+    wait_for_owned(&members, &remaining);
+    let owned = owned_topic_partitions(&members);
+
+    // The broker agrees, and the members go on consuming the topic that is left.
+    let described = describe_consumer_group(&bootstrap, group).unwrap();
+    let described = &described.groups[0];
+    assert_eq!(described.error_code, 0, "{:?}", described.error_message);
+    assert_eq!(described.members.len(), 2);
+    for member in &described.members {
+        for topic in &member.assignment.topic_partitions {
+            assert_eq!(topic.topic_name.as_str(), stays, "{member:?}");
+        }
+    }
+    let records = keyed_records("after-delete", 300, 20);
+    let delivered = produce_all(&producer(&bootstrap, &[]).unwrap(), stays, &records, 300)
+        .await
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < delivered.len() {
+        assert!(
+            Instant::now() < deadline,
+            "consumed {} of {}",
+            seen.len(),
+            delivered.len()
+        );
+        for (i, member) in members.iter().enumerate() {
+            let Some(Ok(message)) = member.poll(Duration::from_millis(20)) else {
+                continue;
+            };
+            let at = (message.topic().to_owned(), message.partition());
+            assert!(owned[i].contains(&at), "member {i} read {at:?}");
+            assert!(seen.insert((message.partition(), message.offset())));
+        }
+    }
+    assert!(broker.is_running(), "the broker stays up");
 }

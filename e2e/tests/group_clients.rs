@@ -1,15 +1,22 @@
 //! Three-member consumer groups of clients with their own protocol code — kafka-python,
-//! aiokafka and kafkajs — each member a separate process (`fjord_e2e::members`).
+//! aiokafka and kafkajs — and of confluent-kafka (librdkafka), each member a separate process
+//! (`fjord_e2e::members`).
 //!
-//! Per client, one scenario: three members split a 6-partition topic with every partition
-//! owned by exactly one of them; one is killed with SIGKILL (no LeaveGroup) and its
-//! partitions move to the other two once its session times out; records produced after
-//! that, on every partition, are all read; the group's committed offsets end at the end
-//! offsets; a member stopped with SIGTERM leaves the group, and the last one takes
+//! Per client, one classic-protocol scenario: three members split a 6-partition topic with
+//! every partition owned by exactly one of them; one is killed with SIGKILL (no LeaveGroup)
+//! and its partitions move to the other two once its session times out; records produced
+//! after that, on every partition, are all read; the group's committed offsets end at the
+//! end offsets; a member stopped with SIGTERM leaves the group, and the last one takes
 //! everything without waiting for a session timeout.
 //!
-//! Needs `FJORD_PYTHON` (the venv with kafka-python and aiokafka) and `FJORD_NODE` /
-//! `FJORD_NODE_PATH` (node and the kafkajs install), from `scripts/install-test-tools`.
+//! With the KIP-848 consumer protocol (confluent-kafka, `group.protocol=consumer`) the same
+//! group also shows that moves are incremental: after the kill only the dead member's
+//! partitions move, once the broker's `group.consumer.session.timeout.ms` has passed, and no
+//! survivor gives up any of its own; a member that joins takes only what the others give up.
+//!
+//! Needs `FJORD_PYTHON` (the venv with kafka-python, aiokafka and confluent-kafka) and
+//! `FJORD_NODE` / `FJORD_NODE_PATH` (node and the kafkajs install), from
+//! `scripts/install-test-tools`.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -34,9 +41,15 @@ const LIFETIME: Duration = Duration::from_secs(240);
 /// Records per batch produced (one batch before the members start, one after the kill).
 const RECORDS: usize = 300;
 
-fn start(dir: &Path) -> BrokerProcess {
+/// The broker's consumer-protocol session timeout in the consumer-protocol scenario.
+const CONSUMER_SESSION: Duration = Duration::from_secs(6);
+/// The broker's settings for that scenario: a short session, heartbeats every 500 ms.
+const CONSUMER_PROTOCOL_SETTINGS: &str =
+    "group.consumer.session.timeout.ms=6000\ngroup.consumer.heartbeat.interval.ms=500\n";
+
+fn start(dir: &Path, settings: &str) -> BrokerProcess {
     let config = dir.join("broker.properties");
-    std::fs::write(&config, "group.initial.rebalance.delay.ms=0\n").unwrap();
+    std::fs::write(&config, settings).unwrap();
     BrokerProcess::start_in(&dir.join("data"), &["--config", config.to_str().unwrap()]).unwrap()
 }
 
@@ -76,10 +89,65 @@ fn committed(bootstrap: &str, group: &str) -> BTreeMap<i32, i64> {
         .collect()
 }
 
+/// Waits until the members together printed every `delivered` record, and checks none printed
+/// a record of a partition it did not own then.
+fn expect_every_record_once_owned(members: &mut Members, delivered: &[Delivered]) {
+    let expected: BTreeSet<(i32, i64)> =
+        delivered.iter().map(|d| (d.partition, d.offset)).collect();
+    members
+        .wait_until(
+            Duration::from_secs(60),
+            "every produced record",
+            |members| {
+                let seen: BTreeSet<(i32, i64)> = members
+                    .iter()
+                    .flat_map(|m| m.records().iter().copied())
+                    .collect();
+                seen.is_superset(&expected)
+            },
+        )
+        .unwrap();
+    for member in members.members() {
+        assert!(
+            member.foreign_records().is_empty(),
+            "{} printed records of partitions it did not own: {:?}\n{}",
+            member.name,
+            member.foreign_records(),
+            member.transcript()
+        );
+    }
+}
+
+/// Waits until the group's committed offsets are the end offsets of `delivered`; returns them.
+fn wait_for_end_offsets_committed(
+    bootstrap: &str,
+    group: &str,
+    delivered: &[Delivered],
+    members: &Members,
+) -> BTreeMap<i32, i64> {
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in delivered {
+        let end = ends.entry(record.partition).or_default();
+        *end = (*end).max(record.offset + 1);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = committed(bootstrap, group);
+    while last != ends {
+        assert!(
+            Instant::now() < deadline,
+            "committed {last:?}, end offsets {ends:?}\n{}",
+            members.transcripts()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        last = committed(bootstrap, group);
+    }
+    ends
+}
+
 fn three_members_share_a_topic_survive_a_kill_and_commit_the_end_offsets(client: Client) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let broker = start(dir.path());
+    let broker = start(dir.path(), "group.initial.rebalance.delay.ms=0\n");
     let bootstrap = broker.bootstrap();
     let group = format!("{client:?}-readers").to_lowercase();
     runtime
@@ -113,48 +181,10 @@ fn three_members_share_a_topic_survive_a_kill_and_commit_the_end_offsets(client:
     let after = runtime.block_on(produce(&bootstrap, "after"));
     assert!(after.iter().any(|d| freed.contains(&d.partition)));
     delivered.extend(after);
-    let expected: BTreeSet<(i32, i64)> =
-        delivered.iter().map(|d| (d.partition, d.offset)).collect();
-    members
-        .wait_until(
-            Duration::from_secs(60),
-            "every produced record",
-            |members| {
-                let seen: BTreeSet<(i32, i64)> = members
-                    .iter()
-                    .flat_map(|m| m.records().iter().copied())
-                    .collect();
-                seen.is_superset(&expected)
-            },
-        )
-        .unwrap();
-    for member in members.members() {
-        assert!(
-            member.foreign_records().is_empty(),
-            "{} printed records of partitions it did not own: {:?}\n{}",
-            member.name,
-            member.foreign_records(),
-            member.transcript()
-        );
-    }
+    expect_every_record_once_owned(&mut members, &delivered);
 
     // Every member commits after what it processed: the commits reach the end offsets.
-    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-    for record in &delivered {
-        let end = ends.entry(record.partition).or_default();
-        *end = (*end).max(record.offset + 1);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = committed(&bootstrap, &group);
-    while last != ends {
-        assert!(
-            Instant::now() < deadline,
-            "committed {last:?}, end offsets {ends:?}\n{}",
-            members.transcripts()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        last = committed(&bootstrap, &group);
-    }
+    let ends = wait_for_end_offsets_committed(&bootstrap, &group, &delivered, &members);
 
     // A clean stop leaves the group: the last member takes every partition before a session
     // timeout could have freed them.
@@ -188,4 +218,140 @@ fn three_aiokafka_members_share_a_topic_survive_a_kill_and_commit_the_end_offset
 #[test]
 fn three_kafkajs_members_share_a_topic_survive_a_kill_and_commit_the_end_offsets() {
     three_members_share_a_topic_survive_a_kill_and_commit_the_end_offsets(Client::KafkaJs);
+}
+
+#[test]
+fn three_confluent_kafka_members_share_a_topic_survive_a_kill_and_commit_the_end_offsets() {
+    three_members_share_a_topic_survive_a_kill_and_commit_the_end_offsets(Client::ConfluentKafka);
+}
+
+/// The assignments `member` printed since it had printed `mark` of them.
+fn printed_since(members: &Members, member: usize, mark: usize) -> &[BTreeSet<i32>] {
+    &members.member(member).assignments()[mark..]
+}
+
+fn marks(members: &Members) -> Vec<usize> {
+    members
+        .members()
+        .iter()
+        .map(|m| m.assignments().len())
+        .collect()
+}
+
+#[test]
+fn three_confluent_kafka_consumer_protocol_members_move_only_what_must_move() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), CONSUMER_PROTOCOL_SETTINGS);
+    let bootstrap = broker.bootstrap();
+    let client = Client::ConfluentKafkaConsumerProtocol;
+    let group = "confluent-kafka-kip848";
+    runtime
+        .block_on(create_topic(&bootstrap, TOPIC, PARTITIONS, &[]))
+        .unwrap();
+    let mut delivered = runtime.block_on(produce(&bootstrap, "before"));
+    let spawn = |members: &mut Members, name: &str| {
+        let command = client
+            .member_command(&bootstrap, TOPIC, group, CONSUMER_SESSION, LIFETIME)
+            .unwrap();
+        members.spawn(name, command).unwrap()
+    };
+
+    let mut members = Members::new();
+    for i in 0..3 {
+        spawn(&mut members, &format!("member-{i}"));
+    }
+    let owned = members
+        .wait_for_assignment(PARTITIONS, Duration::from_secs(90))
+        .unwrap();
+    assert_eq!(owned.len(), 3);
+
+    // A crash: only the broker's session timeout frees the victim's partitions, and only
+    // they move; the survivors never give up one of their own on the way.
+    let victim = 2;
+    let before_kill = marks(&members);
+    members.kill(victim).unwrap();
+    let killed_at = Instant::now();
+    let after_kill = members
+        .wait_for_assignment(PARTITIONS, CONSUMER_SESSION + SLACK)
+        .unwrap();
+    let took = killed_at.elapsed();
+    assert!(
+        took >= CONSUMER_SESSION - Duration::from_secs(1),
+        "the partitions moved {took:?} after the kill, before the session could end"
+    );
+    assert_eq!(after_kill.len(), 2, "{after_kill:?}");
+    let mut taken = BTreeSet::new();
+    for survivor in 0..2 {
+        for printed in printed_since(&members, survivor, before_kill[survivor]) {
+            assert!(
+                printed.is_superset(&owned[survivor]),
+                "member-{survivor} went from {:?} to {printed:?}\n{}",
+                owned[survivor],
+                members.transcripts()
+            );
+        }
+        taken.extend(after_kill[survivor].difference(&owned[survivor]));
+    }
+    assert_eq!(taken, owned[victim], "only the victim's partitions moved");
+
+    // A member joins: the survivors give up only what it gets, and take nothing meanwhile.
+    let before_join = marks(&members);
+    let joiner = spawn(&mut members, "member-3");
+    let after_join = members
+        .wait_for_assignment(PARTITIONS, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(after_join.len(), 3, "{after_join:?}");
+    let mut given_up = BTreeSet::new();
+    for survivor in 0..2 {
+        for printed in printed_since(&members, survivor, before_join[survivor]) {
+            assert!(
+                printed.is_subset(&after_kill[survivor])
+                    && printed.is_superset(&after_join[survivor]),
+                "member-{survivor} went from {:?} to {printed:?}, ending at {:?}\n{}",
+                after_kill[survivor],
+                after_join[survivor],
+                members.transcripts()
+            );
+        }
+        given_up.extend(after_kill[survivor].difference(&after_join[survivor]));
+    }
+    assert_eq!(
+        after_join[2], given_up,
+        "the newcomer got exactly what moved"
+    );
+    for printed in members.member(joiner).assignments() {
+        assert!(printed.is_subset(&given_up), "member-3 had {printed:?}");
+    }
+
+    // Records produced now reach their owners; the commits reach the end offsets.
+    delivered.extend(runtime.block_on(produce(&bootstrap, "after")));
+    expect_every_record_once_owned(&mut members, &delivered);
+    let ends = wait_for_end_offsets_committed(&bootstrap, group, &delivered, &members);
+
+    // A clean stop leaves the group: the others take its partitions well before the broker
+    // could have ended its session (6 s after its last heartbeat).
+    for (stopped, left) in [(0, vec![1, joiner]), (1, vec![joiner])] {
+        let status = if stopped == 0 {
+            members.stop(stopped, Duration::from_secs(30)).unwrap()
+        } else {
+            members
+                .close_stdin(stopped, Duration::from_secs(30))
+                .unwrap()
+        };
+        assert!(
+            status.success() && members.member(stopped).stopped(),
+            "{status}\n{}",
+            members.transcripts()
+        );
+        let owned = members
+            .wait_for_assignment(PARTITIONS, Duration::from_secs(4))
+            .unwrap();
+        assert_eq!(owned.len(), left.len());
+    }
+    let status = members
+        .close_stdin(joiner, Duration::from_secs(30))
+        .unwrap();
+    assert!(status.success() && members.member(joiner).stopped());
+    assert_eq!(committed(&bootstrap, group), ends);
 }

@@ -95,6 +95,8 @@ pub(super) struct Client {
     owned: TopicPartitions,
     /// Keeps partitions it was told to give up.
     stubborn: bool,
+    /// The topics it subscribes to when it joins.
+    topics: Vec<String>,
 }
 
 impl Client {
@@ -105,7 +107,20 @@ impl Client {
             epoch: 0,
             owned: TopicPartitions::new(),
             stubborn: false,
+            topics: vec!["t".to_owned()],
         }
+    }
+
+    /// A client that subscribes to `topics` by name.
+    pub(super) fn subscribing(member_id: &str, topics: &[&str]) -> Self {
+        Client {
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            ..Client::new(member_id)
+        }
+    }
+
+    pub(super) fn member_id(&self) -> &str {
+        &self.member_id
     }
 
     pub(super) fn request(&self) -> HeartbeatRequest {
@@ -116,7 +131,7 @@ impl Client {
             member_epoch: self.epoch,
             instance_id: self.instance_id.clone(),
             rebalance_timeout_ms: if joining { 30_000 } else { -1 },
-            subscribed_topic_names: joining.then(|| vec!["t".to_owned()]),
+            subscribed_topic_names: joining.then(|| self.topics.clone()),
             owned: Some(self.owned.clone()),
             client_id: "client".into(),
             client_host: "/127.0.0.1".into(),
@@ -130,8 +145,19 @@ impl Client {
         topics: &TopicsImage,
         now: Instant,
     ) -> HeartbeatAnswer {
+        self.beat_with(group, topics, &assignors(), now)
+    }
+
+    /// A heartbeat to a group whose `group.consumer.assignors` are `assignors`.
+    pub(super) fn beat_with(
+        &mut self,
+        group: &mut ConsumerGroup,
+        topics: &TopicsImage,
+        assignors: &[&dyn Assignor],
+        now: Instant,
+    ) -> HeartbeatAnswer {
         let answer = group
-            .heartbeat(&self.request(), topics, &assignors(), &config(), now)
+            .heartbeat(&self.request(), topics, assignors, &config(), now)
             .expect("the heartbeat is accepted");
         self.apply(&answer);
         answer
@@ -154,6 +180,19 @@ impl Client {
     pub(super) fn owned(&self) -> BTreeSet<i32> {
         self.owned.values().flatten().copied().collect()
     }
+
+    /// What it owns, of every topic.
+    pub(super) fn owned_partitions(&self) -> BTreeSet<(Uuid, i32)> {
+        pairs(&self.owned)
+    }
+}
+
+/// `(topic, partition)` pairs of `partitions`.
+pub(super) fn pairs(partitions: &TopicPartitions) -> BTreeSet<(Uuid, i32)> {
+    partitions
+        .iter()
+        .flat_map(|(topic, partitions)| partitions.iter().map(|p| (*topic, *p)))
+        .collect()
 }
 
 /// No partition is owned by two clients, nor held (assigned or pending revocation) by two
@@ -161,23 +200,20 @@ impl Client {
 pub(super) fn assert_exclusive(group: &ConsumerGroup, clients: &[Client]) {
     let mut seen = BTreeSet::new();
     for client in clients {
-        for partition in client.owned() {
+        for partition in client.owned_partitions() {
             assert!(
                 seen.insert(partition),
-                "partition {partition} owned twice: {clients:?}"
+                "partition {partition:?} owned twice: {clients:?}"
             );
         }
     }
     let mut held = BTreeSet::new();
     for member in group.members() {
-        for partitions in member
-            .assigned
-            .values()
-            .chain(member.pending_revocation.values())
-        {
-            for partition in partitions {
-                assert!(held.insert(*partition), "partition {partition} held twice");
-            }
+        for partition in pairs(&member.assigned).union(&pairs(&member.pending_revocation)) {
+            assert!(
+                held.insert(*partition),
+                "partition {partition:?} held twice"
+            );
         }
     }
 }
@@ -190,26 +226,33 @@ pub(super) fn converge(
     topics: &TopicsImage,
     now: Instant,
 ) {
+    converge_with(group, clients, topics, &assignors(), now);
+}
+
+/// [`converge`] in a group whose `group.consumer.assignors` are `assignors`.
+pub(super) fn converge_with(
+    group: &mut ConsumerGroup,
+    clients: &mut [Client],
+    topics: &TopicsImage,
+    assignors: &[&dyn Assignor],
+    now: Instant,
+) {
     for _round in 0..10 {
         let before: Vec<(i32, TopicPartitions)> =
             clients.iter().map(|c| (c.epoch, c.owned.clone())).collect();
         for i in 0..clients.len() {
-            let had = clients[i].owned();
-            clients[i].beat(group, topics, now);
-            let kept_by_target: BTreeSet<i32> = group
+            let had = clients[i].owned_partitions();
+            clients[i].beat_with(group, topics, assignors, now);
+            let kept_by_target = group
                 .target_assignment(&clients[i].member_id)
-                .map(|t| t.values().flatten().copied().collect())
+                .map(pairs)
                 .unwrap_or_default();
             let member = group.member(&clients[i].member_id).expect("a member");
+            let pending = pairs(&member.pending_revocation);
             for partition in had.intersection(&kept_by_target) {
-                let pending = member
-                    .pending_revocation
-                    .values()
-                    .flatten()
-                    .any(|p| p == partition);
                 assert!(
-                    !pending,
-                    "partition {partition} revoked though the target keeps it"
+                    !pending.contains(partition),
+                    "partition {partition:?} revoked though the target keeps it"
                 );
             }
             assert_exclusive(group, clients);

@@ -24,6 +24,8 @@ pub mod group;
 mod group_props;
 #[cfg(test)]
 mod group_tests;
+#[cfg(test)]
+mod group_topic_tests;
 pub mod member;
 pub mod range;
 mod reconcile;
