@@ -68,6 +68,7 @@ public class JavaClient {
                 case "admin" -> admin(args[1]);
                 case "member" -> member(args[1], args[2], args[3], args[4], Integer.parseInt(args[5]));
                 case "groupadmin" -> groupAdmin(args[1], args[2], args[3]);
+                case "describegroup" -> describeGroup(args[1], args[2]);
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
                 default -> throw new IllegalArgumentException("unknown command " + args[0]);
@@ -317,6 +318,31 @@ public class JavaClient {
             offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
             fact("offsets-after-group-delete", offsets.size());
             fact("delete-unknown", refusal(() -> admin.deleteConsumerGroups(List.of("no-such-group")).all().get()));
+        }
+    }
+
+    /**
+     * How the Admin API sees one group, either kind: ListGroups' type, protocol and state, and
+     * describeConsumerGroups' type, state and members (whether each speaks the consumer
+     * protocol: KIP-1099's "upgraded").
+     */
+    static void describeGroup(String bootstrap, String group) throws Exception {
+        try (Admin admin = Admin.create(common(bootstrap))) {
+            for (GroupListing listing : admin.listGroups().all().get()) {
+                if (listing.groupId().equals(group)) {
+                    fact("listed", group, listing.type().map(Object::toString).orElse("?"),
+                        listing.protocol(), listing.groupState().map(Object::toString).orElse("?"));
+                }
+            }
+            ConsumerGroupDescription description =
+                admin.describeConsumerGroups(List.of(group)).describedGroups().get(group).get();
+            List<String> upgraded = new ArrayList<>();
+            for (MemberDescription member : description.members()) {
+                upgraded.add(member.upgraded().map(Object::toString).orElse("?"));
+            }
+            Collections.sort(upgraded);
+            fact("described", group, description.type(), description.groupState(),
+                description.members().size(), String.join(",", upgraded));
         }
     }
 

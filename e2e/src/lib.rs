@@ -317,6 +317,7 @@ pub fn java_client(args: &[&str]) -> anyhow::Result<String> {
     )
 }
 
+pub mod group_checks;
 pub mod kafka;
 pub mod member_processes;
 pub mod members;

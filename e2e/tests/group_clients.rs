@@ -25,10 +25,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::BrokerProcess;
-use fjord_e2e::kafka::{Delivered, create_topic, keyed_records, produce_all, producer};
+use fjord_e2e::group_checks::{self, GroupTopic};
+use fjord_e2e::kafka::{Delivered, create_topic};
 use fjord_e2e::members::{Client, Members};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::{ClientConfig, TopicPartitionList};
 
 const TOPIC: &str = "shared";
 const PARTITIONS: i32 = 6;
@@ -53,95 +52,32 @@ fn start(dir: &Path, settings: &str) -> BrokerProcess {
     BrokerProcess::start_in(&dir.join("data"), &["--config", config.to_str().unwrap()]).unwrap()
 }
 
+const SHARED: GroupTopic = GroupTopic {
+    name: TOPIC,
+    partitions: PARTITIONS,
+};
+
 async fn produce(bootstrap: &str, tag: &str) -> Vec<Delivered> {
-    let records = keyed_records(tag, RECORDS, 20);
-    let delivered = produce_all(&producer(bootstrap, &[]).unwrap(), TOPIC, &records, RECORDS)
-        .await
-        .unwrap();
-    let partitions: BTreeSet<i32> = delivered.iter().map(|d| d.partition).collect();
-    assert_eq!(
-        partitions,
-        (0..PARTITIONS).collect(),
-        "the {tag} records reach every partition"
-    );
-    delivered
+    SHARED.produce(bootstrap, tag, RECORDS).await.unwrap()
 }
 
-/// The group's committed offset per partition, as librdkafka's OffsetFetch reads it
-/// (partitions without a commit left out).
 fn committed(bootstrap: &str, group: &str) -> BTreeMap<i32, i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        list.add_partition(TOPIC, partition);
-    }
-    consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .unwrap()
-        .elements()
-        .iter()
-        .filter_map(|e| Some((e.partition(), e.offset().to_raw().filter(|o| *o >= 0)?)))
-        .collect()
+    SHARED.committed(bootstrap, group).unwrap()
 }
 
-/// Waits until the members together printed every `delivered` record, and checks none printed
-/// a record of a partition it did not own then.
 fn expect_every_record_once_owned(members: &mut Members, delivered: &[Delivered]) {
-    let expected: BTreeSet<(i32, i64)> =
-        delivered.iter().map(|d| (d.partition, d.offset)).collect();
-    members
-        .wait_until(
-            Duration::from_secs(60),
-            "every produced record",
-            |members| {
-                let seen: BTreeSet<(i32, i64)> = members
-                    .iter()
-                    .flat_map(|m| m.records().iter().copied())
-                    .collect();
-                seen.is_superset(&expected)
-            },
-        )
-        .unwrap();
-    for member in members.members() {
-        assert!(
-            member.foreign_records().is_empty(),
-            "{} printed records of partitions it did not own: {:?}\n{}",
-            member.name,
-            member.foreign_records(),
-            member.transcript()
-        );
-    }
+    group_checks::expect_every_record_once_owned(members, delivered).unwrap();
 }
 
-/// Waits until the group's committed offsets are the end offsets of `delivered`; returns them.
 fn wait_for_end_offsets_committed(
     bootstrap: &str,
     group: &str,
     delivered: &[Delivered],
     members: &Members,
 ) -> BTreeMap<i32, i64> {
-    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-    for record in delivered {
-        let end = ends.entry(record.partition).or_default();
-        *end = (*end).max(record.offset + 1);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = committed(bootstrap, group);
-    while last != ends {
-        assert!(
-            Instant::now() < deadline,
-            "committed {last:?}, end offsets {ends:?}\n{}",
-            members.transcripts()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        last = committed(bootstrap, group);
-    }
-    ends
+    SHARED
+        .wait_for_end_offsets_committed(bootstrap, group, delivered, members)
+        .unwrap()
 }
 
 fn three_members_share_a_topic_survive_a_kill_and_commit_the_end_offsets(client: Client) {

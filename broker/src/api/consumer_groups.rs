@@ -174,7 +174,8 @@ pub async fn describe(
                                 )
                                 .with_assignment(assignment(&m.assigned))
                                 .with_target_assignment(assignment(target))
-                                .with_member_type(1)
+                                // KIP-1099: 0 a classic member, 1 a consumer member.
+                                .with_member_type(if m.classic.is_some() { 0 } else { 1 })
                         })
                         .collect();
                     DescribedGroup::default()

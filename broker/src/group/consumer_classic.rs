@@ -10,7 +10,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::consumer::group::{
-    CONSUMER_PROTOCOL_TYPE, ClassicJoin, ConsumerGroup, TopicMetadata, TopicsImage,
+    CONSUMER_PROTOCOL_TYPE, ClassicJoin, ClassicSync, ConsumerGroup, TopicMetadata, TopicsImage,
 };
 use super::consumer::records::ClassicProtocol;
 use super::consumer_groups::change_entries;
@@ -165,15 +165,14 @@ impl GroupCoordinator {
     ) -> Option<Result<Bytes, GroupError>> {
         let mut groups = lock(&self.consumer_groups);
         let group = groups.get_mut(group_id)?;
-        let assigned = group.classic_sync(
+        let sync = ClassicSync {
             member_id,
             instance_id,
             generation,
-            protocol.0,
-            protocol.1,
-            &self.settings.consumer,
-            Instant::now(),
-        );
+            protocol_type: protocol.0,
+            protocol_name: protocol.1,
+        };
+        let assigned = group.classic_sync(sync, &self.settings.consumer, Instant::now());
         let assigned = match assigned {
             Ok(assigned) => assigned,
             Err(error) => return Some(Err(error)),

@@ -65,7 +65,11 @@ pub fn decode_subscription(metadata: &Bytes) -> Result<Subscription, MalformedEm
             .iter()
             .map(|tp| (tp.topic.0.to_string(), tp.partitions.clone()))
             .collect(),
-        rack_id: decoded.rack_id.map(|r| r.to_string()),
+        // Clients without `client.rack` send an empty rack: no rack.
+        rack_id: decoded
+            .rack_id
+            .map(|r| r.to_string())
+            .filter(|r| !r.is_empty()),
     })
 }
 

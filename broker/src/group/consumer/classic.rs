@@ -61,6 +61,16 @@ pub struct ClassicJoined {
     pub protocol_name: String,
 }
 
+/// A classic member's SyncGroup.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassicSync<'a> {
+    pub member_id: &'a str,
+    pub instance_id: Option<&'a str>,
+    pub generation: i32,
+    pub protocol_type: Option<&'a str>,
+    pub protocol_name: Option<&'a str>,
+}
+
 /// Kafka's errors of a heartbeat, as a classic request gives them.
 fn as_group_error(error: ConsumerGroupError) -> GroupError {
     match error {
@@ -237,14 +247,17 @@ impl ConsumerGroup {
     /// its assignment without them tells it to do).
     pub fn classic_sync(
         &mut self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
+        sync: ClassicSync<'_>,
         config: &ConsumerGroupConfig,
         now: Instant,
     ) -> Result<TopicPartitions, GroupError> {
+        let ClassicSync {
+            member_id,
+            instance_id,
+            generation,
+            protocol_type,
+            protocol_name,
+        } = sync;
         let member = self.classic_member(member_id, instance_id)?;
         if generation != member.member_epoch {
             return Err(GroupError::IllegalGeneration);

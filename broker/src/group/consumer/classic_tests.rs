@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::assignor::TopicPartitions;
-use super::group::{CONSUMER_PROTOCOL_TYPE, ClassicJoin, ConsumerGroup, GroupChange, TopicsImage};
+use super::group::{
+    CONSUMER_PROTOCOL_TYPE, ClassicJoin, ClassicSync, ConsumerGroup, GroupChange, TopicsImage,
+};
 use super::group_tests::{Client, assert_exclusive, assignors, config, topics};
 use super::member::{Member, MemberState};
 use super::records::{ClassicMemberMetadata, ClassicProtocol};
@@ -38,6 +40,16 @@ fn classic_member(id: &str, topics: &TopicsImage, assigned: &[i32]) -> Member {
         }],
     });
     member
+}
+
+fn sync<'a>(member_id: &'a str, generation: i32, protocol: Option<&'a str>) -> ClassicSync<'a> {
+    ClassicSync {
+        member_id,
+        instance_id: None,
+        generation,
+        protocol_type: Some("consumer"),
+        protocol_name: protocol,
+    }
 }
 
 /// The JoinGroup an eager classic client sends: it owns nothing when it rejoins.
@@ -151,15 +163,7 @@ fn a_new_member_joins_and_the_classic_members_rejoin_to_hand_over_with_no_double
             assert_eq!(joined.protocol_name, "range");
             generations.insert(id, joined.generation);
             let assigned = group
-                .classic_sync(
-                    id,
-                    None,
-                    joined.generation,
-                    Some("consumer"),
-                    Some("range"),
-                    &cfg,
-                    now,
-                )
+                .classic_sync(sync(id, joined.generation, Some("range")), &cfg, now)
                 .expect("synced");
             synced.insert(id, set(&assigned));
             assert_exclusive(&group, std::slice::from_ref(&newcomer));
@@ -200,19 +204,11 @@ fn stale_or_foreign_classic_requests_get_kafkas_errors() {
     consumer_member.beat(&mut group, &topics, now);
     let cfg = config();
     assert_eq!(
-        group.classic_sync("a", None, 6, None, None, &cfg, now),
+        group.classic_sync(sync("a", 6, None), &cfg, now),
         Err(GroupError::IllegalGeneration)
     );
     assert_eq!(
-        group.classic_sync(
-            "a",
-            None,
-            7,
-            Some("consumer"),
-            Some("roundrobin"),
-            &cfg,
-            now
-        ),
+        group.classic_sync(sync("a", 7, Some("roundrobin")), &cfg, now),
         Err(GroupError::InconsistentGroupProtocol)
     );
     assert_eq!(

@@ -30,7 +30,7 @@ use super::member::{
 use super::reconcile::{Target, reconcile};
 use super::request::{apply_request, check_epoch, is_full, validate};
 
-pub use classic::{CONSUMER_PROTOCOL_TYPE, ClassicJoin, ClassicJoined};
+pub use classic::{CONSUMER_PROTOCOL_TYPE, ClassicJoin, ClassicJoined, ClassicSync};
 pub use restore::StoredGroup;
 
 /// Why a heartbeat was refused; the API layer gives each its Kafka code.
