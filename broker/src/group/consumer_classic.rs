@@ -17,7 +17,7 @@ use super::consumer_groups::change_entries;
 use super::embedded::{self, decode_subscription};
 use super::migration::Entry;
 use super::state::Group;
-use super::store::written;
+use super::store::when_written;
 use super::{GroupCoordinator, GroupError, Join, JoinAnswer, lock};
 use crate::partition::Appended;
 
@@ -30,7 +30,8 @@ pub(super) enum ConsumerJoin {
 }
 
 impl GroupCoordinator {
-    fn topics_image(&self) -> TopicsImage {
+    /// The topics now, as a consumer group sees them (name → id and partition count).
+    pub(super) fn topics_image(&self) -> TopicsImage {
         self.topics
             .snapshot()
             .topics
@@ -253,17 +254,8 @@ impl GroupCoordinator {
         if records.is_empty() {
             return;
         }
-        let Ok(appended) = self.append_entries(group_id, records, now_ms) else {
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let group_id = group_id.to_owned();
-        runtime.spawn(async move {
-            if let Err(error) = written(&group_id, appended).await {
-                tracing::warn!(group = %group_id, %error, "group records not stored");
-            }
-        });
+        if let Ok(appended) = self.append_entries(group_id, records, now_ms) {
+            when_written(group_id, appended);
+        }
     }
 }

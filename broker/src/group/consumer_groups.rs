@@ -22,8 +22,7 @@ use uuid::Uuid;
 use super::consumer::assignor::{Assignor, TopicPartitions};
 use super::consumer::assignors;
 use super::consumer::group::{
-    ConsumerGroup, ConsumerGroupError, GroupChange, HeartbeatAnswer, HeartbeatRequest,
-    TopicMetadata, TopicsImage,
+    ConsumerGroup, ConsumerGroupError, GroupChange, HeartbeatAnswer, HeartbeatRequest, TopicsImage,
 };
 use super::consumer::member::{
     JOIN_GROUP_MEMBER_EPOCH, LEAVE_GROUP_MEMBER_EPOCH, Member, MemberState,
@@ -34,7 +33,7 @@ use super::consumer::records::{
 use super::consumer::regex::{InvalidRegex, TopicRegex, resolve};
 use super::migration::{Entry, classic_entry, consumer_tombstones};
 use super::state::Group;
-use super::store::written;
+use super::store::{when_written, written};
 use super::{GroupCoordinator, GroupError, lock};
 use crate::cluster::topics::CONSUMER_OFFSETS;
 use crate::partition::{AppendOrigin, Appended};
@@ -122,18 +121,7 @@ impl GroupCoordinator {
             }
             _ => None,
         };
-        let snapshot = self.topics.snapshot();
-        let image: TopicsImage = snapshot
-            .topics
-            .iter()
-            .map(|(name, topic)| {
-                let metadata = TopicMetadata {
-                    id: topic.id,
-                    partitions: topic.partitions,
-                };
-                (name.clone(), metadata)
-            })
-            .collect();
+        let image = self.topics_image();
         let now_ms = crate::api::now_ms();
         let now = Instant::now();
         let assignors = self.consumer_assignors();
@@ -157,9 +145,10 @@ impl GroupCoordinator {
                     // An empty classic group is replaced, as Kafka does.
                     before.push(classic_entry(group_id, None));
                 }
-                classic.remove(group_id);
             }
+            let replaced = classic.remove(group_id);
             let mut groups = lock(&self.consumer_groups);
+            let upgrading = upgraded.is_some();
             if let Some(upgraded) = upgraded {
                 groups.insert(group_id.to_owned(), upgraded);
             }
@@ -173,7 +162,15 @@ impl GroupCoordinator {
                 group.heartbeat(&request, &image, &assignors, &self.settings.consumer, now);
             let mut records: Vec<Entry> = before;
             records.extend(change_entries(group_id, &group.take_changes()));
-            if outcome.is_ok() && request.member_epoch == LEAVE_GROUP_MEMBER_EPOCH {
+            if upgrading && outcome.is_err() {
+                // The join that would have converted the group is refused (a full group,
+                // say): the classic group stays as it was and nothing is written.
+                groups.remove(group_id);
+                if let Some(replaced) = replaced {
+                    classic.insert(group_id.to_owned(), replaced);
+                }
+                records.clear();
+            } else if outcome.is_ok() && request.member_epoch == LEAVE_GROUP_MEMBER_EPOCH {
                 records.extend(self.downgrade_into(
                     group_id,
                     epoch_before,
@@ -270,14 +267,8 @@ impl GroupCoordinator {
         }
         drop(groups);
         drop(classic);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            for (group_id, appended) in writes {
-                runtime.spawn(async move {
-                    if let Err(error) = written(&group_id, appended).await {
-                        tracing::warn!(group = %group_id, %error, "consumer group records not stored");
-                    }
-                });
-            }
+        for (group_id, appended) in writes {
+            when_written(&group_id, appended);
         }
         let mut last_active = lock(&self.last_active);
         for id in active {

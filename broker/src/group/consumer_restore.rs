@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use super::consumer::assignor::TopicPartitions;
-use super::consumer::group::{ConsumerGroup, StoredGroup, TopicMetadata, TopicsImage};
+use super::consumer::group::{ConsumerGroup, StoredGroup};
 use super::consumer::member::{Member, MemberState};
 use super::consumer::records::{self, ConsumerGroupKey, ConsumerGroupValue};
 use super::consumer::regex::{TopicRegex, resolve};
@@ -123,18 +123,7 @@ impl GroupCoordinator {
                 _ => {}
             }
         }
-        let snapshot = self.topics.snapshot();
-        let image: TopicsImage = snapshot
-            .topics
-            .iter()
-            .map(|(name, topic)| {
-                let metadata = TopicMetadata {
-                    id: topic.id,
-                    partitions: topic.partitions,
-                };
-                (name.clone(), metadata)
-            })
-            .collect();
+        let image = self.topics_image();
         let now = Instant::now();
         let mut groups = lock(&self.consumer_groups);
         let mut restored = 0;

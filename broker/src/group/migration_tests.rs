@@ -306,6 +306,35 @@ async fn without_the_policy_or_the_consumer_protocol_type_a_classic_group_does_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_a_full_group_refuses_leaves_the_classic_group_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut one_member = settings();
+    one_member.group_consumer_max_size = 1;
+    let groups = coordinator_with(dir.path(), false, one_member);
+    let a = classic_group(&groups).await;
+    let refused = groups
+        .consumer_heartbeat("g", consumer_join("m"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("group.consumer.max.size"),
+        "{refused}"
+    );
+    assert!(!groups.is_consumer_group("g"));
+    assert_eq!(
+        groups.heartbeat("g", &a.member_id, None, a.generation),
+        Ok(())
+    );
+    drop(groups);
+    let groups = coordinator(dir.path(), false);
+    assert!(
+        !groups.is_consumer_group("g"),
+        "nothing of the conversion was written"
+    );
+    assert_eq!(groups.describe("g").unwrap().members.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_protocol_member_must_commit_with_offset_commit_v9() {
     let dir = tempfile::tempdir().unwrap();
     let groups = coordinator(dir.path(), false);

@@ -57,18 +57,9 @@ impl GroupCoordinator {
         let Some(record) = group.take_due_record(now_ms) else {
             return;
         };
-        let Ok(appended) = self.append_group_record(group_id, Some(&record), now_ms) else {
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let group_id = group_id.to_owned();
-        runtime.spawn(async move {
-            if let Err(error) = written(&group_id, appended).await {
-                tracing::warn!(group = %group_id, %error, "group metadata not stored");
-            }
-        });
+        if let Ok(appended) = self.append_group_record(group_id, Some(&record), now_ms) {
+            when_written(group_id, appended);
+        }
     }
 
     /// The leader's SyncGroup asked to store `group_id`'s assignment of `generation`: append
@@ -169,6 +160,20 @@ impl GroupCoordinator {
 }
 
 /// Waits until an append is durable and committed.
+/// Waits in the background for `appended` to become durable and logs if it does not: a
+/// change no request waits on (the group goes on in memory, as Kafka's does).
+pub(super) fn when_written(group_id: &str, appended: Appended) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let group_id = group_id.to_owned();
+    runtime.spawn(async move {
+        if let Err(error) = written(&group_id, appended).await {
+            tracing::warn!(group = %group_id, %error, "group records not stored");
+        }
+    });
+}
+
 pub(super) async fn written(group_id: &str, appended: Appended) -> Result<(), GroupError> {
     appended.durable.await.map_err(|error| {
         tracing::error!(group = group_id, %error, "fsync of __consumer_offsets failed");

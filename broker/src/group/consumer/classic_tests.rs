@@ -293,3 +293,34 @@ fn a_classic_members_session_is_its_own_session_timeout() {
     removed.sort();
     assert_eq!(removed, ["a", "b"]);
 }
+
+#[test]
+fn a_restarted_static_classic_member_takes_its_old_place_under_a_new_member_id() {
+    let topics = topics(6);
+    let now = Instant::now();
+    let mut a = classic_member("a", &topics, &[0, 1, 2]);
+    a.instance_id = Some("reader-1".into());
+    let members = vec![a, classic_member("b", &topics, &[3, 4, 5])];
+    let mut group = ConsumerGroup::from_classic("g", 4, members, &config(), now);
+    // b's rejoin has the group look at its subscribed topics once (the epoch moves to 5).
+    group
+        .classic_join(rejoin("b"), &topics, &assignors(), &config(), now)
+        .expect("b rejoins");
+    let epoch = group.group_epoch();
+    let target = group.target_assignment("a").cloned();
+    let mut restarted = rejoin("a-2");
+    restarted.instance_id = Some("reader-1".into());
+    let joined = group
+        .classic_join(restarted, &topics, &assignors(), &config(), now)
+        .expect("takes the old place");
+    assert!(group.member("a").is_none(), "the old member id is gone");
+    let member = group.member("a-2").expect("the new member id");
+    assert_eq!(member.instance_id.as_deref(), Some("reader-1"));
+    assert_eq!(joined.generation, member.member_epoch);
+    assert_eq!(group.group_epoch(), epoch, "no rebalance for a static member's return");
+    assert_eq!(group.target_assignment("a-2").cloned(), target, "its target stays");
+    assert_eq!(
+        group.classic_heartbeat("a", Some("reader-1"), 4, &config(), now),
+        Err(GroupError::FencedInstanceId)
+    );
+}
