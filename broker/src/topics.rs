@@ -176,7 +176,7 @@ impl MetadataListener for PartitionManager {
                     }
                 }
             }
-            Change::ProducerIdsAllocated { .. } => {}
+            Change::ProducerIdsAllocated { .. } | Change::FeaturesUpdated { .. } => {}
         }
     }
 }

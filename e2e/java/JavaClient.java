@@ -69,6 +69,7 @@ public class JavaClient {
                 case "member" -> member(args[1], args[2], args[3], args[4], Integer.parseInt(args[5]));
                 case "groupadmin" -> groupAdmin(args[1], args[2], args[3]);
                 case "describegroup" -> describeGroup(args[1], args[2]);
+                case "features" -> features(args[1], Arrays.asList(args).subList(2, args.length));
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
                 default -> throw new IllegalArgumentException("unknown command " + args[0]);
@@ -344,6 +345,34 @@ public class JavaClient {
             fact("described", group, description.type(), description.groupState(),
                 description.members().size(), String.join(",", upgraded));
         }
+    }
+
+    /**
+     * describeFeatures, then each update `NAME=LEVEL[:safe|:unsafe]` on its own (a refusal is
+     * printed, not thrown), then describeFeatures again.
+     */
+    static void features(String bootstrap, List<String> updates) throws Exception {
+        try (Admin admin = Admin.create(common(bootstrap))) {
+            printFeatures(admin, "before");
+            for (String update : updates) {
+                String[] parts = update.split("[=:]");
+                FeatureUpdate.UpgradeType type = parts.length < 3 ? FeatureUpdate.UpgradeType.UPGRADE
+                    : parts[2].equals("safe") ? FeatureUpdate.UpgradeType.SAFE_DOWNGRADE
+                    : FeatureUpdate.UpgradeType.UNSAFE_DOWNGRADE;
+                FeatureUpdate change = new FeatureUpdate(Short.parseShort(parts[1]), type);
+                fact("update", update, refusal(() ->
+                    admin.updateFeatures(Map.of(parts[0], change), new UpdateFeaturesOptions()).all().get()));
+            }
+            printFeatures(admin, "after");
+        }
+    }
+
+    static void printFeatures(Admin admin, String when) throws Exception {
+        FeatureMetadata metadata = admin.describeFeatures().featureMetadata().get();
+        new TreeMap<>(metadata.finalizedFeatures()).forEach((name, range) ->
+            fact(when + "-finalized", name, range.minVersionLevel(), range.maxVersionLevel()));
+        new TreeMap<>(metadata.supportedFeatures()).forEach((name, range) ->
+            fact(when + "-supported", name, range.minVersion(), range.maxVersion()));
     }
 
     static Map<Integer, Long> offsetsByPartition(Map<TopicPartition, OffsetAndMetadata> offsets) {

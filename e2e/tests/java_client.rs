@@ -127,3 +127,55 @@ fn java_admin_client_manages_topics_configs_offsets_and_records() {
         "java-admin",
     );
 }
+
+#[test]
+fn java_admin_client_reads_and_changes_feature_levels_which_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start_in(dir.path(), &[]).unwrap();
+    let out = java_client(&[
+        "features",
+        &broker.bootstrap(),
+        "transaction.version=3",
+        "transaction.version=1",
+        "no.such.version=1",
+        "transaction.version=1:safe",
+    ]);
+    let facts: Vec<&str> = out.lines().filter(|l| l.starts_with("fact ")).collect();
+    let expected_start = [
+        // On by default: the Java client uses Transactions V2 only when it sees level 2.
+        "fact before-finalized transaction.version 2 2",
+        "fact before-supported transaction.version 0 2",
+    ];
+    assert_eq!(facts[..2], expected_start, "{out}");
+    assert!(
+        facts[2].starts_with("fact update transaction.version=3 InvalidUpdateVersionException:"),
+        "{out}"
+    );
+    assert!(
+        facts[3].starts_with("fact update transaction.version=1 InvalidUpdateVersionException:")
+            && facts[3].contains("downgrade"),
+        "a downgrade needs a downgrade type: {out}"
+    );
+    assert!(
+        facts[4].starts_with("fact update no.such.version=1 InvalidUpdateVersionException:"),
+        "{out}"
+    );
+    assert_eq!(
+        facts[5], "fact update transaction.version=1:safe none",
+        "{out}"
+    );
+    assert_eq!(
+        facts[6], "fact after-finalized transaction.version 1 1",
+        "{out}"
+    );
+
+    // The level is cluster metadata: a restart keeps it.
+    drop(broker);
+    let broker = BrokerProcess::start_in(dir.path(), &[]).unwrap();
+    let out = java_client(&["features", &broker.bootstrap()]);
+    assert!(
+        out.lines()
+            .any(|l| l == "fact before-finalized transaction.version 1 1"),
+        "{out}"
+    );
+}

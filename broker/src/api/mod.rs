@@ -12,6 +12,7 @@ mod cluster_info;
 mod configs;
 mod consumer_groups;
 pub mod errors;
+mod features;
 mod fetch;
 mod groups;
 mod metadata;
@@ -106,9 +107,13 @@ async fn handle_now(
     body: RequestKind,
 ) -> Result<Option<ResponseKind>, HandleError> {
     let response = match body {
-        RequestKind::ApiVersions(_) => Some(ResponseKind::ApiVersions(api_versions::handle(
-            broker.groups.settings().consumer_protocol,
+        RequestKind::ApiVersions(_) => Some(ResponseKind::ApiVersions(features::with_features(
+            api_versions::handle(broker.groups.settings().consumer_protocol),
+            &broker.topics.snapshot(),
         ))),
+        RequestKind::UpdateFeatures(body) => Some(ResponseKind::UpdateFeatures(
+            features::update_features(broker, body, version).await?,
+        )),
         RequestKind::Metadata(body) => Some(ResponseKind::Metadata(
             metadata::handle(broker, body, version).await?,
         )),
@@ -235,6 +240,9 @@ fn first_error(response: &ResponseKind) -> i16 {
         ResponseKind::InitProducerId(r) => r.error_code,
         ResponseKind::DescribeCluster(r) => r.error_code,
         ResponseKind::ApiVersions(r) => r.error_code,
+        ResponseKind::UpdateFeatures(r) => first_nonzero(
+            std::iter::once(r.error_code).chain(r.results.iter().map(|f| f.error_code)),
+        ),
         ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
         ResponseKind::ConsumerGroupDescribe(r) => {
             first_nonzero(r.groups.iter().map(|g| g.error_code))
@@ -274,6 +282,7 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         OffsetDelete => "OffsetDelete",
         ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         ConsumerGroupDescribe => "ConsumerGroupDescribe",
+        UpdateFeatures => "UpdateFeatures",
         _ => "Other",
     }
 }

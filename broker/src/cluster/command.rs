@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::features::{self, UpgradeType};
 use super::{ClusterState, TopicRecord};
 
 /// One change to the cluster metadata, as written to the command log. Externally tagged with
@@ -33,6 +34,8 @@ pub enum Command {
     },
     /// Reserves the next `count` producer ids.
     AllocateProducerIds { count: i64 },
+    /// Finalizes feature levels (UpdateFeatures; the proposer checked the upgrade type).
+    SetFeatureLevels { levels: BTreeMap<String, i16> },
 }
 
 /// What an applied command changed, for listeners to act on.
@@ -50,6 +53,10 @@ pub enum Change {
     ProducerIdsAllocated {
         start: i64,
         end: i64,
+    },
+    /// Feature levels were finalized; the epoch after the change.
+    FeaturesUpdated {
+        epoch: i64,
     },
 }
 
@@ -82,6 +89,8 @@ pub enum CommandError {
         "cannot allocate {0} producer ids: the count must be positive and fit after the last id"
     )]
     InvalidProducerIdCount(i64),
+    #[error("{0}")]
+    InvalidFeatureLevel(String),
 }
 
 /// Applies `command` to `state`: the change, or the refusal with `state` untouched.
@@ -156,6 +165,17 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
             state.next_producer_id = end;
             Ok(Change::ProducerIdsAllocated { start, end })
         }
+        Command::SetFeatureLevels { levels } => {
+            for (name, level) in levels {
+                // Any direction: the proposer checked the upgrade type against the state.
+                features::check_update(state, name, *level, UpgradeType::UnsafeDowngrade)
+                    .map_err(|error| CommandError::InvalidFeatureLevel(error.to_string()))?;
+            }
+            features::set_levels(state, levels);
+            Ok(Change::FeaturesUpdated {
+                epoch: state.features_epoch,
+            })
+        }
     }
 }
 
@@ -185,6 +205,7 @@ mod tests {
         ClusterState {
             topics: topics.iter().map(|t| (t.name.clone(), t.clone())).collect(),
             next_producer_id: 7,
+            ..ClusterState::default()
         }
     }
 

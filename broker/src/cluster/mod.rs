@@ -1,5 +1,5 @@
-//! Cluster metadata: topics (names, ids, partition counts, config overrides)
-//! and the producer-id allocation — everything that must survive a restart
+//! Cluster metadata: topics (names, ids, partition counts, config overrides),
+//! the producer-id allocation and feature levels — everything that must survive a restart
 //! besides the partition logs themselves.
 //!
 //! ```text
@@ -24,6 +24,7 @@
 //!   `cluster-metadata.json.migrated`.
 
 pub mod command;
+pub mod features;
 mod log;
 mod metadata;
 mod state_machine;
@@ -65,6 +66,13 @@ pub struct ClusterState {
     pub topics: BTreeMap<String, TopicRecord>,
     /// The next producer id to hand out; ids below it are never reused.
     pub next_producer_id: i64,
+    /// Feature levels UpdateFeatures finalized (`features.rs`; the others are at their
+    /// default).
+    #[serde(default)]
+    pub features: BTreeMap<String, i16>,
+    /// Bumped by every change of `features`: ApiVersions' `FinalizedFeaturesEpoch`.
+    #[serde(default)]
+    pub features_epoch: i64,
 }
 
 impl ClusterState {

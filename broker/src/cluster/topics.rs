@@ -68,9 +68,9 @@ impl From<CommandError> for TopicError {
                 TopicError::InvalidReplicationFactor(error.to_string())
             }
             CommandError::InternalTopic(name) => TopicError::Internal(name),
-            CommandError::TopicIdInUse { .. } | CommandError::InvalidProducerIdCount(_) => {
-                TopicError::Refused(error)
-            }
+            CommandError::TopicIdInUse { .. }
+            | CommandError::InvalidProducerIdCount(_)
+            | CommandError::InvalidFeatureLevel(_) => TopicError::Refused(error),
         }
     }
 }

@@ -51,6 +51,10 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         range(m::DescribeClusterRequest::VERSIONS, 0, 2),
     ),
     (
+        ApiKey::UpdateFeatures,
+        range(m::UpdateFeaturesRequest::VERSIONS, 0, 2),
+    ),
+    (
         ApiKey::InitProducerId,
         range(m::InitProducerIdRequest::VERSIONS, 0, 5),
     ),
