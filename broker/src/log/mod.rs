@@ -121,6 +121,7 @@ pub mod builder;
 mod checkpoint;
 pub mod cleaner;
 pub(crate) mod compression;
+pub mod control;
 mod error;
 mod flusher;
 mod index;
@@ -139,6 +140,8 @@ pub(crate) mod sync;
 pub(crate) mod test_batch;
 mod time_index;
 mod timestamp;
+mod transactions;
+pub(crate) mod txn_index;
 
 #[cfg(test)]
 mod tests;
@@ -149,6 +152,7 @@ pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
 pub use partition::{PartitionLog, ReadPlan, RecoveryCheckpoint, RetiredFiles, RollWrite};
 pub use sync::{FileSync, OsSync, Syncer};
+pub use transactions::{AbortedPlan, AbortedTxn};
 
 /// Per-topic log configuration; fields keep Kafka's topic config names.
 #[derive(Debug, Clone, PartialEq)]
