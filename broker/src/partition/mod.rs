@@ -26,6 +26,8 @@ mod compaction_tests;
 mod leader_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
