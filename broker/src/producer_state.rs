@@ -12,6 +12,21 @@
 //! - a producer with no state here (new, or its batches were deleted) may
 //!   start at any sequence.
 //!
+//! Transactions (Kafka's `ProducerAppendInfo.appendDataBatch` / `appendEndTxnMarker`):
+//! - a transactional batch of a producer with no open transaction opens one at its first
+//!   offset; later transactional batches extend it;
+//! - a non-transactional batch while the producer has one open: INVALID_TXN_STATE;
+//! - a COMMIT or ABORT marker ends it, giving a [`CompletedTxn`] (first offset, the marker's
+//!   offset, aborted or not). A marker whose producer epoch is older than the producer's
+//!   (under transaction version 2, where the coordinator bumps the epoch for each marker: not
+//!   newer) is fenced, INVALID_PRODUCER_EPOCH; one from a coordinator epoch older than the
+//!   last seen is TRANSACTION_COORDINATOR_FENCED. A marker for a producer with no open
+//!   transaction is accepted (the coordinator writes markers to every partition of the
+//!   transaction) and only moves the epochs;
+//! - the first unstable offset is the lowest first offset of the open transactions and of
+//!   completed ones whose marker is not yet below the high watermark; the last stable offset
+//!   is the smaller of it and the high watermark.
+//!
 //! The state survives restarts through snapshots, as Kafka's
 //! `<offset>.snapshot` files do: `<offset>.snapshot` in the partition
 //! directory holds the state of every batch below `offset`. One is written
@@ -27,17 +42,19 @@
 //!
 //! ```text
 //! "FJPS" version:u16 crc32c:u32 (of what follows) producers:u32
-//!   per producer: id:i64 epoch:i16 batches:u8
+//!   per producer: id:i64 epoch:i16 coordinator_epoch:i32 txn_first_offset:i64 batches:u8
 //!     per batch: first_seq:i32 last_seq:i32 first_offset:i64 last_offset:i64 timestamp:i64
 //! ```
-//! (big-endian)
+//! (big-endian; `txn_first_offset` -1: no open transaction). Version 1 snapshots, without
+//! `coordinator_epoch` and `txn_first_offset`, are still read (no transaction open).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::log::Syncer;
+use crate::log::control::EndTxnMarker;
 
 /// Batches remembered per producer, as Kafka does.
 const REMEMBERED_BATCHES: usize = 5;
@@ -51,10 +68,44 @@ pub struct BatchMeta {
     pub timestamp: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// The epoch of the coordinator that wrote the producer's last marker, -1 before any.
+    coordinator_epoch: i32,
+    /// First offset of the producer's open transaction.
+    txn_first_offset: Option<i64>,
+}
+
+impl Default for ProducerEntry {
+    fn default() -> Self {
+        ProducerEntry {
+            epoch: 0,
+            batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            txn_first_offset: None,
+        }
+    }
+}
+
+/// A transaction a marker ended in this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+}
+
+/// How a marker's producer epoch is checked (Kafka's transaction versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionVersion {
+    /// Versions 0 and 1: the marker carries the producer's epoch; an older one is fenced.
+    Legacy,
+    /// Version 2: the coordinator bumps the epoch for each marker; one not newer is fenced.
+    V2,
 }
 
 /// What to do with an incoming idempotent batch.
@@ -82,12 +133,31 @@ pub enum SequenceError {
         expected: i32,
         received: i32,
     },
+    /// A non-transactional batch while the producer has a transaction open.
+    #[error(
+        "expected a transactional write from producer {producer_id}: it has a transaction open"
+    )]
+    InvalidTxnState { producer_id: i64 },
+    /// A marker from a coordinator older than the one that wrote the producer's last marker.
+    #[error(
+        "coordinator epoch {coordinator_epoch} of a marker for producer {producer_id} is older than the current {current}"
+    )]
+    CoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current: i32,
+    },
 }
 
 /// Producer state of one partition.
 #[derive(Debug, Default)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// The open transactions, as `(first offset, producer id)`.
+    ongoing: BTreeSet<(i64, i64)>,
+    /// Completed transactions whose marker is not yet below the high watermark, in marker
+    /// order: they keep the last stable offset where it was until it is.
+    unreplicated: VecDeque<CompletedTxn>,
 }
 
 /// The last sequence of a batch starting at `first` with `count` records.
@@ -169,7 +239,133 @@ impl ProducerStates {
         entry.batches.push_back(batch);
     }
 
-    /// Producers with state here.
+    /// Refuses a data batch that does not fit the producer's transaction: a non-transactional
+    /// one while it has a transaction open (Kafka's INVALID_TXN_STATE).
+    pub fn check_txn_state(
+        &self,
+        producer_id: i64,
+        transactional: bool,
+    ) -> Result<(), SequenceError> {
+        let open = self
+            .producers
+            .get(&producer_id)
+            .is_some_and(|entry| entry.txn_first_offset.is_some());
+        if open && !transactional {
+            return Err(SequenceError::InvalidTxnState { producer_id });
+        }
+        Ok(())
+    }
+
+    /// Records a transactional data batch: it opens the producer's transaction at its first
+    /// offset when none is open, and extends the open one otherwise.
+    pub fn record_transactional(&mut self, producer_id: i64, epoch: i16, batch: BatchMeta) {
+        self.record(producer_id, epoch, batch);
+        let entry = self.producers.entry(producer_id).or_default();
+        if entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(batch.first_offset);
+            self.ongoing.insert((batch.first_offset, producer_id));
+        }
+    }
+
+    /// Checks a marker of `producer_id` at `epoch` from a coordinator at `coordinator_epoch`
+    /// before it is written. A producer unknown here passes.
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        version: TransactionVersion,
+    ) -> Result<(), SequenceError> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        let fenced = match version {
+            TransactionVersion::Legacy => epoch < entry.epoch,
+            TransactionVersion::V2 => epoch <= entry.epoch,
+        };
+        if fenced {
+            return Err(SequenceError::FencedEpoch {
+                producer_id,
+                epoch,
+                current: entry.epoch,
+            });
+        }
+        if entry.coordinator_epoch > coordinator_epoch {
+            return Err(SequenceError::CoordinatorFenced {
+                producer_id,
+                coordinator_epoch,
+                current: entry.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies a marker written (or found on recovery) at `offset`: the producer's epochs
+    /// move to the marker's, and its open transaction, if any, ends. The completed
+    /// transaction is returned and holds the first unstable offset until
+    /// [`forget_replicated`](Self::forget_replicated) passes its marker.
+    pub fn apply_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        marker: EndTxnMarker,
+        offset: i64,
+    ) -> Option<CompletedTxn> {
+        let entry = self.producers.entry(producer_id).or_default();
+        if epoch != entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        let first_offset = entry.txn_first_offset.take()?;
+        self.ongoing.remove(&(first_offset, producer_id));
+        let completed = CompletedTxn {
+            producer_id,
+            first_offset,
+            last_offset: offset,
+            aborted: !marker.commit,
+        };
+        self.unreplicated.push_back(completed);
+        Some(completed)
+    }
+
+    /// The last stable offset right after `completed` ended (what Kafka writes into the
+    /// transaction index): the first offset of the earliest transaction still open, or past
+    /// the marker.
+    pub fn last_stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
+        self.ongoing
+            .iter()
+            .find(|(_, producer_id)| *producer_id != completed.producer_id)
+            .map_or(completed.last_offset + 1, |(first, _)| *first)
+    }
+
+    /// Forgets completed transactions whose marker is below `high_watermark`.
+    pub fn forget_replicated(&mut self, high_watermark: i64) {
+        while self
+            .unreplicated
+            .front()
+            .is_some_and(|txn| txn.last_offset < high_watermark)
+        {
+            self.unreplicated.pop_front();
+        }
+    }
+
+    /// The lowest first offset of the open transactions and of the completed ones whose
+    /// marker is not yet below `high_watermark`; `None` when there is none.
+    pub fn first_unstable_offset(&self, high_watermark: i64) -> Option<i64> {
+        let ongoing = self.ongoing.first().map(|(first, _)| *first);
+        let unreplicated = self
+            .unreplicated
+            .iter()
+            .filter(|txn| txn.last_offset >= high_watermark)
+            .map(|txn| txn.first_offset)
+            .min();
+        match (ongoing, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The last offset of every tracked producer's last batch: compaction keeps those
     /// batches (emptied if need be), so a rebuild from the log finds each producer's state.
     pub fn last_batch_offsets(&self) -> std::collections::HashSet<i64> {
@@ -188,12 +384,14 @@ impl ProducerStates {
     }
 
     /// Forgets batches that end below `log_start` (deleted by retention or
-    /// DeleteRecords), and producers left with none.
+    /// DeleteRecords), and producers left with none and no open transaction (a transaction
+    /// stays open until its marker, whatever was deleted of it).
     pub fn retain_from(&mut self, log_start: i64) {
         self.producers.retain(|_, entry| {
             entry.batches.retain(|batch| batch.last_offset >= log_start);
-            !entry.batches.is_empty()
+            !entry.batches.is_empty() || entry.txn_first_offset.is_some()
         });
+        self.unreplicated.retain(|txn| txn.last_offset >= log_start);
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -206,6 +404,8 @@ impl ProducerStates {
         for (id, entry) in &self.producers {
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&entry.epoch.to_be_bytes());
+            body.extend_from_slice(&entry.coordinator_epoch.to_be_bytes());
+            body.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
             // At most REMEMBERED_BATCHES (5), so it fits a byte.
             body.push(u8::try_from(entry.batches.len()).unwrap_or(u8::MAX));
             for batch in &entry.batches {
@@ -227,9 +427,11 @@ impl ProducerStates {
     /// The state `encode` wrote, or `None` for anything else.
     fn decode(bytes: &[u8]) -> Option<Self> {
         let mut reader = Reader(bytes);
-        if reader.take(4)? != SNAPSHOT_MAGIC
-            || u16::from_be_bytes(reader.array()?) != SNAPSHOT_VERSION
-        {
+        if reader.take(4)? != SNAPSHOT_MAGIC {
+            return None;
+        }
+        let version = u16::from_be_bytes(reader.array()?);
+        if !(1..=SNAPSHOT_VERSION).contains(&version) {
             return None;
         }
         let crc = u32::from_be_bytes(reader.array()?);
@@ -238,13 +440,26 @@ impl ProducerStates {
         }
         let count = u32::from_be_bytes(reader.array()?);
         let mut producers = HashMap::new();
+        let mut ongoing = BTreeSet::new();
         for _ in 0..count {
             let id = i64::from_be_bytes(reader.array()?);
             let epoch = i16::from_be_bytes(reader.array()?);
+            let (coordinator_epoch, txn_first_offset) = if version >= 2 {
+                let coordinator_epoch = i32::from_be_bytes(reader.array()?);
+                let first = i64::from_be_bytes(reader.array()?);
+                (coordinator_epoch, (first >= 0).then_some(first))
+            } else {
+                (-1, None)
+            };
+            if let Some(first) = txn_first_offset {
+                ongoing.insert((first, id));
+            }
             let batches = reader.take(1)?[0];
             let mut entry = ProducerEntry {
                 epoch,
                 batches: VecDeque::with_capacity(usize::from(batches)),
+                coordinator_epoch,
+                txn_first_offset,
             };
             for _ in 0..batches {
                 entry.batches.push_back(BatchMeta {
@@ -257,7 +472,11 @@ impl ProducerStates {
             }
             producers.insert(id, entry);
         }
-        reader.0.is_empty().then_some(Self { producers })
+        reader.0.is_empty().then_some(Self {
+            producers,
+            ongoing,
+            unreplicated: VecDeque::new(),
+        })
     }
 
     /// Writes the snapshot of the batches below `offset` to `dir` (see
@@ -362,7 +581,8 @@ impl Snapshot {
 }
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"FJPS";
-const SNAPSHOT_VERSION: u16 = 1;
+/// Version 2 added each producer's coordinator epoch and open transaction.
+const SNAPSHOT_VERSION: u16 = 2;
 
 fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
     dir.join(format!("{offset:020}.snapshot"))
@@ -403,159 +623,5 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn meta(first_seq: i32, last_seq: i32, first_offset: i64) -> BatchMeta {
-        BatchMeta {
-            first_seq,
-            last_seq,
-            first_offset,
-            last_offset: first_offset + i64::from(last_seq - first_seq),
-            timestamp: 0,
-        }
-    }
-
-    #[test]
-    fn a_retried_batch_is_a_duplicate_with_its_original_offsets() {
-        let mut states = ProducerStates::default();
-        assert_eq!(states.check(7, 0, 0, 9), Ok(SequenceCheck::Append));
-        states.record(7, 0, meta(0, 9, 100));
-        states.record(7, 0, meta(10, 19, 110));
-        assert_eq!(
-            states.check(7, 0, 0, 9),
-            Ok(SequenceCheck::Duplicate(meta(0, 9, 100)))
-        );
-        assert_eq!(states.check(7, 0, 20, 29), Ok(SequenceCheck::Append));
-    }
-
-    #[test]
-    fn only_the_last_five_batches_are_remembered() {
-        let mut states = ProducerStates::default();
-        for i in 0..6 {
-            states.record(1, 0, meta(i * 10, i * 10 + 9, i64::from(i) * 10));
-        }
-        assert!(matches!(
-            states.check(1, 0, 0, 9),
-            Err(SequenceError::OutOfOrder { .. })
-        ));
-        assert!(matches!(
-            states.check(1, 0, 10, 19),
-            Ok(SequenceCheck::Duplicate(_))
-        ));
-    }
-
-    #[test]
-    fn gaps_and_stale_epochs_are_refused() {
-        let mut states = ProducerStates::default();
-        states.record(3, 2, meta(0, 4, 0));
-        assert_eq!(
-            states.check(3, 2, 6, 8),
-            Err(SequenceError::OutOfOrder {
-                producer_id: 3,
-                expected: 5,
-                received: 6
-            })
-        );
-        assert_eq!(
-            states.check(3, 1, 5, 8),
-            Err(SequenceError::FencedEpoch {
-                producer_id: 3,
-                epoch: 1,
-                current: 2
-            })
-        );
-        assert!(matches!(
-            states.check(3, 3, 5, 8),
-            Err(SequenceError::OutOfOrder { expected: 0, .. })
-        ));
-        assert_eq!(states.check(3, 3, 0, 3), Ok(SequenceCheck::Append));
-    }
-
-    #[test]
-    fn sequences_wrap_at_i32_max() {
-        assert_eq!(last_sequence(i32::MAX - 1, 3), 0);
-        let mut states = ProducerStates::default();
-        states.record(9, 0, meta(i32::MAX - 2, i32::MAX, 0));
-        assert_eq!(states.check(9, 0, 0, 4), Ok(SequenceCheck::Append));
-    }
-
-    #[test]
-    fn an_unknown_producer_may_start_anywhere() {
-        let states = ProducerStates::default();
-        assert_eq!(states.check(42, 5, 1234, 1240), Ok(SequenceCheck::Append));
-    }
-
-    #[test]
-    fn a_snapshot_decodes_to_the_state_it_was_written_from() {
-        let mut states = ProducerStates::default();
-        for i in 0..7 {
-            states.record(1, 0, meta(i * 10, i * 10 + 9, i64::from(i) * 10));
-        }
-        states.record(2, 3, meta(0, 0, 500));
-        let bytes = states.encode();
-        let decoded = ProducerStates::decode(&bytes).expect("decodes");
-        assert_eq!(
-            format!("{:?}", sorted(&decoded)),
-            format!("{:?}", sorted(&states))
-        );
-        // Any cut or flipped byte is refused.
-        for cut in 0..bytes.len() {
-            assert!(
-                ProducerStates::decode(&bytes[..cut]).is_none(),
-                "cut at {cut}"
-            );
-        }
-        for at in 0..bytes.len() {
-            let mut damaged = bytes.clone();
-            damaged[at] ^= 0x40;
-            assert!(ProducerStates::decode(&damaged).is_none(), "flip at {at}");
-        }
-    }
-
-    fn sorted(states: &ProducerStates) -> Vec<(i64, i16, Vec<BatchMeta>)> {
-        let mut out: Vec<_> = states
-            .producers
-            .iter()
-            .map(|(id, e)| (*id, e.epoch, e.batches.iter().copied().collect()))
-            .collect();
-        out.sort_by_key(|(id, _, _)| *id);
-        out
-    }
-
-    #[test]
-    fn batches_below_the_log_start_are_forgotten() {
-        let mut states = ProducerStates::default();
-        states.record(1, 0, meta(0, 9, 0));
-        states.record(1, 0, meta(10, 19, 10));
-        states.record(2, 0, meta(0, 4, 20));
-        states.retain_from(15);
-        assert_eq!(states.len(), 2);
-        states.retain_from(25);
-        assert_eq!(states.len(), 0);
-    }
-
-    #[test]
-    fn writing_a_snapshot_keeps_one_older_and_reading_takes_the_newest_that_fits() {
-        let dir = tempfile::tempdir().unwrap();
-        for (offset, producer) in [(100, 1), (200, 2), (300, 3)] {
-            let mut states = ProducerStates::default();
-            states.record(producer, 0, meta(0, 0, offset - 1));
-            states.write_snapshot(dir.path(), offset, false).unwrap();
-        }
-        let mut offsets = snapshot_offsets(dir.path()).unwrap();
-        offsets.sort_unstable();
-        assert_eq!(offsets, vec![200, 300]);
-        let read = |at_most| {
-            ProducerStates::read_snapshot(dir.path(), at_most)
-                .unwrap()
-                .map(|(offset, states)| (offset, sorted(&states)[0].0))
-        };
-        assert_eq!(read(1_000), Some((300, 3)));
-        assert_eq!(read(299), Some((200, 2)));
-        // The log ended below 300: that snapshot is gone for good.
-        assert_eq!(read(1_000), Some((200, 2)));
-        assert_eq!(read(199), None);
-        assert!(snapshot_offsets(dir.path()).unwrap().is_empty());
-    }
-}
+#[path = "producer_state_tests.rs"]
+mod tests;

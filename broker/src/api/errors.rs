@@ -39,7 +39,8 @@ pub fn partition_error(error: &PartitionError) -> ResponseError {
     match error {
         PartitionError::InvalidBatch(batch) => batch_error(batch),
         PartitionError::NoBatches
-        | PartitionError::TransactionalNotSupported
+        | PartitionError::ControlBatchFromClient { .. }
+        | PartitionError::TransactionalWithoutProducerId { .. }
         | PartitionError::KeylessRecordOnCompactedTopic { .. } => ResponseError::InvalidRecord,
         PartitionError::UndecodableRecords(_) => ResponseError::CorruptMessage,
         PartitionError::Sequence(SequenceError::FencedEpoch { .. }) => {
@@ -47,6 +48,12 @@ pub fn partition_error(error: &PartitionError) -> ResponseError {
         }
         PartitionError::Sequence(SequenceError::OutOfOrder { .. }) => {
             ResponseError::OutOfOrderSequenceNumber
+        }
+        PartitionError::Sequence(SequenceError::InvalidTxnState { .. }) => {
+            ResponseError::InvalidTxnState
+        }
+        PartitionError::Sequence(SequenceError::CoordinatorFenced { .. }) => {
+            ResponseError::TransactionCoordinatorFenced
         }
         PartitionError::Log(log) => log_error(log),
         // Kafka: "Cannot append to internal topic" is an InvalidTopicException.

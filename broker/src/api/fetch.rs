@@ -7,6 +7,10 @@
 //! batch larger than the limits still makes progress. Batches are whole: where
 //! Kafka would cut a later partition's batch short, it is left out.
 //!
+//! Isolation: `isolation_level=1` (read_committed) reads up to each partition's last stable
+//! offset and answers the aborted transactions overlapping what it read, which the client
+//! uses to drop their records; at level 0 `aborted_transactions` is null, as in Kafka.
+//!
 //! Fetch sessions (KIP-227): none are created. A request opening a session
 //! gets session id 0, which tells the client to keep sending full requests;
 //! a request naming a session id gets FETCH_SESSION_ID_NOT_FOUND.
@@ -14,8 +18,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
@@ -126,6 +132,7 @@ fn read(
                         .with_high_watermark(-1)
                         .with_last_stable_offset(-1)
                         .with_log_start_offset(-1)
+                        .with_aborted_transactions(None)
                         .with_preferred_read_replica(BrokerId(-1));
                     let Some(name) = &name else {
                         data.error_code = ResponseError::UnknownTopicId.code();
@@ -144,7 +151,8 @@ fn read(
                     // At least one batch for the first partition with data.
                     let limit = if total == 0 { limit.max(1) } else { limit };
                     let read = if limit == 0 {
-                        Ok(ReadResult { records: bytes::Bytes::new(), offsets: partition.offsets() })
+                        let empty = (isolation == Isolation::ReadCommitted).then(Vec::new);
+                        Ok(ReadResult { records: bytes::Bytes::new(), offsets: partition.offsets(), aborted: empty })
                     } else {
                         partition.read(wanted.fetch_offset, limit, isolation)
                     };
@@ -153,6 +161,16 @@ fn read(
                             data.high_watermark = read.offsets.high_watermark;
                             data.last_stable_offset = read.offsets.last_stable;
                             data.log_start_offset = read.offsets.log_start;
+                            data.aborted_transactions = read.aborted.map(|aborted| {
+                                aborted
+                                    .iter()
+                                    .map(|txn| {
+                                        AbortedTransaction::default()
+                                            .with_producer_id(ProducerId(txn.producer_id))
+                                            .with_first_offset(txn.first_offset)
+                                    })
+                                    .collect()
+                            });
                             // Only the first partition with data may pass the limits; a later
                             // one whose next batch does not fit is left for the next fetch.
                             if limit > 0 && !(total > 0 && read.records.len() > limit) {

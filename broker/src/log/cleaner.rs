@@ -84,8 +84,9 @@ use super::error::LogError;
 use super::partition::PartitionLog;
 use super::records::BatchRecords;
 use super::scan::{BatchScanner, Scan, ScannedBatch};
-use super::segment::{MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment};
+use super::segment::{MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment, file_name};
 use super::sync::Syncer;
+use super::txn_index::{self, TXN_INDEX_SUFFIX};
 
 mod filter;
 mod swap;
@@ -126,6 +127,9 @@ struct Source {
     next_offset: i64,
     size: u64,
     log_path: PathBuf,
+    /// Entries of its transaction index, carried over to the cleaned segment.
+    txn_entries: u64,
+    txn_index_path: PathBuf,
 }
 
 /// A clean planned under the partition's lock, to run without it ([`CleanPlan::run`]).
@@ -251,6 +255,8 @@ impl PartitionLog {
                 next_offset: s.next_offset,
                 size: s.size,
                 log_path: s.log_path().to_path_buf(),
+                txn_entries: s.txn_entries(),
+                txn_index_path: s.txn_index_path(),
             })
             .collect();
         Ok(Some(CleanPlan {
@@ -425,11 +431,41 @@ impl CleanPlan {
         out.finish_time_index()?;
         out.sync()?;
         out.close_files();
+        self.carry_txn_indexes(group, base)?;
         Ok(CleanedGroup {
             base,
             sources: group.iter().map(|s| (s.base, s.size)).collect(),
             size: out.size,
         })
+    }
+}
+
+impl CleanPlan {
+    /// Writes `<base>.txnindex.cleaned`: the group's transaction index entries, in order,
+    /// fsynced. The cleaner keeps control batches and aborted data as they are, so every
+    /// aborted transaction stays as it was.
+    fn carry_txn_indexes(&self, group: &[Source], base: i64) -> Result<(), LogError> {
+        let path = self.dir.join(format!(
+            "{}{}",
+            file_name(base, TXN_INDEX_SUFFIX),
+            swap::CLEANED
+        ));
+        let file = txn_index::open(&path)
+            .map_err(LogError::io("open cleaned transaction index", &path))?;
+        let mut slot = 0;
+        for source in group {
+            let entries = txn_index::read(&source.txn_index_path, source.txn_entries).map_err(
+                LogError::io("read transaction index", &source.txn_index_path),
+            )?;
+            for entry in &entries {
+                txn_index::append(&file, slot, entry)
+                    .map_err(LogError::io("write cleaned transaction index", &path))?;
+                slot += 1;
+            }
+        }
+        self.syncer
+            .sync_data(&file, &path)
+            .map_err(LogError::io("fsync cleaned transaction index", &path))
     }
 }
 

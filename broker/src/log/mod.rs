@@ -8,6 +8,8 @@
 //! 00000000000000000000.log        RecordBatch v2 batches, bytes as produced, offsets assigned
 //! 00000000000000000000.index      sparse: relative offset u32 → byte position u32
 //! 00000000000000000000.timeindex  sparse: max timestamp i64 → relative offset u32
+//! 00000000000000000000.txnindex   aborted transactions whose ABORT marker is in the segment
+//!                                 (`txn_index.rs`; created at the first)
 //! 00000000000000052113.log        the next segment, named after its base offset (20 digits)
 //! ...
 //! recovery-point-offset-checkpoint  everything below this offset is fsynced, indexes too
@@ -17,7 +19,7 @@
 //! 00000000000000052113.snapshot     idempotent-producer state below that offset
 //! 00000000000000000000.log.deleted  a removed segment's file, until unlinked
 //! cleaner-offset-checkpoint         compacted topics: the first offset not yet compacted
-//! 00000000000000000000.log.cleaned  a cleaned segment being written (+ .index/.timeindex)
+//! 00000000000000000000.log.cleaned  a cleaned segment being written (+ its indexes)
 //! 00000000000000000000.log.swap     a cleaned segment being swapped in
 //! ```
 //!
@@ -121,6 +123,7 @@ pub mod builder;
 mod checkpoint;
 pub mod cleaner;
 pub(crate) mod compression;
+pub mod control;
 mod error;
 mod flusher;
 mod index;
@@ -139,6 +142,8 @@ pub(crate) mod sync;
 pub(crate) mod test_batch;
 mod time_index;
 mod timestamp;
+mod transactions;
+pub(crate) mod txn_index;
 
 #[cfg(test)]
 mod tests;
@@ -149,6 +154,7 @@ pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
 pub use partition::{PartitionLog, ReadPlan, RecoveryCheckpoint, RetiredFiles, RollWrite};
 pub use sync::{FileSync, OsSync, Syncer};
+pub use transactions::{AbortedPlan, AbortedTxn};
 
 /// Per-topic log configuration; fields keep Kafka's topic config names.
 #[derive(Debug, Clone, PartialEq)]

@@ -572,7 +572,7 @@ impl PartitionLog {
             .expect("a log always has an active segment")
     }
 
-    fn active_mut(&mut self) -> &mut Segment {
+    pub(super) fn active_mut(&mut self) -> &mut Segment {
         self.segments
             .last_mut()
             .expect("a log always has an active segment")

@@ -20,6 +20,7 @@ use super::error::LogError;
 use super::leader_epoch::LeaderEpochCache;
 use super::segment::{INDEX_SUFFIX, LOG_SUFFIX, Segment, TIME_INDEX_SUFFIX};
 use super::sync::Syncer;
+use super::txn_index::TXN_INDEX_SUFFIX;
 
 /// The partition's segments in offset order (possibly none), and whether any was recovered.
 pub(super) fn load_segments(
@@ -89,7 +90,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         let base = is_offset.then(|| stem.parse::<i64>().ok()).flatten();
         match (base, ext) {
             (Some(base), LOG_SUFFIX) => bases.push(base),
-            (Some(base), INDEX_SUFFIX | TIME_INDEX_SUFFIX) => index_files.push((base, path)),
+            (Some(base), INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX) => {
+                index_files.push((base, path));
+            }
             (_, "tmp" | "deleted") => remove(&path)?,
             _ => {}
         }

@@ -1,4 +1,5 @@
-//! One segment: `<base offset>.log` plus its `.index` and `.timeindex`.
+//! One segment: `<base offset>.log` plus its `.index`, `.timeindex` and, once it holds an
+//! ABORT marker, its `.txnindex` (`log/txn_index.rs`).
 //!
 //! The `.log` holds whole RecordBatch v2 batches back to back, exactly as appended. In memory a
 //! segment is a few counters (size, next offset, max timestamp, index entry counts); file
@@ -24,6 +25,7 @@ use super::leader_epoch::LeaderEpochCache;
 use super::scan::{BatchScanner, Scan, ScannedBatch};
 use super::sync::Syncer;
 use super::time_index::TimeEntry;
+use super::txn_index::{self, AbortedTxn, TXN_INDEX_SUFFIX};
 
 pub(crate) const LOG_SUFFIX: &str = "log";
 /// Appended to the files of a segment that retention or DeleteRecords removed, until they
@@ -119,6 +121,8 @@ struct OpenFiles {
     /// Shared with read views, which look batches up in it outside the partition's lock.
     index: Arc<File>,
     time_index: File,
+    /// Opened at the segment's first aborted transaction since its files were opened.
+    txn_index: Option<File>,
 }
 
 impl OpenFiles {
@@ -134,7 +138,14 @@ impl OpenFiles {
         let time_index_path = sibling(log_path, TIME_INDEX_SUFFIX);
         syncer
             .sync_data(&self.time_index, &time_index_path)
-            .map_err(LogError::io("fsync time index", &time_index_path))
+            .map_err(LogError::io("fsync time index", &time_index_path))?;
+        if let Some(txn_index) = &self.txn_index {
+            let txn_index_path = sibling(log_path, TXN_INDEX_SUFFIX);
+            syncer
+                .sync_data(txn_index, &txn_index_path)
+                .map_err(LogError::io("fsync transaction index", &txn_index_path))?;
+        }
+        Ok(())
     }
 }
 
@@ -170,6 +181,8 @@ pub(crate) struct Segment {
     pub roll_base_ms: Option<i64>,
     index_entries: u64,
     time_entries: u64,
+    /// Entries of the `.txnindex` (aborted transactions whose marker is in this segment).
+    txn_entries: u64,
     last_time_entry: Option<TimeEntry>,
     bytes_since_index: u64,
     files: Option<OpenFiles>,
@@ -201,6 +214,7 @@ impl Segment {
             roll_base_ms: None,
             index_entries: 0,
             time_entries: 0,
+            txn_entries: 0,
             last_time_entry: None,
             bytes_since_index: 0,
             files: None,
@@ -214,12 +228,106 @@ impl Segment {
         &self.log_path
     }
 
+    /// The inode of the `.log` this segment describes, once known.
+    pub(crate) fn log_ino(&self) -> Option<u64> {
+        self.log_ino
+    }
+
     fn index_path(&self) -> PathBuf {
         sibling(&self.log_path, INDEX_SUFFIX)
     }
 
     fn time_index_path(&self) -> PathBuf {
         sibling(&self.log_path, TIME_INDEX_SUFFIX)
+    }
+
+    pub(crate) fn txn_index_path(&self) -> PathBuf {
+        sibling(&self.log_path, TXN_INDEX_SUFFIX)
+    }
+
+    /// Entries of the transaction index.
+    pub(crate) fn txn_entries(&self) -> u64 {
+        self.txn_entries
+    }
+
+    /// Counts the transaction index's entries from its size, cutting a torn last entry.
+    fn load_txn_index(&mut self) -> Result<(), LogError> {
+        let path = self.txn_index_path();
+        let len = match fs::metadata(&path) {
+            Ok(metadata) => metadata.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(LogError::io("stat transaction index", path)(e)),
+        };
+        self.txn_entries = txn_index::entries_in(len);
+        if len % txn_index::ENTRY_SIZE != 0 {
+            tracing::warn!(path = %path.display(), len, "cutting a torn transaction index entry");
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(self.txn_entries * txn_index::ENTRY_SIZE))
+                .map_err(LogError::io("truncate transaction index", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Appends an aborted transaction whose ABORT marker is in this segment. With the
+    /// segment's files open (the active segment, written since it was opened) the index is
+    /// fsynced with them; otherwise (a replay at open, or the first abort after a restart)
+    /// it is fsynced at once, since no later sync of the segment would cover it.
+    pub(crate) fn append_aborted(&mut self, entry: &AbortedTxn) -> Result<(), LogError> {
+        let path = self.txn_index_path();
+        let slot = self.txn_entries;
+        let open = || txn_index::open(&path).map_err(LogError::io("open transaction index", &path));
+        match self.files.as_mut() {
+            Some(files) => {
+                if files.txn_index.is_none() {
+                    files.txn_index = Some(open()?);
+                }
+                let file = files.txn_index.as_ref().expect("opened above");
+                txn_index::append(file, slot, entry)
+                    .map_err(LogError::io("append transaction index", &path))?;
+            }
+            None => {
+                let file = open()?;
+                txn_index::append(&file, slot, entry)
+                    .map_err(LogError::io("append transaction index", &path))?;
+                self.syncer
+                    .sync_data(&file, &path)
+                    .map_err(LogError::io("fsync transaction index", &path))?;
+            }
+        }
+        self.txn_entries += 1;
+        Ok(())
+    }
+
+    /// The aborted transactions whose marker is in this segment, in marker order.
+    pub(crate) fn aborted_txns(&self) -> Result<Vec<AbortedTxn>, LogError> {
+        let path = self.txn_index_path();
+        txn_index::read(&path, self.txn_entries)
+            .map_err(LogError::io("read transaction index", path))
+    }
+
+    /// Cuts the entries of markers at or after `offset` (entries are in marker order).
+    pub(crate) fn truncate_txn_index_from(&mut self, offset: i64) -> Result<(), LogError> {
+        if self.txn_entries == 0 {
+            return Ok(());
+        }
+        let keep = self
+            .aborted_txns()?
+            .iter()
+            .take_while(|entry| entry.last_offset < offset)
+            .count() as u64;
+        if keep == self.txn_entries {
+            return Ok(());
+        }
+        let path = self.txn_index_path();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(keep * txn_index::ENTRY_SIZE))
+            .map_err(LogError::io("truncate transaction index", &path))?;
+        self.txn_entries = keep;
+        Ok(())
     }
 
     /// A new, empty segment written under the files `<base>.log<suffix>`, `<base>.index<suffix>`
@@ -259,6 +367,7 @@ impl Segment {
             fs::metadata(&seg.log_path).map_err(LogError::io("stat segment", &seg.log_path))?;
         seg.size = metadata.len();
         seg.log_ino = Some(metadata.ino());
+        seg.load_txn_index()?;
         match seg.load_indexes(next_base)? {
             Ok(()) => Ok((seg, 0)),
             Err(reason) => {
@@ -399,6 +508,8 @@ impl Segment {
         fresh.finish_time_index()?;
         fresh.sync()?;
         fresh.files = None;
+        // Entries of markers the cut removed go when the producer state is replayed.
+        fresh.load_txn_index()?;
         *self = fresh;
         Ok(truncated)
     }
@@ -520,6 +631,7 @@ impl Segment {
                 )),
                 index: Arc::new(open(self.index_path(), truncate_indexes)?),
                 time_index: open(self.time_index_path(), truncate_indexes)?,
+                txn_index: None,
             };
             self.log_ino = files.log.metadata().ok().map(|m| m.ino());
             self.index_ino = files.index.metadata().ok().map(|m| m.ino());
@@ -580,7 +692,8 @@ impl Segment {
             .and_then(|f| f.set_len(cut))
             .map_err(LogError::io("truncate segment", &self.log_path))?;
         tracing::info!(segment = %self.log_path.display(), offset, position = cut, "truncated segment");
-        self.recover(None, index_interval, epochs).map(|_| ())
+        self.recover(None, index_interval, epochs)?;
+        self.truncate_txn_index_from(offset)
     }
 
     /// The active `.log` handle for the flusher, if the segment has been written since opening.
@@ -617,11 +730,12 @@ impl Segment {
     /// removes `.deleted` files a crash left behind.
     pub(crate) fn retire_files(&mut self) -> Result<Vec<PathBuf>, LogError> {
         self.files = None;
-        let mut retired = Vec::with_capacity(3);
+        let mut retired = Vec::with_capacity(4);
         for path in [
             self.log_path.clone(),
             self.index_path(),
             self.time_index_path(),
+            self.txn_index_path(),
         ] {
             let mut name = path.clone().into_os_string();
             name.push(DELETED_SUFFIX);
@@ -643,6 +757,7 @@ impl Segment {
             self.log_path.clone(),
             self.index_path(),
             self.time_index_path(),
+            self.txn_index_path(),
         ] {
             match fs::remove_file(&path) {
                 Ok(()) => {}

@@ -1,7 +1,14 @@
 //! Appending as the leader: split and validate the batches (for a compacted topic, decode
-//! them to refuse records without a key), check idempotent producers' sequences, write,
-//! record producer state, advance the high watermark — all under the partition's locks — and
-//! hand back what the caller may await.
+//! them to refuse records without a key), check idempotent producers' sequences and
+//! transaction state, write, record producer state, advance the high watermark — all under
+//! the partition's locks — and hand back what the caller may await.
+//!
+//! Transactions: a transactional batch opens or extends its producer's transaction; control
+//! batches (COMMIT/ABORT markers) come only from the broker ([`Partition::write_marker`], or
+//! `append` with [`AppendOrigin::Coordinator`]) — a client's is INVALID_RECORD, as in Kafka.
+//! A marker is checked against the producer's epochs before it is written; once written it
+//! ends the transaction, and an ABORT is recorded in the transaction index of the marker's
+//! segment with the last stable offset after it.
 //!
 //! *Durable* resolves once the appended bytes are fsynced under the broker's flush policy
 //! (`sync`: by the group-commit flusher; `os`: at once, the OS writes back). *Committed*
@@ -19,9 +26,15 @@ use tokio::sync::watch;
 use super::{Partition, PartitionError, PartitionEvent, lock};
 use crate::log::batch::{BatchHeader, split_batches};
 use crate::log::compression::decompressed_limit;
+use crate::log::control::EndTxnMarker;
 use crate::log::records::BatchRecords;
-use crate::log::{Flusher, LogError, PartitionLog, SyncHandle, TimestampType};
-use crate::producer_state::{BatchMeta, ProducerStates, SequenceCheck, last_sequence};
+use crate::log::{AbortedTxn, Flusher, LogError, PartitionLog, SyncHandle, TimestampType};
+use crate::producer_state::{
+    BatchMeta, ProducerStates, SequenceCheck, TransactionVersion, last_sequence,
+};
+
+/// A batch of a request: where it is, its header, and the marker it holds if it is one.
+type ToAppend = ((Range<usize>, BatchHeader), Option<EndTxnMarker>);
 
 /// Who is appending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +129,26 @@ impl Partition {
         if batches.is_empty() {
             return Err(PartitionError::NoBatches);
         }
+        let mut markers = Vec::with_capacity(batches.len());
+        for (range, header) in &batches {
+            if header.is_control() && origin == AppendOrigin::Client {
+                return Err(PartitionError::ControlBatchFromClient {
+                    topic: self.topic.clone(),
+                    partition: self.index,
+                });
+            }
+            if (header.is_transactional() || header.is_control()) && header.producer_id < 0 {
+                return Err(PartitionError::TransactionalWithoutProducerId {
+                    topic: self.topic.clone(),
+                    partition: self.index,
+                });
+            }
+            markers.push(if header.is_control() {
+                EndTxnMarker::from_batch(&records[range.clone()])?
+            } else {
+                None
+            });
+        }
         let mut log = lock(&self.log);
         let Some(epoch) = lock(&self.replica).leader_epoch() else {
             return Err(PartitionError::NotLeader {
@@ -132,7 +165,14 @@ impl Partition {
             }
         }
         let mut producers = lock(&self.producers);
-        let outcome = self.append_locked(&mut log, &mut producers, &records, batches, epoch, now);
+        let outcome = self.append_locked(
+            &mut log,
+            &mut producers,
+            &records,
+            batches.into_iter().zip(markers).collect(),
+            epoch,
+            now,
+        );
         drop(producers);
         // Whatever was appended before a refused batch is in the log: publish it either way.
         let end = log.log_end_offset();
@@ -140,6 +180,7 @@ impl Partition {
             .send_if_modified(|published| std::mem::replace(published, end) != end);
         let moved = lock(&self.replica).advance_high_watermark(end);
         if let Some(high_watermark) = moved {
+            lock(&self.producers).forget_replicated(high_watermark);
             self.high_watermark.send_replace(high_watermark);
         }
         let (base_offset, log_append_time) = outcome?;
@@ -158,6 +199,27 @@ impl Partition {
                 partition: self.index,
             },
         })
+    }
+
+    /// Writes a COMMIT (`commit`) or ABORT marker for `producer_id` at `producer_epoch`, from
+    /// the transaction coordinator at `coordinator_epoch`, through the same path as any
+    /// append. The marker ends the producer's open transaction here, if it has one; a marker
+    /// with an older producer epoch is INVALID_PRODUCER_EPOCH, one from an older coordinator
+    /// TRANSACTION_COORDINATOR_FENCED.
+    pub fn write_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        now: i64,
+    ) -> Result<Appended, PartitionError> {
+        let marker = EndTxnMarker {
+            commit,
+            coordinator_epoch,
+        };
+        let batch = marker.batch(producer_id, producer_epoch, now);
+        self.append(Bytes::from(batch), AppendOrigin::Coordinator, now)
     }
 
     /// A compacted topic takes only records with a key (Kafka's `LogValidator`): the one
@@ -182,17 +244,22 @@ impl Partition {
         log: &mut PartitionLog,
         producers: &mut ProducerStates,
         records: &Bytes,
-        batches: Vec<(Range<usize>, BatchHeader)>,
+        batches: Vec<ToAppend>,
         epoch: i32,
         now: i64,
     ) -> Result<(i64, i64), PartitionError> {
         let mut first: Option<(i64, i64)> = None;
-        for (range, header) in batches {
-            if header.is_transactional() || header.is_control() {
-                return Err(PartitionError::TransactionalNotSupported);
-            }
-            let idempotent = header.producer_id >= 0;
+        for ((range, header), marker) in batches {
+            let idempotent = header.producer_id >= 0 && !header.is_control();
             let last_seq = last_sequence(header.base_sequence, header.record_count);
+            if let Some(marker) = marker {
+                producers.check_marker(
+                    header.producer_id,
+                    header.producer_epoch,
+                    marker.coordinator_epoch,
+                    TransactionVersion::Legacy,
+                )?;
+            }
             if idempotent {
                 let check = producers.check(
                     header.producer_id,
@@ -204,6 +271,7 @@ impl Partition {
                     first.get_or_insert((original.first_offset, -1));
                     continue;
                 }
+                producers.check_txn_state(header.producer_id, header.is_transactional())?;
             }
             let active_segment = log.active_base_offset();
             let info = log.append_validated(&records[range], &header, epoch, now)?;
@@ -221,17 +289,21 @@ impl Partition {
                 });
             }
             if idempotent {
-                producers.record(
-                    header.producer_id,
-                    header.producer_epoch,
-                    BatchMeta {
-                        first_seq: header.base_sequence,
-                        last_seq,
-                        first_offset: info.base_offset,
-                        last_offset: info.last_offset,
-                        timestamp: info.max_timestamp,
-                    },
-                );
+                let meta = BatchMeta {
+                    first_seq: header.base_sequence,
+                    last_seq,
+                    first_offset: info.base_offset,
+                    last_offset: info.last_offset,
+                    timestamp: info.max_timestamp,
+                };
+                if header.is_transactional() {
+                    producers.record_transactional(header.producer_id, header.producer_epoch, meta);
+                } else {
+                    producers.record(header.producer_id, header.producer_epoch, meta);
+                }
+            }
+            if let Some(marker) = marker {
+                end_transaction(log, producers, &header, marker, info.base_offset)?;
             }
             let append_time = if log.config().timestamp_type == TimestampType::LogAppendTime {
                 info.log_append_time
@@ -241,5 +313,28 @@ impl Partition {
             first.get_or_insert((info.base_offset, append_time));
         }
         Ok(first.expect("split_batches returned at least one batch"))
+    }
+}
+
+/// Applies a marker appended (or found on a replay) at `offset`: it ends its producer's
+/// transaction, and an ABORT goes into the transaction index with the last stable offset
+/// after it.
+pub(super) fn end_transaction(
+    log: &mut PartitionLog,
+    producers: &mut ProducerStates,
+    header: &BatchHeader,
+    marker: EndTxnMarker,
+    offset: i64,
+) -> Result<(), LogError> {
+    let completed =
+        producers.apply_marker(header.producer_id, header.producer_epoch, marker, offset);
+    match completed {
+        Some(completed) if completed.aborted => log.append_aborted_txn(&AbortedTxn {
+            producer_id: completed.producer_id,
+            first_offset: completed.first_offset,
+            last_offset: completed.last_offset,
+            last_stable_offset: producers.last_stable_offset_after(&completed),
+        }),
+        _ => Ok(()),
     }
 }

@@ -19,8 +19,14 @@ pub enum PartitionError {
     /// The records of a batch for a compacted topic do not decode (or inflate past the cap).
     #[error("records of a batch for a compacted topic: {0}")]
     UndecodableRecords(#[from] RecordError),
-    #[error("transactional batches are not supported yet")]
-    TransactionalNotSupported,
+    /// Control batches (transaction markers) are written by the broker only (Kafka's message).
+    #[error(
+        "Clients are not allowed to write control records in topic partition {topic}-{partition}"
+    )]
+    ControlBatchFromClient { topic: String, partition: i32 },
+    /// A transactional batch must name its producer.
+    #[error("a transactional batch without a producer id in topic partition {topic}-{partition}")]
+    TransactionalWithoutProducerId { topic: String, partition: i32 },
     /// An idempotent producer's batch is out of sequence or from a fenced epoch.
     #[error(transparent)]
     Sequence(#[from] SequenceError),

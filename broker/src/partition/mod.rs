@@ -1,5 +1,5 @@
-//! One partition on this broker: its log, its producer state (idempotence now, transactions
-//! next) and its replica state (leader epoch, high watermark, log start offsets, room for
+//! One partition on this broker: its log, its producer state (idempotence and transactions)
+//! and its replica state (leader epoch, high watermark, log start offsets, room for
 //! follower progress and the ISR). Handlers call it; they never take its locks.
 //!
 //! ```text
@@ -26,6 +26,8 @@ mod compaction_tests;
 mod leader_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -40,6 +42,7 @@ pub use read::{Isolation, PlannedRead, ReadResult};
 pub use replica::{EpochMismatch, ReplicaState};
 
 use crate::log::batch::BatchHeader;
+use crate::log::control::EndTxnMarker;
 use crate::log::{
     CleanOutcome, Cleanable, LogConfig, LogError, PartitionLog, RecoveryCheckpoint, Syncer,
     Throttle,
@@ -70,17 +73,25 @@ pub struct Shared {
 pub struct Offsets {
     pub log_start: i64,
     pub high_watermark: i64,
-    /// The last stable offset: the high watermark until transactions exist.
+    /// The last stable offset: the smaller of the first unstable offset (the first offset of
+    /// the earliest transaction not yet ended, or ended by a marker not yet below the high
+    /// watermark) and the high watermark; never below the log start.
     pub last_stable: i64,
     pub log_end: i64,
 }
 
 impl Offsets {
-    fn of(log: &PartitionLog, replica: &ReplicaState) -> Offsets {
+    fn of(log: &PartitionLog, producers: &ProducerStates, replica: &ReplicaState) -> Offsets {
+        let high_watermark = replica.high_watermark();
+        let log_start = replica.log_start_offset();
+        let last_stable = producers
+            .first_unstable_offset(high_watermark)
+            .map_or(high_watermark, |first| first.min(high_watermark))
+            .max(log_start);
         Offsets {
-            log_start: replica.log_start_offset(),
-            high_watermark: replica.high_watermark(),
-            last_stable: replica.high_watermark(),
+            log_start,
+            high_watermark,
+            last_stable,
             log_end: log.log_end_offset(),
         }
     }
@@ -118,8 +129,9 @@ impl Partition {
         clean_shutdown: bool,
         shared: Shared,
     ) -> Result<Partition, LogError> {
-        let log = PartitionLog::open_with_sync(dir, config, clean_shutdown, shared.syncer.clone())?;
-        let producers = rebuild_producer_states(&log)?;
+        let mut log =
+            PartitionLog::open_with_sync(dir, config, clean_shutdown, shared.syncer.clone())?;
+        let producers = rebuild_producer_states(&mut log)?;
         let replica = ReplicaState::new(log.log_start_offset(), log.log_end_offset());
         Ok(Partition {
             topic: id.topic,
@@ -201,7 +213,8 @@ impl Partition {
 
     pub fn offsets(&self) -> Offsets {
         let log = lock(&self.log);
-        Offsets::of(&log, &lock(&self.replica))
+        let producers = lock(&self.producers);
+        Offsets::of(&log, &producers, &lock(&self.replica))
     }
 
     /// The first offset on the local volume (ListOffsets EARLIEST_LOCAL).
@@ -346,9 +359,11 @@ impl Partition {
     }
 }
 
-/// Rebuilds idempotent-producer state: the newest usable snapshot, then the batch headers in
-/// `log` after it (all of them when there is none).
-fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogError> {
+/// Rebuilds producer state: the newest usable snapshot, then the batch headers in `log` after
+/// it (all of them when there is none). The transaction indexes are cut back to the snapshot
+/// and their entries after it written again from the markers the replay meets, so they hold
+/// exactly the aborted transactions of the log as recovered.
+fn rebuild_producer_states(log: &mut PartitionLog) -> Result<ProducerStates, LogError> {
     const CHUNK: usize = 1 << 20;
     let end = log.log_end_offset();
     let start = log.log_start_offset();
@@ -358,6 +373,7 @@ fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogErro
         Some((at, states)) => (at.max(start), states),
         None => (start, ProducerStates::default()),
     };
+    log.truncate_txn_indexes_from(offset)?;
     while offset < end {
         let before = offset;
         let bytes = log.read(offset, CHUNK, end)?;
@@ -370,31 +386,52 @@ fn rebuild_producer_states(log: &PartitionLog) -> Result<ProducerStates, LogErro
                 break;
             };
             let last_offset = header.base_offset + i64::from(header.last_offset_delta);
-            if header.producer_id >= 0 {
-                states.record(
-                    header.producer_id,
-                    header.producer_epoch,
-                    BatchMeta {
-                        first_seq: header.base_sequence,
-                        // From the offsets, not the record count: compaction removes
-                        // records from a batch but keeps its last offset delta.
-                        last_seq: last_sequence(
-                            header.base_sequence,
-                            header.last_offset_delta.saturating_add(1),
-                        ),
-                        first_offset: header.base_offset,
-                        last_offset,
-                        timestamp: header.max_timestamp,
-                    },
-                );
+            let size = 12 + header.batch_length.max(0) as usize;
+            if header.is_control() && header.producer_id >= 0 {
+                let batch = bytes.get(position..position + size).unwrap_or_default();
+                match EndTxnMarker::from_batch(batch) {
+                    Ok(Some(marker)) => {
+                        append::end_transaction(
+                            log,
+                            &mut states,
+                            &header,
+                            marker,
+                            header.base_offset,
+                        )?;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(offset = header.base_offset, %error, "a control batch of the log does not parse; passed over");
+                    }
+                }
+            } else if header.producer_id >= 0 {
+                let meta = BatchMeta {
+                    first_seq: header.base_sequence,
+                    // From the offsets, not the record count: compaction removes
+                    // records from a batch but keeps its last offset delta.
+                    last_seq: last_sequence(
+                        header.base_sequence,
+                        header.last_offset_delta.saturating_add(1),
+                    ),
+                    first_offset: header.base_offset,
+                    last_offset,
+                    timestamp: header.max_timestamp,
+                };
+                if header.is_transactional() {
+                    states.record_transactional(header.producer_id, header.producer_epoch, meta);
+                } else {
+                    states.record(header.producer_id, header.producer_epoch, meta);
+                }
             }
             offset = last_offset + 1;
-            position += 12 + header.batch_length.max(0) as usize;
+            position += size;
         }
         if offset == before {
             break; // nothing parsed: never loop on the same offset
         }
     }
     states.retain_from(start);
+    // A partition opens with its high watermark at the log end.
+    states.forget_replicated(end);
     Ok(states)
 }

@@ -1,4 +1,6 @@
-//! Reading for consumers: up to the high watermark (read_committed: the last stable offset).
+//! Reading for consumers: up to the high watermark (read_committed: the last stable offset,
+//! with the aborted transactions that overlap what was read, from the transaction indexes of
+//! the segments from the one read onwards — searched, like the batches, after the lock).
 //! The partition's lock is held only to take a [`ReadPlan`](crate::log::ReadPlan) and the
 //! offsets; the disk reads run after it is released, so a slow read never holds up a produce
 //! to the same partition. A plan whose segment retention removed meanwhile is taken again.
@@ -13,7 +15,7 @@ use bytes::Bytes;
 
 use super::{Offsets, Partition, PartitionError, lock};
 use crate::log::batch::BatchHeader;
-use crate::log::{LogError, ReadPlan};
+use crate::log::{AbortedPlan, AbortedTxn, LogError, ReadPlan};
 
 /// Plans taken for one read before giving up: each retry means retention removed the planned
 /// segment in between, which moves the log start, so a second plan nearly always succeeds.
@@ -27,7 +29,7 @@ const MAX_EMPTY_SEGMENTS: usize = 1_000;
 pub enum Isolation {
     /// Up to the high watermark.
     ReadUncommitted,
-    /// Up to the last stable offset (the high watermark until transactions exist).
+    /// Up to the last stable offset, listing the aborted transactions read.
     ReadCommitted,
 }
 
@@ -47,6 +49,9 @@ impl Isolation {
 pub struct ReadResult {
     pub records: Bytes,
     pub offsets: Offsets,
+    /// read_committed: the aborted transactions overlapping the records read, by first
+    /// offset (Fetch's `aborted_transactions`); `None` for read_uncommitted.
+    pub aborted: Option<Vec<AbortedTxn>>,
 }
 
 /// A read planned under the partition's lock; [`execute`](Self::execute) does its disk reads.
@@ -54,6 +59,26 @@ pub struct ReadResult {
 pub struct PlannedRead {
     plan: ReadPlan,
     pub offsets: Offsets,
+    from: i64,
+    /// read_committed: the transaction indexes to search.
+    aborted: Option<AbortedPlan>,
+}
+
+/// One past the last offset of the whole batches in `records`; `None` when there are none.
+fn end_of_batches(records: &[u8]) -> Option<i64> {
+    let mut position = 0;
+    let mut end = None;
+    while let Some(rest) = records.get(position..).filter(|rest| !rest.is_empty()) {
+        let Ok(header) = BatchHeader::parse(rest) else {
+            break;
+        };
+        if header.size() == 0 {
+            break;
+        }
+        end = Some(header.last_offset() + 1);
+        position += header.size();
+    }
+    end
 }
 
 /// When `records` are whole batches none of which holds a record (batches compaction emptied),
@@ -76,6 +101,21 @@ fn past_empty_batches(records: &[u8]) -> Option<i64> {
 impl PlannedRead {
     pub fn execute(&self) -> Result<Bytes, LogError> {
         self.plan.read()
+    }
+
+    /// read_committed: the aborted transactions overlapping `records` (what
+    /// [`execute`](Self::execute) returned), sorted by first offset; `None` for
+    /// read_uncommitted.
+    pub fn aborted(&self, records: &[u8]) -> Result<Option<Vec<AbortedTxn>>, LogError> {
+        let Some(plan) = &self.aborted else {
+            return Ok(None);
+        };
+        let Some(upper) = end_of_batches(records) else {
+            return Ok(Some(Vec::new()));
+        };
+        let mut aborted = plan.collect(self.from, upper)?;
+        aborted.sort_by_key(|txn| txn.first_offset);
+        Ok(Some(aborted))
     }
 }
 
@@ -129,11 +169,15 @@ impl Partition {
             let planned = self.plan_read(from, max_bytes, isolation)?;
             plans += 1;
             between();
-            match planned.execute() {
-                Ok(records) => {
+            let outcome = planned
+                .execute()
+                .and_then(|records| Ok((planned.aborted(&records)?, records)));
+            match outcome {
+                Ok((aborted, records)) => {
                     return Ok(ReadResult {
                         records,
                         offsets: planned.offsets,
+                        aborted,
                     });
                 }
                 Err(LogError::SegmentRemoved { path }) if plans < MAX_PLANS => {
@@ -152,12 +196,17 @@ impl Partition {
         isolation: Isolation,
     ) -> Result<PlannedRead, PartitionError> {
         let log = lock(&self.log);
-        let offsets = Offsets::of(&log, &lock(&self.replica));
-        let bound = match isolation {
-            Isolation::ReadUncommitted => offsets.high_watermark,
-            Isolation::ReadCommitted => offsets.last_stable,
+        let offsets = Offsets::of(&log, &lock(&self.producers), &lock(&self.replica));
+        let (bound, aborted) = match isolation {
+            Isolation::ReadUncommitted => (offsets.high_watermark, None),
+            Isolation::ReadCommitted => (offsets.last_stable, Some(log.plan_aborted(from))),
         };
         let plan = log.plan_read(from, max_bytes, bound)?;
-        Ok(PlannedRead { plan, offsets })
+        Ok(PlannedRead {
+            plan,
+            offsets,
+            from,
+            aborted,
+        })
     }
 }

@@ -43,6 +43,7 @@ use crate::log::partition::PartitionLog;
 use crate::log::scan::{BatchScanner, Scan};
 use crate::log::segment::{INDEX_SUFFIX, LOG_SUFFIX, Segment, TIME_INDEX_SUFFIX, file_name};
 use crate::log::sync::Syncer;
+use crate::log::txn_index::TXN_INDEX_SUFFIX;
 
 pub(crate) const CLEANED: &str = ".cleaned";
 pub(crate) const SWAP: &str = ".swap";
@@ -83,10 +84,15 @@ impl CrashPoint {
     }
 }
 
-/// The segment's three files with `suffix` appended, `.log` last.
-fn paths(dir: &Path, base: i64, suffix: &str) -> [PathBuf; 3] {
-    [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX]
-        .map(|kind| dir.join(format!("{}{suffix}", file_name(base, kind))))
+/// The segment's four files with `suffix` appended, `.log` last.
+fn paths(dir: &Path, base: i64, suffix: &str) -> [PathBuf; 4] {
+    [
+        TXN_INDEX_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        LOG_SUFFIX,
+    ]
+    .map(|kind| dir.join(format!("{}{suffix}", file_name(base, kind))))
 }
 
 /// Removes the segment's files with `suffix`, ignoring those already gone.
@@ -281,7 +287,7 @@ pub(crate) fn finish_interrupted_swaps(dir: &Path, syncer: &Syncer) -> Result<()
     }
     log_swaps.sort_unstable();
     for &base in &log_swaps {
-        let [index, time_index, log] = paths(dir, base, SWAP);
+        let [txn_index, index, time_index, log] = paths(dir, base, SWAP);
         let end = swap_end(&log, base)?;
         for &old in logs.iter().filter(|&&old| old >= base && old < end) {
             for path in paths(dir, old, "") {
@@ -292,8 +298,12 @@ pub(crate) fn finish_interrupted_swaps(dir: &Path, syncer: &Syncer) -> Result<()
                 }
             }
         }
-        let [index_to, time_index_to, log_to] = paths(dir, base, "");
-        for (from, to) in [(index, index_to), (time_index, time_index_to)] {
+        let [txn_index_to, index_to, time_index_to, log_to] = paths(dir, base, "");
+        for (from, to) in [
+            (txn_index, txn_index_to),
+            (index, index_to),
+            (time_index, time_index_to),
+        ] {
             match fs::rename(&from, &to) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
