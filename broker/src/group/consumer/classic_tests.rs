@@ -317,8 +317,16 @@ fn a_restarted_static_classic_member_takes_its_old_place_under_a_new_member_id()
     let member = group.member("a-2").expect("the new member id");
     assert_eq!(member.instance_id.as_deref(), Some("reader-1"));
     assert_eq!(joined.generation, member.member_epoch);
-    assert_eq!(group.group_epoch(), epoch, "no rebalance for a static member's return");
-    assert_eq!(group.target_assignment("a-2").cloned(), target, "its target stays");
+    assert_eq!(
+        group.group_epoch(),
+        epoch,
+        "no rebalance for a static member's return"
+    );
+    assert_eq!(
+        group.target_assignment("a-2").cloned(),
+        target,
+        "its target stays"
+    );
     assert_eq!(
         group.classic_heartbeat("a", Some("reader-1"), 4, &config(), now),
         Err(GroupError::FencedInstanceId)
