@@ -130,7 +130,7 @@ impl GroupCoordinator {
             })
             .unwrap_or_default();
         if !doomed.is_empty() {
-            self.write(group_id, &doomed, now_ms).await?;
+            self.write(group_id, &doomed, None, now_ms).await?;
         }
         lock(&self.offsets).remove(group_id);
         lock(&self.groups).remove(group_id);
@@ -193,7 +193,7 @@ impl GroupCoordinator {
                 .collect()
         };
         if !doomed.is_empty() {
-            self.write(group_id, &doomed, now_ms).await?;
+            self.write(group_id, &doomed, None, now_ms).await?;
             let mut offsets = lock(&self.offsets);
             if let Some(committed) = offsets.get_mut(group_id) {
                 for (topic, partition, _) in doomed {

@@ -18,6 +18,7 @@
 //! its generation, and its members go on heartbeating without a rebalance.
 
 mod admin;
+mod commits;
 pub mod consumer;
 mod consumer_classic;
 mod consumer_groups;
@@ -43,7 +44,7 @@ pub use offsets::{CommittedOffset, partition_for};
 pub use state::{GroupLimits, GroupState, Join, JoinAnswer, MemberDescription};
 
 use crate::cluster::topics::CONSUMER_OFFSETS;
-use crate::partition::{AppendOrigin, Isolation, PartitionEvent};
+use crate::partition::{Isolation, PartitionEvent};
 use crate::topics::Topics;
 use state::Group;
 
@@ -479,7 +480,7 @@ impl GroupCoordinator {
         };
         let mut count = 0;
         for (group, expired) in doomed {
-            if let Err(error) = self.write(&group, &expired, now_ms).await {
+            if let Err(error) = self.write(&group, &expired, None, now_ms).await {
                 tracing::warn!(%group, %error, "removing expired offsets failed; retried at the next check");
                 continue;
             }
@@ -623,144 +624,6 @@ impl GroupCoordinator {
         );
         self.store_due(group_id, group, crate::api::now_ms());
         outcome
-    }
-
-    /// Checks that `member_id` at `generation` may commit for `group_id` (-1 and an empty
-    /// member id: a commit from outside group management, allowed while the group is empty).
-    fn check_commit(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        generation: i32,
-        version: i16,
-    ) -> Result<(), GroupError> {
-        self.check_coordinator(group_id)?;
-        let groups = lock(&self.groups);
-        if let Some(group) = lock(&self.consumer_groups).get(group_id) {
-            return consumer_groups::check_commit(group, member_id, generation, version);
-        }
-        let Some(group) = groups.get(group_id) else {
-            return if generation < 0 {
-                Ok(())
-            } else {
-                Err(GroupError::IllegalGeneration)
-            };
-        };
-        if generation < 0 && member_id.is_empty() {
-            return if group.is_empty() {
-                Ok(())
-            } else {
-                Err(GroupError::UnknownMemberId)
-            };
-        }
-        if !group.has_member(member_id) {
-            return Err(GroupError::UnknownMemberId);
-        }
-        if generation != group.generation() {
-            return Err(GroupError::IllegalGeneration);
-        }
-        if group.state() == GroupState::CompletingRebalance {
-            return Err(GroupError::RebalanceInProgress);
-        }
-        Ok(())
-    }
-
-    /// An OffsetCommit of the newest version (see [`Self::commit_with_version`]).
-    pub async fn commit(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        generation: i32,
-        commits: Vec<OffsetCommit>,
-        now_ms: i64,
-    ) -> Vec<Result<(), GroupError>> {
-        self.commit_with_version(group_id, member_id, generation, i16::MAX, commits, now_ms)
-            .await
-    }
-
-    /// OffsetCommit: appends the commits to the group's `__consumer_offsets` partition and,
-    /// once durable and committed, makes them visible. Per partition: `Ok` or why not.
-    /// `version` is the request's: a consumer-protocol member must commit with v9+.
-    pub async fn commit_with_version(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        generation: i32,
-        version: i16,
-        commits: Vec<OffsetCommit>,
-        now_ms: i64,
-    ) -> Vec<Result<(), GroupError>> {
-        if let Err(error) = self.check_commit(group_id, member_id, generation, version) {
-            return vec![Err(error); commits.len()];
-        }
-        let snapshot = self.topics.snapshot();
-        let verdicts: Vec<Result<(), GroupError>> = commits
-            .iter()
-            .map(|(topic, partition, offset)| {
-                if offset.metadata.len() > self.settings.offset_metadata_max_bytes {
-                    Err(GroupError::OffsetMetadataTooLarge)
-                } else if snapshot
-                    .topics
-                    .get(topic)
-                    .is_none_or(|record| *partition < 0 || *partition >= record.partitions)
-                {
-                    Err(GroupError::UnknownTopicOrPartition)
-                } else {
-                    Ok(())
-                }
-            })
-            .collect();
-        let accepted: Vec<(String, i32, Option<CommittedOffset>)> = commits
-            .iter()
-            .zip(&verdicts)
-            .filter(|(_, verdict)| verdict.is_ok())
-            .map(|((topic, partition, offset), _)| {
-                (topic.clone(), *partition, Some(offset.clone()))
-            })
-            .collect();
-        if accepted.is_empty() {
-            return verdicts;
-        }
-        let outcome = self.write(group_id, &accepted, now_ms).await;
-        if let Err(error) = outcome {
-            return verdicts
-                .into_iter()
-                .map(|verdict| verdict.and(Err(error)))
-                .collect();
-        }
-        let mut offsets = lock(&self.offsets);
-        let group = offsets.entry(group_id.to_owned()).or_default();
-        for (topic, partition, offset) in accepted {
-            if let Some(offset) = offset {
-                group.insert((topic, partition), offset);
-            }
-        }
-        verdicts
-    }
-
-    /// Appends commit records for `group_id` and waits until they are durable and committed.
-    pub(super) async fn write(
-        &self,
-        group_id: &str,
-        commits: &[(String, i32, Option<CommittedOffset>)],
-        now_ms: i64,
-    ) -> Result<(), GroupError> {
-        let index = self.offsets_partition(group_id);
-        let partition = self
-            .topics
-            .partition(CONSUMER_OFFSETS, index)
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
-        let batch = offsets::commit_batch(group_id, commits, now_ms);
-        let appended = tokio::task::spawn_blocking(move || {
-            partition.append(Bytes::from(batch), AppendOrigin::Coordinator, now_ms)
-        })
-        .await
-        .map_err(|_| GroupError::StorageError)?
-        .map_err(|error| {
-            tracing::error!(group = group_id, %error, "writing committed offsets failed");
-            GroupError::StorageError
-        })?;
-        store::written(group_id, appended).await
     }
 
     /// OffsetFetch: the committed offsets of `group_id` for `wanted` (`None`: all). With

@@ -80,19 +80,29 @@ pub fn offset_value(offset: &CommittedOffset) -> Vec<u8> {
     value
 }
 
-/// A batch of offset commits (`None`: a deletion), for the coordinator to append.
+/// A batch of offset commits (`None`: a deletion).
+#[cfg(test)]
 pub fn commit_batch(
     group: &str,
     commits: &[(String, i32, Option<CommittedOffset>)],
     now: i64,
 ) -> Vec<u8> {
-    let mut builder = BatchBuilder::new(now);
+    commit_records(BatchBuilder::new(now), group, commits, now).build()
+}
+
+/// `builder` with a record per commit (`None`: a deletion).
+pub fn commit_records(
+    mut builder: BatchBuilder,
+    group: &str,
+    commits: &[(String, i32, Option<CommittedOffset>)],
+    now: i64,
+) -> BatchBuilder {
     for (topic, partition, offset) in commits {
         let key = offset_key(group, topic, *partition);
         let value = offset.as_ref().map(offset_value);
         builder = builder.record(Some(&key), value.as_deref(), now);
     }
-    builder.build()
+    builder
 }
 
 /// Why a stored record could not be read.

@@ -1,0 +1,164 @@
+//! Offsets committed in transactions, through the coordinator over real partitions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::group::consumer::assignor::TopicPartitions;
+use crate::group::consumer::group::HeartbeatRequest;
+use crate::group::tests::{coordinator, offset};
+use crate::group::{Join, OffsetAnswer};
+
+const PRODUCER: TxnProducer = TxnProducer {
+    producer_id: 4_000,
+    producer_epoch: 3,
+};
+
+fn committed(groups: &GroupCoordinator, group: &str, stable: bool) -> OffsetAnswer {
+    let fetched = groups
+        .fetch(group, Some(vec![("t".into(), vec![0])]), stable)
+        .unwrap();
+    fetched[0].1[0].1.clone()
+}
+
+fn partition_of(groups: &GroupCoordinator, group: &str) -> i32 {
+    partition_for(group, groups.settings().offsets_partitions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_in_a_transaction_count_only_once_it_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let plain = groups
+        .commit("g", "", -1, vec![("t".into(), 0, offset(5, ""))], 1_000)
+        .await;
+    assert_eq!(plain, [Ok(())]);
+    let verdicts = groups
+        .txn_commit(
+            "g",
+            ("", -1),
+            PRODUCER,
+            vec![("t".into(), 0, offset(9, "txn"))],
+            2_000,
+        )
+        .await;
+    assert_eq!(verdicts, [Ok(())]);
+    // Open: the offset committed before, or UNSTABLE_OFFSET_COMMIT for a stable read.
+    assert_eq!(committed(&groups, "g", false), Ok(Some(offset(5, ""))));
+    assert_eq!(
+        committed(&groups, "g", true),
+        Err(GroupError::UnstableOffsetCommit)
+    );
+    // A marker of another producer, or on another partition, settles nothing.
+    assert_eq!(
+        groups.complete_transaction(partition_of(&groups, "g"), 1, true),
+        0
+    );
+    let elsewhere = (partition_of(&groups, "g") + 1) % groups.settings().offsets_partitions;
+    assert_eq!(
+        groups.complete_transaction(elsewhere, PRODUCER.producer_id, true),
+        0
+    );
+    assert_eq!(
+        groups.complete_transaction(partition_of(&groups, "g"), PRODUCER.producer_id, true),
+        1
+    );
+    assert_eq!(committed(&groups, "g", true), Ok(Some(offset(9, "txn"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_of_an_aborted_transaction_are_never_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    groups
+        .txn_commit(
+            "g",
+            ("", -1),
+            PRODUCER,
+            vec![("t".into(), 0, offset(9, ""))],
+            2_000,
+        )
+        .await;
+    assert_eq!(
+        groups.complete_transaction(partition_of(&groups, "g"), PRODUCER.producer_id, false),
+        1
+    );
+    assert_eq!(committed(&groups, "g", true), Ok(None));
+    assert_eq!(committed(&groups, "g", false), Ok(None));
+}
+
+fn member_join() -> Join {
+    Join {
+        member_id: String::new(),
+        group_instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout: Duration::from_secs(10),
+        rebalance_timeout: Duration::from_secs(10),
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::new())],
+        require_known_member: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactional_commit_checks_the_member_only_when_it_names_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = coordinator(dir.path(), false);
+    let joined = groups.join("classic", member_join()).await;
+    assert_eq!(joined.error, None);
+    let commit = || vec![("t".to_owned(), 0, offset(1, ""))];
+    let txn = |member: &'static str, generation: i32| {
+        let groups = Arc::clone(&groups);
+        async move {
+            groups
+                .txn_commit("classic", (member, generation), PRODUCER, commit(), 1_000)
+                .await
+        }
+    };
+    // No member named: a producer outside the group may commit for it, even while it has
+    // members (a plain commit could not).
+    assert_eq!(txn("", -1).await, [Ok(())]);
+    let plain = groups.commit("classic", "", -1, commit(), 1_000).await;
+    assert_eq!(plain, [Err(GroupError::UnknownMemberId)]);
+    assert_eq!(
+        txn("stranger", joined.generation).await,
+        [Err(GroupError::UnknownMemberId)]
+    );
+    let member = groups
+        .txn_commit(
+            "classic",
+            (&joined.member_id, joined.generation + 1),
+            PRODUCER,
+            commit(),
+            1_000,
+        )
+        .await;
+    assert_eq!(member, [Err(GroupError::IllegalGeneration)]);
+
+    // In a consumer group a stale member epoch is ILLEGAL_GENERATION, as Kafka maps it.
+    let heartbeat = HeartbeatRequest {
+        version: 1,
+        member_id: "m".into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 10_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        owned: Some(TopicPartitions::new()),
+        ..HeartbeatRequest::default()
+    };
+    let joined = groups.consumer_heartbeat("cg", heartbeat).await.unwrap();
+    let stale = groups
+        .txn_commit(
+            "cg",
+            ("m", joined.member_epoch - 1),
+            PRODUCER,
+            commit(),
+            1_000,
+        )
+        .await;
+    assert_eq!(stale, [Err(GroupError::IllegalGeneration)]);
+    let current = groups
+        .txn_commit("cg", ("m", joined.member_epoch), PRODUCER, commit(), 1_000)
+        .await;
+    assert_eq!(current, [Ok(())]);
+}
