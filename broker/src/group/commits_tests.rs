@@ -162,3 +162,47 @@ async fn a_transactional_commit_checks_the_member_only_when_it_names_one() {
         .await;
     assert_eq!(current, [Ok(())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_markers_in_the_log_decide_the_transactional_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let groups = coordinator(dir.path(), false);
+        for (group, producer_id) in [("kept", 10), ("dropped", 11), ("open", 12)] {
+            let producer = TxnProducer {
+                producer_id,
+                producer_epoch: 0,
+            };
+            let verdicts = groups
+                .txn_commit(
+                    group,
+                    ("", -1),
+                    producer,
+                    vec![("t".into(), 0, offset(7, ""))],
+                    1_000,
+                )
+                .await;
+            assert_eq!(verdicts, [Ok(())]);
+            if group == "open" {
+                continue;
+            }
+            // The marker as the transaction coordinator writes it, then the completion.
+            let index = partition_of(&groups, group);
+            let partition = groups.topics.partition(CONSUMER_OFFSETS, index).unwrap();
+            let commit = group == "kept";
+            let appended = partition
+                .write_marker(producer_id, 0, 0, commit, 2_000)
+                .unwrap();
+            appended.durable.await.unwrap();
+            assert_eq!(groups.complete_transaction(index, producer_id, commit), 1);
+        }
+    }
+    let groups = coordinator(dir.path(), false);
+    assert_eq!(committed(&groups, "kept", true), Ok(Some(offset(7, ""))));
+    assert_eq!(committed(&groups, "dropped", true), Ok(None));
+    assert_eq!(
+        committed(&groups, "open", true),
+        Err(GroupError::UnstableOffsetCommit),
+        "a transaction with no marker is still open after the restart"
+    );
+}
