@@ -40,8 +40,11 @@ pub struct TxnProducer {
     pub producer_epoch: i16,
 }
 
-/// Records to append for one group: `(topic, partition, offset)`, `None` deleting it.
-type Commits = [(String, i32, Option<CommittedOffset>)];
+/// One record to append for a group: `(topic, partition, offset)`, `None` deleting it.
+type Accepted = (String, i32, Option<CommittedOffset>);
+
+/// Records to append for one group.
+type Commits = [Accepted];
 
 impl GroupCoordinator {
     /// Checks that `member_id` at `generation` may commit for `group_id`, as Kafka's
@@ -230,10 +233,7 @@ impl GroupCoordinator {
     fn check_partitions(
         &self,
         commits: &[OffsetCommit],
-    ) -> (
-        Vec<Result<(), GroupError>>,
-        Vec<(String, i32, Option<CommittedOffset>)>,
-    ) {
+    ) -> (Vec<Result<(), GroupError>>, Vec<Accepted>) {
         let snapshot = self.topics.snapshot();
         let verdicts: Vec<Result<(), GroupError>> = commits
             .iter()
