@@ -156,6 +156,9 @@ impl TxnCoordinator {
         now_ms: i64,
     ) -> Result<Step<()>, TxnError> {
         check_transactional_id(transactional_id)?;
+        if partitions.iter().any(|p| p.topic.len() > i16::MAX as usize) {
+            return Err(TxnError::InvalidRequest("a topic name is too long"));
+        }
         let (_, coordinator_epoch) = self.owner(transactional_id)?;
         let entry = self
             .entry(transactional_id)

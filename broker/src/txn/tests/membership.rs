@@ -58,6 +58,12 @@ fn add_partitions_refusals_come_in_kafkas_order() {
         let got = c.add_partitions(id, producer_id, epoch, &parts, V0, T0);
         assert_eq!(got, Err(expected), "{id} {producer_id} {epoch}");
     }
+    let long = [tp(&"x".repeat(32_768), 0)];
+    let got = c.add_partitions(ID, 1000, 0, &long, V0, T0);
+    assert_eq!(
+        got,
+        Err(TxnError::InvalidRequest("a topic name is too long"))
+    );
     let _write = expect_write(c.add_partitions(ID, 1000, 0, &parts, V0, T0));
     let got = c.add_partitions(ID, 1000, 0, &parts, V0, T0);
     assert_eq!(got, Err(TxnError::ConcurrentTransactions));
