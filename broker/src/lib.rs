@@ -26,6 +26,7 @@ pub mod protocol;
 pub mod server;
 pub mod startup;
 pub mod topics;
+pub mod txn;
 
 pub use broker::Broker;
 pub use config::{Cli, Config};
