@@ -9,6 +9,8 @@ use crate::config::Config;
 use crate::group::{GroupCoordinator, GroupSettings};
 use crate::metrics::Metrics;
 use crate::topics::Topics;
+use crate::txn::service::TxnService;
+use crate::txn::{TransactionVersion, TxnSettings};
 
 /// State shared by all connections.
 pub struct Broker {
@@ -20,6 +22,8 @@ pub struct Broker {
     pub topics: Arc<Topics>,
     /// Consumer groups coordinated here; started by `Bound::serve`.
     pub groups: Arc<GroupCoordinator>,
+    /// The transaction coordinator; started by `Bound::serve`.
+    pub txns: Arc<TxnService>,
     pub metrics: Metrics,
     ready: AtomicBool,
 }
@@ -34,12 +38,18 @@ impl Broker {
         let topics = Arc::new(topics);
         let groups =
             GroupCoordinator::new(Arc::clone(&topics), GroupSettings::from(&config.settings));
+        let txns = TxnService::new(
+            Arc::clone(&topics),
+            Arc::clone(&groups),
+            txn_settings(&config.settings, &topics),
+        );
         Self {
             config,
             cluster_id,
             advertised_host: advertised.0,
             advertised_port: advertised.1,
             groups,
+            txns,
             topics,
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
@@ -63,5 +73,24 @@ impl Broker {
             .partitions
             .set(self.topics.all_partitions().len() as i64);
         self.metrics.encode()
+    }
+}
+
+/// The transaction coordinator's settings from the broker's, at the cluster's
+/// `transaction.version` feature level.
+fn txn_settings(settings: &crate::config::BrokerSettings, topics: &Topics) -> TxnSettings {
+    let level = crate::cluster::features::finalized(&topics.snapshot())
+        .into_iter()
+        .find(|(name, _)| *name == "transaction.version")
+        .map_or(2, |(_, level)| level);
+    TxnSettings {
+        max_timeout_ms: settings.transaction_max_timeout_ms,
+        transactional_id_expiration_ms: settings.transactional_id_expiration_ms,
+        abort_timed_out_interval_ms: settings.transaction_abort_timed_out_interval_ms,
+        remove_expired_interval_ms: settings.transaction_remove_expired_interval_ms,
+        state_log_partitions: settings.transaction_state_log_num_partitions,
+        state_log_segment_bytes: settings.transaction_state_log_segment_bytes,
+        transaction_version: TransactionVersion::from_level(level)
+            .unwrap_or(TransactionVersion::V2),
     }
 }

@@ -191,6 +191,7 @@ impl Bound {
         });
         let settings = &broker.config.settings;
         broker.groups.start(shutdown.clone());
+        broker.txns.start(shutdown.clone());
         let retention_task = tokio::spawn(maintenance::run(
             broker.topics.clone(),
             std::time::Duration::from_millis(settings.log_retention_check_interval_ms),

@@ -70,6 +70,7 @@ public class JavaClient {
                 case "groupadmin" -> groupAdmin(args[1], args[2], args[3]);
                 case "describegroup" -> describeGroup(args[1], args[2]);
                 case "features" -> features(args[1], Arrays.asList(args).subList(2, args.length));
+                case "transactions" -> transactions(args[1], args[2], args[3]);
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
                 default -> throw new IllegalArgumentException("unknown command " + args[0]);
@@ -344,6 +345,66 @@ public class JavaClient {
             Collections.sort(upgraded);
             fact("described", group, description.type(), description.groupState(),
                 description.members().size(), String.join(",", upgraded));
+        }
+    }
+
+    /**
+     * A transactional producer on TOPIC (one partition): commits 100 records with the group's
+     * offset 100, aborts 100 with offset 200, commits 50 with offset 250; then what a
+     * read_committed and a read_uncommitted consumer read (the values, in order) and the
+     * group's committed offset, as facts.
+     */
+    static void transactions(String bootstrap, String topic, String group) throws Exception {
+        Properties props = common(bootstrap);
+        props.put("key.serializer", StringSerializer.class.getName());
+        props.put("value.serializer", StringSerializer.class.getName());
+        props.put("transactional.id", "java-txn");
+        props.put("transaction.timeout.ms", "30000");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        ConsumerGroupMetadata metadata = new ConsumerGroupMetadata(group);
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
+            producer.initTransactions();
+            int[][] batches = {{0, 100, 1}, {100, 200, 0}, {200, 250, 1}};
+            for (int[] batch : batches) {
+                producer.beginTransaction();
+                for (int i = batch[0]; i < batch[1]; i++) {
+                    producer.send(new ProducerRecord<>(topic, 0, "k" + i, "v" + i));
+                }
+                producer.sendOffsetsToTransaction(
+                    Map.of(tp, new OffsetAndMetadata(batch[1])), metadata);
+                if (batch[2] == 1) {
+                    producer.commitTransaction();
+                } else {
+                    producer.abortTransaction();
+                }
+                fact("ended", batch[0], batch[1], batch[2] == 1 ? "commit" : "abort");
+            }
+        }
+        for (String isolation : List.of("read_committed", "read_uncommitted")) {
+            Properties c = common(bootstrap);
+            c.put("key.deserializer", StringDeserializer.class.getName());
+            c.put("value.deserializer", StringDeserializer.class.getName());
+            c.put("enable.auto.commit", "false");
+            c.put("isolation.level", isolation);
+            List<String> values = new ArrayList<>();
+            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c)) {
+                consumer.assign(List.of(tp));
+                consumer.seekToBeginning(List.of(tp));
+                long end = consumer.endOffsets(List.of(tp)).get(tp);
+                long deadline = System.currentTimeMillis() + 30_000;
+                while (consumer.position(tp) < end && System.currentTimeMillis() < deadline) {
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                        values.add(r.value());
+                    }
+                }
+                fact(isolation + "-end", end);
+            }
+            fact(isolation, values.size(), String.join(",", values));
+        }
+        try (Admin admin = Admin.create(common(bootstrap))) {
+            Map<TopicPartition, OffsetAndMetadata> offsets =
+                admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            fact("group-offset", offsets.get(tp) == null ? -1 : offsets.get(tp).offset());
         }
     }
 

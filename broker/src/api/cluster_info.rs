@@ -44,13 +44,11 @@ pub fn describe_cluster(
 pub async fn init_producer_id(
     broker: &Arc<Broker>,
     request: InitProducerIdRequest,
+    version: i16,
 ) -> Result<InitProducerIdResponse, HandleError> {
-    if request.transactional_id.is_some() {
-        // Transactions are not implemented yet.
-        return Ok(InitProducerIdResponse::default()
-            .with_error_code(ResponseError::InvalidRequest.code())
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1));
+    if let Some(transactional_id) = request.transactional_id.as_ref() {
+        let id = transactional_id.to_string();
+        return Ok(super::txn::init_producer_id(broker, &request, &id, version).await);
     }
     let allocated = blocking(broker, |topics| topics.metadata().allocate_producer_id()).await?;
     Ok(match allocated {

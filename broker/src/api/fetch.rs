@@ -321,7 +321,7 @@ mod tests {
     }
 
     async fn produce_to(broker: &Arc<Broker>, partition: i32) {
-        let pending = crate::api::produce::handle(broker, produce_request(partition))
+        let pending = crate::api::produce::handle(broker, produce_request(partition), 11)
             .await
             .unwrap();
         let response = pending.await.unwrap().unwrap();

@@ -41,6 +41,8 @@ use crate::group::{CommittedOffset, GroupError, Join};
 use crate::protocol::ResponseError;
 
 const GROUP_KEY: i8 = 0;
+/// FindCoordinator's key type of a transactional id.
+const TRANSACTION_KEY: i8 = 1;
 
 fn text(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
@@ -75,7 +77,17 @@ pub async fn find_coordinator(
     };
     let key_type = request.key_type;
     let groups = Arc::clone(&broker.groups);
-    let outcome = blocking(broker, move |_| groups.ensure_offsets_topic()).await?;
+    let txns = Arc::clone(&broker.txns);
+    // The first request for a coordinator of either kind creates its internal topic.
+    let outcome = blocking(broker, move |_| {
+        if key_type == TRANSACTION_KEY {
+            txns.ensure_state_topic()
+                .map_err(|_| GroupError::CoordinatorNotAvailable)
+        } else {
+            groups.ensure_offsets_topic()
+        }
+    })
+    .await?;
     let coordinators: Vec<Coordinator> = keys
         .into_iter()
         .map(|key| {
@@ -90,15 +102,21 @@ pub async fn find_coordinator(
                     .with_error_code(error.code())
                     .with_error_message(Some(text(message)))
             };
-            if key_type != GROUP_KEY {
-                // Transactions come later: a transactional producer learns so at once.
+            if key_type != GROUP_KEY && key_type != TRANSACTION_KEY {
                 return refused(
-                    ResponseError::TransactionalIdAuthorizationFailed,
-                    "transactions are not supported yet",
+                    ResponseError::InvalidRequest,
+                    "the key type is neither a group (0) nor a transaction (1)",
                 );
             }
             if key.is_empty() {
-                return refused(ResponseError::InvalidGroupId, "the group id is empty");
+                return if key_type == GROUP_KEY {
+                    refused(ResponseError::InvalidGroupId, "the group id is empty")
+                } else {
+                    refused(
+                        ResponseError::InvalidRequest,
+                        "the transactional id is empty",
+                    )
+                };
             }
             if let Err(error) = outcome {
                 return refused(group_error(error), &error.to_string());

@@ -21,6 +21,7 @@ mod produce;
 
 pub use produce::now_ms;
 mod topics_admin;
+mod txn;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,7 +88,7 @@ pub async fn handle(
                 .map(Handled::Ready);
         }
     };
-    let deferred = produce::handle(broker, body).await?;
+    let deferred = produce::handle(broker, body, version).await?;
     let broker = broker.clone();
     Ok(Handled::Deferred(Box::pin(async move {
         let response = deferred.await?.map(ResponseKind::Produce);
@@ -111,6 +112,24 @@ async fn handle_now(
             api_versions::handle(broker.groups.settings().consumer_protocol),
             &broker.topics.snapshot(),
         ))),
+        RequestKind::AddPartitionsToTxn(body) => Some(ResponseKind::AddPartitionsToTxn(
+            txn::add_partitions_to_txn(broker, body, version).await?,
+        )),
+        RequestKind::AddOffsetsToTxn(body) => Some(ResponseKind::AddOffsetsToTxn(
+            txn::add_offsets_to_txn(broker, body, version).await?,
+        )),
+        RequestKind::EndTxn(body) => Some(ResponseKind::EndTxn(
+            txn::end_txn(broker, body, version).await?,
+        )),
+        RequestKind::TxnOffsetCommit(body) => Some(ResponseKind::TxnOffsetCommit(
+            txn::txn_offset_commit(broker, body, version).await?,
+        )),
+        RequestKind::DescribeTransactions(body) => Some(ResponseKind::DescribeTransactions(
+            txn::describe_transactions(broker, body).await?,
+        )),
+        RequestKind::ListTransactions(body) => Some(ResponseKind::ListTransactions(
+            txn::list_transactions(broker, body).await?,
+        )),
         RequestKind::UpdateFeatures(body) => Some(ResponseKind::UpdateFeatures(
             features::update_features(broker, body, version).await?,
         )),
@@ -151,7 +170,7 @@ async fn handle_now(
             cluster_info::describe_cluster(broker, &body),
         )),
         RequestKind::InitProducerId(body) => Some(ResponseKind::InitProducerId(
-            cluster_info::init_producer_id(broker, body).await?,
+            cluster_info::init_producer_id(broker, body, version).await?,
         )),
         RequestKind::FindCoordinator(body) => Some(ResponseKind::FindCoordinator(
             groups::find_coordinator(broker, body, version).await?,
@@ -238,6 +257,20 @@ fn first_error(response: &ResponseKind) -> i16 {
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
         ),
         ResponseKind::InitProducerId(r) => r.error_code,
+        ResponseKind::EndTxn(r) => r.error_code,
+        ResponseKind::AddOffsetsToTxn(r) => r.error_code,
+        ResponseKind::AddPartitionsToTxn(r) => {
+            first_nonzero(r.results_by_topic_v3_and_below.iter().flat_map(|t| {
+                t.results_by_partition
+                    .iter()
+                    .map(|p| p.partition_error_code)
+            }))
+        }
+        ResponseKind::TxnOffsetCommit(r) => first_nonzero(
+            r.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        ),
         ResponseKind::DescribeCluster(r) => r.error_code,
         ResponseKind::ApiVersions(r) => r.error_code,
         ResponseKind::UpdateFeatures(r) => first_nonzero(
@@ -283,6 +316,12 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         ConsumerGroupDescribe => "ConsumerGroupDescribe",
         UpdateFeatures => "UpdateFeatures",
+        AddPartitionsToTxn => "AddPartitionsToTxn",
+        AddOffsetsToTxn => "AddOffsetsToTxn",
+        EndTxn => "EndTxn",
+        TxnOffsetCommit => "TxnOffsetCommit",
+        DescribeTransactions => "DescribeTransactions",
+        ListTransactions => "ListTransactions",
         _ => "Other",
     }
 }

@@ -5,24 +5,30 @@
 //! past it; at once on one node).
 //!
 //! ```text
+//!  transactional request ─► each partition verified (or added, Produce v12+) with the
+//!                            transaction coordinator; refused ones answered with its error
 //!  request ─► blocking task: per partition { append, register its fsync }
 //!          ─► (deferred) wait for every registered fsync (and commit) ─► answer
 //! ```
 
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandleError, blocking};
 use crate::api::errors::{ack_wait_error, partition_error};
+use crate::api::txn::txn_error;
 use crate::broker::Broker;
+use crate::log::batch::BatchHeader;
 use crate::partition::{AppendOrigin, PartitionError};
 use crate::protocol::ResponseError;
+use crate::txn::{ProducerIdAndEpoch, TopicPartition, TransactionVersion, TxnError};
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -41,15 +47,10 @@ type AckWait = Pin<Box<dyn Future<Output = Result<(), PartitionError>> + Send>>;
 pub async fn handle(
     broker: &Arc<Broker>,
     request: ProduceRequest,
+    version: i16,
 ) -> Result<PendingProduce, HandleError> {
     let started = Instant::now();
     let acks = request.acks;
-    if request.transactional_id.is_some() {
-        // Transactions come later; no transactional producer gets this far
-        // without FindCoordinator, which is not advertised.
-        let response = all_failed(request, ResponseError::TransactionalIdAuthorizationFailed);
-        return Ok(Box::pin(async move { Ok(Some(response)) }));
-    }
     if !(-1..=1).contains(&acks) {
         let response = all_failed(request, ResponseError::InvalidRequiredAcks);
         return Ok(Box::pin(async move { Ok(Some(response)) }));
@@ -57,6 +58,12 @@ pub async fn handle(
     // Each partition's fsync is registered as soon as it is appended, so it runs while the
     // request appends to the next partition, and requests pipelined behind this one share it;
     // the answer waits for all of them.
+    // A transactional producer's partitions must be in its transaction (Transactions V2,
+    // Produce v12+: they join it now), before anything is appended.
+    let refused = match request.transactional_id.as_ref() {
+        Some(id) => verify_transaction(broker, id.as_str(), &request, version).await,
+        None => HashMap::new(),
+    };
     let (responses, waits) = blocking(broker, move |topics| {
         let now = now_ms();
         let mut waits: Vec<AckWait> = Vec::new();
@@ -74,7 +81,11 @@ pub async fn handle(
                             partition = data.index
                         )
                         .entered();
+                        let key = (topic.name.0.to_string(), data.index);
                         let outcome = match topics.partition(topic.name.0.as_str(), data.index) {
+                            _ if refused.contains_key(&key) => {
+                                Err((refused[&key], Some("the transaction refused it".to_owned())))
+                            }
                             None => Err((ResponseError::UnknownTopicOrPartition, None)),
                             Some(partition) => partition
                                 .append(data.records.unwrap_or_default(), AppendOrigin::Client, now)
@@ -160,6 +171,59 @@ pub async fn handle(
         }
         Ok(Some(ProduceResponse::default().with_responses(responses)))
     }))
+}
+
+/// Checks each partition of a transactional Produce with the transaction coordinator; the
+/// partitions refused, with the error Produce answers (a fenced producer is
+/// INVALID_PRODUCER_EPOCH; the coordinator being busy or away, NOT_ENOUGH_REPLICAS, which
+/// the producer retries, as Kafka answers a failed verification).
+async fn verify_transaction(
+    broker: &Arc<Broker>,
+    transactional_id: &str,
+    request: &ProduceRequest,
+    version: i16,
+) -> HashMap<(String, i32), ResponseError> {
+    let transaction_version = if version >= 12 {
+        TransactionVersion::V2
+    } else {
+        TransactionVersion::V0
+    };
+    let mut refused = HashMap::new();
+    for topic in &request.topic_data {
+        for data in &topic.partition_data {
+            let key = (topic.name.0.to_string(), data.index);
+            let header = data
+                .records
+                .as_ref()
+                .and_then(|records| BatchHeader::parse(records).ok());
+            let Some(header) = header.filter(|h| h.is_transactional()) else {
+                // Not transactional: the partition's own checks answer it.
+                continue;
+            };
+            let producer = ProducerIdAndEpoch {
+                producer_id: header.producer_id,
+                producer_epoch: header.producer_epoch,
+            };
+            let partition = TopicPartition::new(topic.name.0.as_str(), data.index);
+            let verified = broker
+                .txns
+                .verify_or_add_partition(transactional_id, producer, partition, transaction_version)
+                .await;
+            if let Err(error) = verified {
+                let code = match &error {
+                    TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+                    TxnError::TransactionAbortable if version < 11 => {
+                        ResponseError::InvalidTxnState
+                    }
+                    retriable if retriable.is_retriable() => ResponseError::NotEnoughReplicas,
+                    other => txn_error(other, ApiKey::Produce, version),
+                };
+                tracing::debug!(transactional_id, topic = %key.0, partition = key.1, %error, "transactional produce refused");
+                refused.insert(key, code);
+            }
+        }
+    }
+    refused
 }
 
 fn all_failed(request: ProduceRequest, error: ResponseError) -> ProduceResponse {

@@ -22,6 +22,8 @@ pub const LIVE_BROKERS: i16 = 1;
 
 /// Kafka's name of the topic that keeps consumer group offsets.
 pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
+/// The transaction coordinator's topic.
+pub const TRANSACTION_STATE: &str = "__transaction_state";
 
 /// Why a topic operation was refused or failed. Mapped to Kafka error codes in
 /// `api::errors`.
@@ -186,6 +188,29 @@ pub fn consumer_offsets_record(settings: &BrokerSettings, live_brokers: i16) -> 
     }
 }
 
+/// `__transaction_state` as Kafka creates it: compacted, uncompressed, with
+/// `transaction.state.log.num.partitions` partitions.
+pub fn transaction_state_record(settings: &BrokerSettings, live_brokers: i16) -> TopicRecord {
+    TopicRecord {
+        name: TRANSACTION_STATE.to_owned(),
+        id: Uuid::new_v4(),
+        partitions: settings.transaction_state_log_num_partitions,
+        replication_factor: settings
+            .transaction_state_log_replication_factor
+            .min(live_brokers)
+            .max(1),
+        configs: BTreeMap::from([
+            ("cleanup.policy".to_owned(), "compact".to_owned()),
+            (
+                "segment.bytes".to_owned(),
+                settings.transaction_state_log_segment_bytes.to_string(),
+            ),
+            ("compression.type".to_owned(), "uncompressed".to_owned()),
+        ]),
+        internal: true,
+    }
+}
+
 impl Metadata {
     /// Creates a topic (or only validates it); returns once its partitions are open here.
     pub fn create_topic(
@@ -283,17 +308,30 @@ impl Metadata {
         &self,
         settings: &BrokerSettings,
     ) -> Result<TopicRecord, TopicError> {
-        if let Some(record) = self.snapshot().topics.get(CONSUMER_OFFSETS) {
-            return Ok(record.clone());
+        self.internal_topic(consumer_offsets_record(settings, LIVE_BROKERS))
+    }
+
+    /// `__transaction_state`, created on the first transactional request.
+    pub fn transaction_state_topic(
+        &self,
+        settings: &BrokerSettings,
+    ) -> Result<TopicRecord, TopicError> {
+        self.internal_topic(transaction_state_record(settings, LIVE_BROKERS))
+    }
+
+    /// The internal topic `record` describes: the existing one, or `record` created now.
+    fn internal_topic(&self, record: TopicRecord) -> Result<TopicRecord, TopicError> {
+        let name = record.name.clone();
+        if let Some(existing) = self.snapshot().topics.get(&name) {
+            return Ok(existing.clone());
         }
-        let record = consumer_offsets_record(settings, LIVE_BROKERS);
         match self
             .propose_blocking(Command::CreateTopic(record.clone()))?
             .outcome
         {
             Ok(_) => {
                 tracing::info!(
-                    topic = CONSUMER_OFFSETS,
+                    topic = %name,
                     partitions = record.partitions,
                     "created internal topic"
                 );
@@ -303,9 +341,9 @@ impl Metadata {
             Err(CommandError::TopicExists(_)) => self
                 .snapshot()
                 .topics
-                .get(CONSUMER_OFFSETS)
+                .get(&name)
                 .cloned()
-                .ok_or_else(|| TopicError::Unknown(CONSUMER_OFFSETS.to_owned())),
+                .ok_or(TopicError::Unknown(name)),
             Err(error) => Err(error.into()),
         }
     }

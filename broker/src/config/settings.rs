@@ -116,6 +116,20 @@ pub struct BrokerSettings {
     pub group_consumer_max_size: u32,
     /// `group.consumer.assignors`: the server assignors, the default first.
     pub group_consumer_assignors: Vec<String>,
+    /// `transaction.max.timeout.ms` (900000): the longest transaction timeout a producer may ask.
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms` (7 days): an idle transactional id is removed after it.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (10000).
+    pub transaction_abort_timed_out_interval_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms` (3600000).
+    pub transaction_remove_expired_interval_ms: i64,
+    /// `transaction.state.log.num.partitions` (50).
+    pub transaction_state_log_num_partitions: i32,
+    /// `transaction.state.log.segment.bytes` (104857600).
+    pub transaction_state_log_segment_bytes: i32,
+    /// `transaction.state.log.replication.factor` (3, capped by the live brokers).
+    pub transaction_state_log_replication_factor: i16,
     /// `group.consumer.migration.policy`: which way groups convert between the protocols
     /// while they have members (`bidirectional`, `upgrade`, `downgrade`, `disabled`).
     pub group_consumer_migration_policy: String,
@@ -173,6 +187,13 @@ impl Default for BrokerSettings {
             group_consumer_max_size: i32::MAX as u32,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
             group_consumer_migration_policy: "bidirectional".into(),
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            transaction_abort_timed_out_interval_ms: 10_000,
+            transaction_remove_expired_interval_ms: 3_600_000,
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_segment_bytes: 104_857_600,
+            transaction_state_log_replication_factor: 3,
             offset_metadata_max_bytes: 4_096,
             offsets_retention_check_interval_ms: 600_000,
             explicit: BTreeMap::new(),
@@ -335,6 +356,7 @@ impl BrokerSettings {
             )? as i16;
         }
         group::apply(&mut settings, &get)?;
+        txn::apply(&mut settings, &get)?;
         if let Some(v) = get("offset.metadata.max.bytes") {
             settings.offset_metadata_max_bytes = int_in(
                 key_value("offset.metadata.max.bytes", v),
@@ -373,7 +395,7 @@ impl BrokerSettings {
         self.explicit
             .keys()
             .map(String::as_str)
-            .filter(|key| !KNOWN_KEYS.contains(key))
+            .filter(|key| !KNOWN_KEYS.contains(key) && !txn::keys().any(|k| k == *key))
     }
 
     /// Every known setting with its effective value, in name order, and
@@ -521,6 +543,7 @@ impl BrokerSettings {
                 .to_owned(),
             ),
         ];
+        entries.extend(txn::describe(self));
         entries.sort_by_key(|(name, _)| *name);
         entries
             .into_iter()
@@ -690,6 +713,8 @@ fn retention((key, value): (&str, &str), unit_ms: i64) -> Result<i64, SettingsEr
 
 #[path = "group_settings.rs"]
 mod group;
+#[path = "txn_settings.rs"]
+mod txn;
 
 #[cfg(test)]
 #[path = "settings_tests.rs"]

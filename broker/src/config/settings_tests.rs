@@ -221,3 +221,30 @@ fn unknown_keys_are_kept_and_reported() {
     assert_eq!(s.num_partitions, 3);
     assert_eq!(s.unknown_keys().collect::<Vec<_>>(), vec!["log.dirs"]);
 }
+
+#[test]
+fn the_transaction_settings_have_kafkas_defaults_and_bounds() {
+    let defaults = BrokerSettings::default();
+    assert_eq!(defaults.transaction_max_timeout_ms, 900_000);
+    assert_eq!(defaults.transactional_id_expiration_ms, 604_800_000);
+    assert_eq!(defaults.transaction_state_log_num_partitions, 50);
+    let s = BrokerSettings::from_pairs(pairs(&[
+        ("transaction.max.timeout.ms", "60000"),
+        ("transaction.state.log.num.partitions", "3"),
+    ]))
+    .unwrap();
+    assert_eq!(s.transaction_max_timeout_ms, 60_000);
+    assert_eq!(s.transaction_state_log_num_partitions, 3);
+    assert_eq!(s.unknown_keys().count(), 0);
+    assert!(s.describe().iter().any(|(n, v, explicit)| {
+        *n == "transaction.max.timeout.ms" && v == "60000" && *explicit
+    }));
+    for (key, bad) in [
+        ("transaction.max.timeout.ms", "0"),
+        ("transaction.state.log.num.partitions", "0"),
+        ("transactional.id.expiration.ms", "x"),
+    ] {
+        let error = BrokerSettings::from_pairs(pairs(&[(key, bad)])).unwrap_err();
+        assert!(error.to_string().contains(key), "{key}={bad}: {error}");
+    }
+}

@@ -39,8 +39,9 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 pub use admin::GroupDescription;
+pub use commits::TxnProducer;
 pub use consumer_groups::{ConsumerGroupDescription, ConsumerHeartbeatError};
-pub use offsets::{CommittedOffset, partition_for};
+pub use offsets::{CommittedOffset, StoredEntry, partition_for, read_batches};
 pub use state::{GroupLimits, GroupState, Join, JoinAnswer, MemberDescription};
 
 use crate::cluster::topics::CONSUMER_OFFSETS;

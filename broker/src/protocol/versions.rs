@@ -58,7 +58,28 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         ApiKey::InitProducerId,
         range(m::InitProducerIdRequest::VERSIONS, 0, 5),
     ),
-    (ApiKey::Produce, range(m::ProduceRequest::VERSIONS, 3, 11)),
+    (ApiKey::Produce, range(m::ProduceRequest::VERSIONS, 3, 12)),
+    (
+        ApiKey::AddPartitionsToTxn,
+        range(m::AddPartitionsToTxnRequest::VERSIONS, 0, 3),
+    ),
+    (
+        ApiKey::AddOffsetsToTxn,
+        range(m::AddOffsetsToTxnRequest::VERSIONS, 0, 4),
+    ),
+    (ApiKey::EndTxn, range(m::EndTxnRequest::VERSIONS, 0, 5)),
+    (
+        ApiKey::TxnOffsetCommit,
+        range(m::TxnOffsetCommitRequest::VERSIONS, 0, 5),
+    ),
+    (
+        ApiKey::DescribeTransactions,
+        range(m::DescribeTransactionsRequest::VERSIONS, 0, 0),
+    ),
+    (
+        ApiKey::ListTransactions,
+        range(m::ListTransactionsRequest::VERSIONS, 0, 1),
+    ),
     (ApiKey::Fetch, range(m::FetchRequest::VERSIONS, 4, 16)),
     (
         ApiKey::ListOffsets,

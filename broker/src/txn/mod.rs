@@ -1,5 +1,6 @@
 //! The transaction coordinator (Kafka's `TransactionCoordinator` and
-//! `TransactionStateManager`) as pure state: requests and the clock go in; answers, records to
+//! `TransactionStateManager`); `service.rs` puts it to work (appends, markers, loading, the
+//! clock), everything else here is pure state: requests and the clock go in; answers, records to
 //! write to `__transaction_state` and transaction markers to write to the data partitions come
 //! out. No I/O and no timer of its own, so every path is tested with a made-up clock.
 //!
@@ -36,6 +37,7 @@ mod coordinator;
 mod metadata;
 pub mod records;
 mod requests;
+pub mod service;
 mod wire;
 
 pub use admin::{ListFilter, TxnDescription, TxnList, TxnListing};

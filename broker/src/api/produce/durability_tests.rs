@@ -86,7 +86,7 @@ async fn answer(pending: PendingProduce) -> ProduceResponse {
 
 async fn produce(broker: &Arc<Broker>, acks: i16, batch: Vec<u8>) -> ProduceResponse {
     answer(
-        handle(broker, request(acks, batch))
+        handle(broker, request(acks, batch), 11)
             .await
             .expect("appended"),
     )
@@ -111,7 +111,7 @@ async fn an_acks_1_or_all_answer_waits_for_the_fsync_of_its_bytes() {
     for (i, acks) in [1i16, -1].into_iter().enumerate() {
         let before = recorder.events().len();
         recorder.hold_all();
-        let mut pending = handle(&broker, request(acks, batch_of(3, 1_000, 0)))
+        let mut pending = handle(&broker, request(acks, batch_of(3, 1_000, 0)), 11)
             .await
             .expect("appended");
         assert!(
@@ -182,7 +182,7 @@ async fn a_failed_fsync_answers_every_waiting_producer_with_a_storage_error_unti
     let mut waiting = Vec::new();
     for acks in [1i16, -1, -1] {
         waiting.push(
-            handle(&broker, request(acks, batch_of(1, 1_000, 0)))
+            handle(&broker, request(acks, batch_of(1, 1_000, 0)), 11)
                 .await
                 .expect("appended"),
         );
