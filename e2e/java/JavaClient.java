@@ -372,6 +372,9 @@ public class JavaClient {
                 }
                 producer.sendOffsetsToTransaction(
                     Map.of(tp, new OffsetAndMetadata(batch[1])), metadata);
+                // An abort drops records not yet sent: send them all, so both isolation
+                // levels have a known count to read.
+                producer.flush();
                 if (batch[2] == 1) {
                     producer.commitTransaction();
                 } else {

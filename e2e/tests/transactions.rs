@@ -18,6 +18,15 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+/// How many `api` requests the broker answered, by its metrics.
+fn requests(broker: &BrokerProcess, api: &str) -> u64 {
+    let (_, body) = broker.admin_get("/metrics").unwrap();
+    body.lines()
+        .filter(|line| line.starts_with(&format!("fjord_broker_requests_total{{api=\"{api}\"")))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn values(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("v{i}")).collect()
 }
@@ -56,6 +65,10 @@ async fn the_java_client_commits_and_aborts_transactions_with_group_offsets() {
     );
     // The group's offset is the last committed transaction's, never the aborted one's.
     assert_eq!(fact("group-offset"), ["250"], "{out}");
+    // Transactions V2: the produce and TxnOffsetCommit added the partitions.
+    assert_eq!(requests(&broker, "EndTxn"), 3);
+    assert_eq!(requests(&broker, "AddPartitionsToTxn"), 0);
+    assert_eq!(requests(&broker, "AddOffsetsToTxn"), 0);
 }
 
 /// Every value of partition 0 of `topic` at `isolation`, read from the start until `expected`
@@ -167,4 +180,113 @@ async fn librdkafka_commits_and_aborts_transactions_with_group_offsets() {
         Offset::Offset(250),
         "the last committed transaction's offset"
     );
+    // The classic flow: partitions and offsets added explicitly.
+    assert!(requests(&broker, "AddPartitionsToTxn") >= 3);
+    assert!(requests(&broker, "AddOffsetsToTxn") >= 3);
+}
+
+/// Starts the broker over `dir`'s data on `listen` (`None`: any port), with the coordinator's
+/// timeout check every second; a port just given up may take a moment to be free again.
+fn start_on(dir: &std::path::Path, listen: Option<&str>) -> BrokerProcess {
+    let config = dir.join("broker.properties");
+    std::fs::write(
+        &config,
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let data = dir.join("data");
+    let Some(listen) = listen else {
+        return BrokerProcess::start_in(&data, &["--config", &config]).unwrap();
+    };
+    for _ in 0..10 {
+        match BrokerProcess::start_on(&data, listen, &["--config", &config]) {
+            Ok(broker) => return broker,
+            Err(error) => {
+                eprintln!("restart on {listen} failed ({error:#}); retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    panic!("the broker did not restart on {listen}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_kill_9_an_open_transaction_is_aborted_within_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start_on(dir.path(), None);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "open-txn", 1, &[]).await.unwrap();
+    let committed: Vec<String> = values(0..20);
+    let open = bootstrap.clone();
+    let committed_values = committed.clone();
+    tokio::task::spawn_blocking(move || {
+        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &open)
+            .set("transactional.id", "crashed")
+            .set("transaction.timeout.ms", "4000")
+            .create()
+            .unwrap();
+        let timeout = Duration::from_secs(30);
+        producer.init_transactions(timeout).unwrap();
+        for (batch, commit) in [(&committed_values, true), (&values(100..130), false)] {
+            producer.begin_transaction().unwrap();
+            for value in batch {
+                producer
+                    .send(
+                        BaseRecord::<(), _>::to("open-txn")
+                            .partition(0)
+                            .payload(value),
+                    )
+                    .map_err(|(error, _)| error)
+                    .unwrap();
+            }
+            producer.flush(timeout).unwrap();
+            if commit {
+                producer.commit_transaction(timeout).unwrap();
+            }
+        }
+        // The second transaction stays open: its producer is gone with the broker.
+        std::mem::forget(producer);
+    })
+    .await
+    .unwrap();
+    let listen = bootstrap.clone();
+    broker.kill9().unwrap();
+    let broker = start_on(dir.path(), Some(&listen));
+    let started = Instant::now();
+    // Records after the open transaction, outside any transaction.
+    let after = values(500..510);
+    let plain = fjord_e2e::kafka::producer(&bootstrap, &[]).unwrap();
+    for value in &after {
+        plain
+            .send(
+                rdkafka::producer::FutureRecord::<(), _>::to("open-txn")
+                    .partition(0)
+                    .payload(value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(error, _)| error)
+            .unwrap();
+    }
+    // read_committed gets past the open transaction once the coordinator aborts it (4 s
+    // timeout, checked every second): the committed records and the later ones, none of
+    // the aborted.
+    let expected: Vec<String> = committed.iter().chain(&after).cloned().collect();
+    let read = tokio::task::spawn_blocking(move || {
+        read_values(&listen, "open-txn", "read_committed", expected.len())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        read,
+        committed.iter().chain(&after).cloned().collect::<Vec<_>>()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the open transaction took {:?} to end",
+        started.elapsed()
+    );
+    drop(broker);
 }
