@@ -89,6 +89,20 @@ impl Default for ProducerEntry {
     }
 }
 
+/// One producer as DescribeProducers reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The last sequence written, -1 without a batch remembered.
+    pub last_sequence: i32,
+    /// The last batch's max timestamp, -1 without one.
+    pub last_timestamp: i64,
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction, -1 without one.
+    pub current_txn_start_offset: i64,
+}
+
 /// A transaction a marker ended in this partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompletedTxn {
@@ -373,6 +387,27 @@ impl ProducerStates {
             .values()
             .filter_map(|entry| entry.batches.back().map(|batch| batch.last_offset))
             .collect()
+    }
+
+    /// Every producer with state here, by producer id.
+    pub fn describe(&self) -> Vec<ActiveProducer> {
+        let mut active: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(id, entry)| {
+                let last = entry.batches.back();
+                ActiveProducer {
+                    producer_id: *id,
+                    epoch: entry.epoch,
+                    last_sequence: last.map_or(-1, |b| b.last_seq),
+                    last_timestamp: last.map_or(-1, |b| b.timestamp),
+                    coordinator_epoch: entry.coordinator_epoch,
+                    current_txn_start_offset: entry.txn_first_offset.unwrap_or(-1),
+                }
+            })
+            .collect();
+        active.sort_by_key(|p| p.producer_id);
+        active
     }
 
     pub fn len(&self) -> usize {

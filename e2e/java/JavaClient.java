@@ -71,6 +71,7 @@ public class JavaClient {
                 case "describegroup" -> describeGroup(args[1], args[2]);
                 case "features" -> features(args[1], Arrays.asList(args).subList(2, args.length));
                 case "transactions" -> transactions(args[1], args[2], args[3]);
+                case "txnadmin" -> txnAdmin(args[1], args[2]);
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
                 default -> throw new IllegalArgumentException("unknown command " + args[0]);
@@ -408,6 +409,43 @@ public class JavaClient {
             Map<TopicPartition, OffsetAndMetadata> offsets =
                 admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
             fact("group-offset", offsets.get(tp) == null ? -1 : offsets.get(tp).offset());
+        }
+    }
+
+    /**
+     * The Admin API's view of a transaction left open (the stuck-transaction tools:
+     * listTransactions, describeTransactions, describeProducers), then of it committed.
+     */
+    static void txnAdmin(String bootstrap, String topic) throws Exception {
+        Properties props = common(bootstrap);
+        props.put("key.serializer", StringSerializer.class.getName());
+        props.put("value.serializer", StringSerializer.class.getName());
+        props.put("transactional.id", "stuck");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(props);
+             Admin admin = Admin.create(common(bootstrap))) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            for (int i = 0; i < 5; i++) {
+                producer.send(new ProducerRecord<>(topic, 0, "k", "v" + i));
+            }
+            producer.flush();
+            for (String when : List.of("open", "committed")) {
+                for (TransactionListing listing : admin.listTransactions().all().get()) {
+                    fact(when + "-listed", listing.transactionalId(), listing.state());
+                }
+                TransactionDescription d = admin.describeTransactions(List.of("stuck")).description("stuck").get();
+                fact(when + "-described", d.state(), d.topicPartitions().size(), d.producerEpoch() >= 0);
+                for (ProducerState p : admin.describeProducers(List.of(tp)).partitionResult(tp).get().activeProducers()) {
+                    fact(when + "-producer", p.producerEpoch() >= 0,
+                        p.currentTransactionStartOffset().isPresent() ? p.currentTransactionStartOffset().getAsLong() : -1);
+                }
+                if (when.equals("open")) {
+                    producer.commitTransaction();
+                    Thread.sleep(500);
+                }
+            }
+            fact("unknown", refusal(() -> admin.describeTransactions(List.of("nobody")).description("nobody").get()));
         }
     }
 

@@ -290,3 +290,32 @@ async fn after_a_kill_9_an_open_transaction_is_aborted_within_its_timeout() {
     );
     drop(broker);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_java_admin_client_finds_an_open_transaction_and_its_producer() {
+    let broker = BrokerProcess::start(&[]).unwrap();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "stuck", 1, &[]).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || java_client(&["txnadmin", &bootstrap, "stuck"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let facts: Vec<&str> = out.lines().filter(|l| l.starts_with("fact ")).collect();
+    for expected in [
+        "fact open-listed stuck Ongoing",
+        "fact open-described Ongoing 1 true",
+        // The open transaction starts at the partition's first offset.
+        "fact open-producer true 0",
+        "fact committed-listed stuck CompleteCommit",
+        "fact committed-described CompleteCommit 0 true",
+        "fact committed-producer true -1",
+    ] {
+        assert!(facts.contains(&expected), "{expected} missing: {out}");
+    }
+    assert!(
+        facts
+            .iter()
+            .any(|f| f.starts_with("fact unknown TransactionalIdNotFoundException")),
+        "{out}"
+    );
+}

@@ -130,6 +130,9 @@ async fn handle_now(
         RequestKind::ListTransactions(body) => Some(ResponseKind::ListTransactions(
             txn::list_transactions(broker, body).await?,
         )),
+        RequestKind::DescribeProducers(body) => Some(ResponseKind::DescribeProducers(
+            txn::describe_producers(broker, body).await?,
+        )),
         RequestKind::UpdateFeatures(body) => Some(ResponseKind::UpdateFeatures(
             features::update_features(broker, body, version).await?,
         )),
@@ -322,6 +325,7 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         TxnOffsetCommit => "TxnOffsetCommit",
         DescribeTransactions => "DescribeTransactions",
         ListTransactions => "ListTransactions",
+        DescribeProducers => "DescribeProducers",
         _ => "Other",
     }
 }

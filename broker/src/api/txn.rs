@@ -1,6 +1,6 @@
 //! The transactional APIs: InitProducerId with a transactional id, AddPartitionsToTxn (v0–3),
 //! AddOffsetsToTxn, EndTxn (v5: Transactions V2), TxnOffsetCommit, DescribeTransactions,
-//! ListTransactions, and the check a transactional Produce goes through. The handlers turn
+//! ListTransactions, DescribeProducers, and the check a transactional Produce goes through. The handlers turn
 //! requests into calls of the transaction service (`txn/service.rs`) and its answers into
 //! Kafka's error codes; PRODUCER_FENCED goes to clients older than KIP-588 as
 //! INVALID_PRODUCER_EPOCH.
@@ -11,6 +11,9 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse as ProducersOfPartition, ProducerState, TopicResponse as ProducersOfTopic,
+};
 use kafka_protocol::messages::describe_transactions_response::{
     TopicData, TransactionState as DescribedState,
 };
@@ -20,10 +23,11 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
-    AddPartitionsToTxnResponse, ApiKey, DescribeTransactionsRequest, DescribeTransactionsResponse,
-    EndTxnRequest, EndTxnResponse, InitProducerIdRequest, InitProducerIdResponse,
-    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TopicName, TransactionalId,
-    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    AddPartitionsToTxnResponse, ApiKey, DescribeProducersRequest, DescribeProducersResponse,
+    DescribeTransactionsRequest, DescribeTransactionsResponse, EndTxnRequest, EndTxnResponse,
+    InitProducerIdRequest, InitProducerIdResponse, ListTransactionsRequest,
+    ListTransactionsResponse, ProducerId, TopicName, TransactionalId, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -338,6 +342,51 @@ pub async fn describe_transactions(
         })
         .collect();
     Ok(DescribeTransactionsResponse::default().with_transaction_states(states))
+}
+
+/// DescribeProducers: the producers with state in each partition asked for (stuck
+/// transactions show an old `current_txn_start_offset`).
+pub async fn describe_producers(
+    broker: &Arc<Broker>,
+    request: DescribeProducersRequest,
+) -> Result<DescribeProducersResponse, HandleError> {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partition_indexes
+                .iter()
+                .map(|index| {
+                    let response = ProducersOfPartition::default().with_partition_index(*index);
+                    match broker.topics.partition(topic.name.as_str(), *index) {
+                        None => {
+                            response.with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        }
+                        Some(partition) => response.with_active_producers(
+                            partition
+                                .active_producers()
+                                .iter()
+                                .map(|p| {
+                                    ProducerState::default()
+                                        .with_producer_id(ProducerId(p.producer_id))
+                                        .with_producer_epoch(i32::from(p.epoch))
+                                        .with_last_sequence(p.last_sequence)
+                                        .with_last_timestamp(p.last_timestamp)
+                                        .with_coordinator_epoch(p.coordinator_epoch)
+                                        .with_current_txn_start_offset(p.current_txn_start_offset)
+                                })
+                                .collect(),
+                        ),
+                    }
+                })
+                .collect();
+            ProducersOfTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    Ok(DescribeProducersResponse::default().with_topics(topics))
 }
 
 pub async fn list_transactions(

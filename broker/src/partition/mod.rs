@@ -352,6 +352,11 @@ impl Partition {
         lock(&self.log)
     }
 
+    /// The producers with state in this partition (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<crate::producer_state::ActiveProducer> {
+        lock(&self.producers).describe()
+    }
+
     /// The producer state, for tests.
     #[cfg(test)]
     pub(crate) fn producers(&self) -> MutexGuard<'_, ProducerStates> {

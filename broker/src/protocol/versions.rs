@@ -80,6 +80,10 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         ApiKey::ListTransactions,
         range(m::ListTransactionsRequest::VERSIONS, 0, 1),
     ),
+    (
+        ApiKey::DescribeProducers,
+        range(m::DescribeProducersRequest::VERSIONS, 0, 0),
+    ),
     (ApiKey::Fetch, range(m::FetchRequest::VERSIONS, 4, 16)),
     (
         ApiKey::ListOffsets,
