@@ -95,6 +95,15 @@ pub fn record_batch(values: &[&[u8]], timestamp: i64) -> Vec<u8> {
 /// Like [`record_batch`], from an idempotent producer: `(producer id, epoch,
 /// base sequence)`.
 pub fn idempotent_batch(values: &[&[u8]], timestamp: i64, producer: (i64, i16, i32)) -> Vec<u8> {
+    batch(values, timestamp, producer, 0)
+}
+
+/// Like [`idempotent_batch`], in the producer's transaction.
+pub fn transactional_batch(values: &[&[u8]], timestamp: i64, producer: (i64, i16, i32)) -> Vec<u8> {
+    batch(values, timestamp, producer, 0x10)
+}
+
+fn batch(values: &[&[u8]], timestamp: i64, producer: (i64, i16, i32), attributes: i16) -> Vec<u8> {
     let mut records = Vec::new();
     for (delta, value) in values.iter().enumerate() {
         let mut record = Vec::new();
@@ -109,7 +118,7 @@ pub fn idempotent_batch(values: &[&[u8]], timestamp: i64, producer: (i64, i16, i
         records.extend(record);
     }
     let mut after_crc = BytesMut::new();
-    after_crc.put_i16(0); // attributes: no compression, CreateTime
+    after_crc.put_i16(attributes); // no compression, CreateTime
     after_crc.put_i32(values.len() as i32 - 1); // last offset delta
     after_crc.put_i64(timestamp); // base timestamp
     after_crc.put_i64(timestamp); // max timestamp
