@@ -556,3 +556,7 @@ fn added(answer: Answer) -> Option<Result<(), TxnError>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
