@@ -33,13 +33,13 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::stats::Latency;
 
 /// How long a flush, a topic creation or a catch-up read may take at most.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One record in this many has its latency measured.
 const LATENCY_SAMPLE_EVERY: u64 = 16;
 
 /// The delivery opaque of a record whose latency is not measured.
-const NOT_SAMPLED: usize = usize::MAX;
+pub const NOT_SAMPLED: usize = usize::MAX;
 
 /// `acks` of a produce case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ pub async fn delete_topics(bootstrap: &str, topics: &[String]) -> anyhow::Result
 }
 
 /// Delivery bookkeeping shared with librdkafka's callbacks.
-struct Tally {
+pub struct Tally {
     started: Instant,
     latencies_us: Mutex<Vec<u32>>,
     delivered: AtomicU64,
@@ -164,7 +164,33 @@ struct Tally {
 }
 
 impl Tally {
-    fn note_error(&self, error: String) {
+    /// A tally whose latencies count from now.
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            latencies_us: Mutex::new(Vec::new()),
+            delivered: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+        }
+    }
+
+    /// Records acknowledged so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Failed deliveries so far.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The first failed delivery's or client error's text.
+    pub fn first_error(&self) -> Option<String> {
+        self.first_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    pub fn note_error(&self, error: String) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut first) = self.first_error.lock() {
             first.get_or_insert(error);
@@ -205,6 +231,28 @@ impl ProducerContext for Tally {
     }
 }
 
+/// The producer settings of every produce case: uncompressed records in batches of up to
+/// 1 MB or 10,000 records after 5 ms, a queue bounded at 16 MiB or 100,000 records.
+pub fn producer_config(bootstrap: &str, acks: Acks) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks.as_config())
+        .set("compression.type", "none")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.kbytes", "16384")
+        .set("queue.buffering.max.messages", "100000")
+        .set("message.timeout.ms", "30000");
+    config
+}
+
+/// The value of every benchmark record of `record_size` bytes.
+pub fn payload(record_size: usize) -> Vec<u8> {
+    (0..record_size).map(|i| (i % 251) as u8).collect()
+}
+
 /// Produces `record_size`-byte records to `topic` until `budget` is spent.
 pub fn produce(
     bootstrap: &str,
@@ -214,28 +262,12 @@ pub fn produce(
     acks: Acks,
     budget: Budget,
 ) -> anyhow::Result<Produced> {
-    let tally = Tally {
-        started: Instant::now(),
-        latencies_us: Mutex::new(Vec::new()),
-        delivered: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-    };
-    let producer: BaseProducer<Tally> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", acks.as_config())
+    let producer: BaseProducer<Tally> = producer_config(bootstrap, acks)
         .set("enable.idempotence", "false")
-        .set("compression.type", "none")
-        .set("linger.ms", "5")
-        .set("batch.size", "1000000")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.kbytes", "16384")
-        .set("queue.buffering.max.messages", "100000")
-        .set("message.timeout.ms", "30000")
-        .create_with_context(tally)
+        .create_with_context(Tally::new())
         .context("creating the producer")?;
     let tally = producer.context();
-    let payload: Vec<u8> = (0..record_size).map(|i| (i % 251) as u8).collect();
+    let payload = payload(record_size);
     let max_records = budget.max_records(record_size);
     let deadline = tally.started + budget.duration;
     let mut sent: u64 = 0;

@@ -8,6 +8,7 @@
 //!   fjord-broker, log.flush.policy=sync   ── idle RSS, 1,000 partitions, produce, fetch, peak RSS
 //!   fjord-broker, log.flush.policy=os     ── produce, fetch, peak RSS
 //!   fjord-broker, groups                  ── group of 3 read, time to stable, 10,000 groups' RSS
+//!   fjord-broker, transactions (sync, os) ── idempotent vs transactions of 100 and 10,000 records
 //!   (--baseline-broker: the same two against a second binary, each right after its pair)
 //!   librdkafka mock broker, in process    ── produce: the client's ceiling
 //!   tansu broker, memory:// (optional)    ── produce, fetch, peak RSS
@@ -28,7 +29,10 @@ mod report;
 mod rss;
 mod run;
 mod run_groups;
+mod run_transactions;
 mod stats;
+mod txn_load;
+mod txn_report;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -92,9 +96,9 @@ struct Args {
     repeat: Option<usize>,
 
     /// Only these targets, comma-separated: raw, raw-kafka, fjord-sync,
-    /// fjord-os, groups, mock, tansu (default: all). Checks whose figures were
-    /// not measured are left out.
-    #[arg(long, value_delimiter = ',', value_parser = ["raw", "raw-kafka", "fjord-sync", "fjord-os", "groups", "mock", "tansu"])]
+    /// fjord-os, groups, transactions, mock, tansu (default: all). Checks whose
+    /// figures were not measured are left out.
+    #[arg(long, value_delimiter = ',', value_parser = ["raw", "raw-kafka", "fjord-sync", "fjord-os", "groups", "transactions", "mock", "tansu"])]
     targets: Vec<String>,
 
     /// Only these record sizes in bytes, comma-separated: 100, 1024.

@@ -104,6 +104,7 @@ pub struct Report {
     pub fetch: Vec<FetchRow>,
     pub memory: Vec<MemoryRow>,
     pub groups: Vec<crate::group_report::GroupRow>,
+    pub transactions: Vec<crate::txn_report::TxnRow>,
     pub checks: Vec<Check>,
     pub notes: Vec<Note>,
 }
@@ -126,7 +127,7 @@ fn baseline_of(target: &str) -> Option<&'static str> {
 
 /// Broker CPU-seconds per GB (10^9 bytes of record values) moved: a cost that holds across
 /// machines better than throughput does.
-fn cpu_seconds_per_gb(cores: Option<f64>, mb_per_sec: f64) -> Option<f64> {
+pub fn cpu_seconds_per_gb(cores: Option<f64>, mb_per_sec: f64) -> Option<f64> {
     cores
         .filter(|_| mb_per_sec > 0.0)
         .map(|cores| cores * 1000.0 / mb_per_sec)
@@ -271,6 +272,7 @@ impl Report {
         for (row, vs_base) in self.fetch.iter_mut().zip(vs_base) {
             row.vs_base = vs_base;
         }
+        crate::txn_report::finish(&mut self.transactions);
         self.checks = self.derive_checks();
     }
 
@@ -467,6 +469,7 @@ impl Report {
             );
         }
         crate::group_report::render(&self.groups, &mut out);
+        crate::txn_report::render(&self.transactions, &mut out);
         let _ = writeln!(out, "\nCHECKS");
         for check in &self.checks {
             let _ = writeln!(
@@ -509,7 +512,7 @@ pub fn size(bytes: usize) -> String {
 
 /// How far apart the runs of a case were: (max - min) / median, or "-" for
 /// a single run.
-fn spread(runs: &[f64]) -> String {
+pub fn spread(runs: &[f64]) -> String {
     if runs.len() < 2 {
         return "-".into();
     }

@@ -2,7 +2,8 @@
 //!
 //! Order: the raw baseline first (sync, then os), the raw Kafka sink (the
 //! same matrix, sync then os), then Fjord with
-//! `log.flush.policy=sync` (its default), Fjord with `os`, librdkafka's
+//! `log.flush.policy=sync` (its default), Fjord with `os`, consumer groups,
+//! transactional produce next to idempotent (`run_transactions`), librdkafka's
 //! in-process mock broker (the client's own ceiling), and tansu. Each
 //! Kafka target runs the same matrix — record size x partitions x acks — and
 //! then reads the `acks=1`, 8-partition topic of each size back from the
@@ -212,6 +213,10 @@ pub fn run(plan: &Plan) -> anyhow::Result<Report> {
         }
     }
 
+    if plan.only.target("transactions") {
+        crate::run_transactions::run_transactions(plan, &runtime, work.path(), &mut report);
+    }
+
     if plan.only.target("mock") {
         run_mock(plan, &mut report);
     }
@@ -315,7 +320,7 @@ fn merge_rounds(report: &mut Report) {
     report.memory = memory;
 }
 
-fn note(report: &mut Report, what: &str, why: String) {
+pub fn note(report: &mut Report, what: &str, why: String) {
     eprintln!("[bench] {what}: {why}");
     report.notes.push(Note {
         what: what.into(),
@@ -479,7 +484,7 @@ fn repeat_runs<T, E>(
 /// that the kernel's writeback of what earlier runs wrote (up to a GiB each)
 /// does not compete with this one: without it the first run of a case was
 /// regularly 30-60 % faster than the ones after it.
-fn settle_page_cache() {
+pub fn settle_page_cache() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
 }
@@ -669,14 +674,14 @@ fn run_kafka_target(
 }
 
 /// The broker's CPU time over wall time across one case.
-struct CpuMeter {
+pub struct CpuMeter {
     pid: u32,
     started: Instant,
     cpu: Option<Duration>,
 }
 
 impl CpuMeter {
-    fn start(pid: u32) -> Self {
+    pub fn start(pid: u32) -> Self {
         Self {
             pid,
             started: Instant::now(),
@@ -685,7 +690,7 @@ impl CpuMeter {
     }
 
     /// Cores kept busy since `start` (1.0 = one core all the time).
-    fn cores(&self) -> Option<f64> {
+    pub fn cores(&self) -> Option<f64> {
         let used = rss::cpu_time(self.pid)?.checked_sub(self.cpu?)?;
         Some(used.as_secs_f64() / self.started.elapsed().as_secs_f64().max(1e-9))
     }
