@@ -438,3 +438,143 @@ fn a_producers_last_marker_stays_while_the_producer_is_tracked_and_older_ones_go
     assert_eq!((kept.producer_id, kept.producer_epoch), (6, 1));
     assert!(partition.log().aborted_txns().expect("index").is_empty());
 }
+
+#[test]
+fn an_emptied_batch_goes_once_its_producer_is_no_longer_tracked() {
+    use super::tests::{BUDGET, append, batches, config, open};
+    use crate::log::{LastRecord, ProducerView};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = open(dir.path(), config());
+    let mut batch = BatchBuilder::new(NOW)
+        .producer(7, 0, 0)
+        .record(Some(b"x"), Some(b"old"), NOW)
+        .build();
+    log.append(&mut batch, 0, NOW).expect("append");
+    let first = BatchHeader::parse(&batch).expect("header");
+    append(&mut log, &[("x", Some("new"))], NOW);
+    for i in 0..12 {
+        append(&mut log, &[(&format!("f{i}"), Some("filler-value"))], NOW);
+    }
+    let find = |log: &crate::log::PartitionLog| {
+        batches(log)
+            .into_iter()
+            .map(|b| BatchHeader::parse(&b).expect("header"))
+            .find(|h| h.base_offset == first.base_offset)
+    };
+    let tracked = ProducerView {
+        last_stable: i64::MAX,
+        producers: [(
+            7,
+            LastRecord {
+                last_data_offset: Some(first.last_offset()),
+                epoch: 0,
+            },
+        )]
+        .into(),
+    };
+    log.clean(NOW, BUDGET, tracked.clone())
+        .expect("clean")
+        .expect("ran");
+    let emptied = find(&log).expect("kept while tracked");
+    assert_eq!((emptied.record_count, emptied.producer_id), (0, 7));
+    // A later clean while still tracked keeps it; once the producer is gone, so is it.
+    for i in 0..12 {
+        append(&mut log, &[(&format!("g{i}"), Some("filler-value"))], NOW);
+    }
+    log.clean(NOW, BUDGET, tracked)
+        .expect("clean")
+        .expect("ran");
+    assert!(find(&log).is_some());
+    for i in 0..12 {
+        append(&mut log, &[(&format!("h{i}"), Some("filler-value"))], NOW);
+    }
+    log.clean(NOW, BUDGET, ProducerView::unbounded())
+        .expect("clean")
+        .expect("ran");
+    assert!(
+        find(&log).is_none(),
+        "an untracked producer's empty batch goes"
+    );
+}
+
+#[test]
+fn a_crash_at_any_step_of_a_transactional_swap_reopens_to_the_same_committed_values() {
+    use super::SwapStep;
+    use crate::log::ProducerView;
+
+    for stop in [
+        SwapStep::Written,
+        SwapStep::Renamed,
+        SwapStep::Retired,
+        SwapStep::Installed,
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path(), false);
+        plain(&partition, "k1", "committed-1");
+        txn(
+            &partition,
+            1,
+            0,
+            &[("k1", "aborted-1"), ("k3", "aborted-3")],
+        );
+        let abort = marker(&partition, 1, false);
+        txn(&partition, 2, 0, &[("k2", "txn-2")]);
+        marker(&partition, 2, true);
+        txn(&partition, 1, 2, &[("k4", "committed-4")]);
+        marker(&partition, 1, true);
+        filler(&partition, "a");
+        let committed = table(&partition, Isolation::ReadCommitted);
+        let entries = partition.log().aborted_txns().expect("index");
+        assert_eq!(entries.len(), 1);
+        {
+            let view = ProducerView {
+                last_stable: partition.offsets().last_stable,
+                producers: partition.producers().last_records(),
+            };
+            let mut log = partition.log();
+            log.flush().expect("flush");
+            let cleaned = log
+                .plan_clean(NOW, view)
+                .expect("plan")
+                .expect("due")
+                .run(1 << 20, &Throttle::unlimited())
+                .expect("run")
+                .expect("cleaned");
+            assert!(
+                log.swap_in_until(cleaned, Some(stop))
+                    .expect("swap")
+                    .is_none()
+            );
+        }
+        drop(partition); // the crash
+
+        let partition = open(dir.path(), false);
+        assert_eq!(
+            table(&partition, Isolation::ReadCommitted),
+            committed,
+            "{stop:?}"
+        );
+        // Past the first step the swap is completed on opening: the aborted records are gone.
+        let uncommitted = table(&partition, Isolation::ReadUncommitted);
+        assert_eq!(
+            uncommitted == committed,
+            stop != SwapStep::Written,
+            "{stop:?}"
+        );
+        assert_eq!(
+            partition.log().aborted_txns().expect("index"),
+            entries,
+            "{stop:?}"
+        );
+        assert!(marker_at(&partition, abort).is_some(), "{stop:?}");
+        // It cleans on: the aborted records go if they had not.
+        filler(&partition, "b");
+        clean(&partition, NOW).expect("cleaned");
+        assert_eq!(table(&partition, Isolation::ReadUncommitted), {
+            let mut want = committed.clone();
+            want.extend((0..12).map(|i| (format!("b-{i}"), "filler-value".to_owned())));
+            want
+        });
+    }
+}
