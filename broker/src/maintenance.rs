@@ -250,10 +250,18 @@ mod tests {
             let partition = topics.partition(name, 0).unwrap();
             for i in 0..60 {
                 let key = format!("k{}", i % 3);
-                let mut batch = crate::log::builder::BatchBuilder::new(now_ms())
+                let batch = crate::log::builder::BatchBuilder::new(now_ms())
                     .record(Some(key.as_bytes()), Some(&[b'v'; 50][..]), now_ms())
                     .build();
-                partition.log().append(&mut batch, 0, now_ms()).unwrap();
+                // Through the partition, so the high watermark (and the last stable offset
+                // that bounds cleaning) follows.
+                partition
+                    .append(
+                        bytes::Bytes::from(batch),
+                        crate::partition::AppendOrigin::Client,
+                        now_ms(),
+                    )
+                    .unwrap();
             }
             partition.log().wait_for_rolls().unwrap();
             sizes.push(partition.log().size_bytes());

@@ -53,8 +53,8 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::log::Syncer;
 use crate::log::control::EndTxnMarker;
+use crate::log::{LastRecord, Syncer};
 
 /// Batches remembered per producer, as Kafka does.
 const REMEMBERED_BATCHES: usize = 5;
@@ -380,12 +380,19 @@ impl ProducerStates {
         }
     }
 
-    /// The last offset of every tracked producer's last batch: compaction keeps those
-    /// batches (emptied if need be), so a rebuild from the log finds each producer's state.
-    pub fn last_batch_offsets(&self) -> std::collections::HashSet<i64> {
+    /// The last entry of every tracked producer, by producer id: compaction keeps it (its
+    /// last data batch, emptied if need be, or its markers at its epoch when a marker that
+    /// changed the epoch came last), so a rebuild from the log finds each producer's state.
+    pub fn last_records(&self) -> HashMap<i64, LastRecord> {
         self.producers
-            .values()
-            .filter_map(|entry| entry.batches.back().map(|batch| batch.last_offset))
+            .iter()
+            .map(|(&producer_id, entry)| {
+                let last = LastRecord {
+                    last_data_offset: entry.batches.back().map(|batch| batch.last_offset),
+                    epoch: entry.epoch,
+                };
+                (producer_id, last)
+            })
             .collect()
     }
 

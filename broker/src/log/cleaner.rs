@@ -5,8 +5,10 @@
 //!  log start        first dirty (cleaner-offset-checkpoint)      end (first uncleanable)   active
 //!  │ clean: compacted before │ dirty: written since the last clean │ too young (min lag) │ never │
 //!
-//!  1. plan   (lock held)   how dirty; which closed segments; the producers' last batches
-//!  2. map    (no lock)     key → latest offset over the dirty range, within a byte budget
+//!  1. plan   (lock held)   how dirty; which closed segments; the producers' last entries;
+//!                          the last stable offset; the transaction indexes to search
+//!  2. map    (no lock)     key → latest committed offset over the dirty range, within a
+//!                          byte budget
 //!  3. clean  (no lock)     rewrite every segment below the map's end, grouped up to
 //!                          segment.bytes, into <base>.log.cleaned (+ indexes), fsynced
 //!  4. swap   (lock held)   sources unchanged? → .cleaned → .swap → originals .deleted →
@@ -18,7 +20,7 @@
 //! A record is kept when its offset is at or past the map's end (not compacted this time), or
 //! when it has a key and no later offset for that key is in the map — unless it is a tombstone
 //! whose batch's delete horizon has passed. Records without a key are dropped (Kafka counts them
-//! as invalid). Control batches are kept as they are. Batches keep their base offset, last
+//! as invalid). Batches keep their base offset, last
 //! offset delta (so the producer's last sequence stays known), partition leader epoch and
 //! producer id, epoch and base sequence; offsets never change, the gaps are left to readers.
 //!
@@ -26,8 +28,12 @@
 //!   with the delete-horizon attribute set and `baseTimestamp = now + delete.retention.ms`
 //!   (record timestamps stay exact, as deltas from it). A later clean after the horizon drops
 //!   the tombstone. The horizon travels with the batch, so no other state needs to survive.
+//! - **Transactions** (`cleaner/txn.rs`): records of aborted transactions are never mapped
+//!   and always dropped; a marker stays while its transaction has a batch left, then gets a
+//!   delete horizon as a tombstone does and goes after it. The cleaned segment's transaction
+//!   index lists the aborted transactions whose marker it keeps with data before it.
 //! - **Emptied batches** are dropped, except the last batch of a producer the partition still
-//!   tracks, and the last batch of each cleaned segment: both stay as a header with zero
+//!   tracks (or its last marker, kept whole, when one that changed its epoch came last), and the last batch of each cleaned segment: both stay as a header with zero
 //!   records (Kafka keeps the former too). The first keeps the producer's sequence and epoch in
 //!   the log for the next rebuild of producer state; the second makes a cleaned segment end at
 //!   exactly the offset its sources ended at, which is what lets recovery finish a swap exactly.
@@ -57,7 +63,9 @@
 //! A log is cleanable when its dirty bytes are at least `min.cleanable.dirty.ratio` of its
 //! closed bytes (from the log start to the first uncleanable offset), or when its oldest dirty
 //! batch is older than `max.compaction.lag.ms`. Segments whose newest timestamp is within
-//! `min.compaction.lag.ms` of now, and everything after them, are not cleaned yet. Like
+//! `min.compaction.lag.ms` of now, and everything after them, are not cleaned yet; nor is the
+//! segment holding the partition's last stable offset and what follows (an open transaction's
+//! records, or ones above the high watermark, are never cleaned). Like
 //! Kafka's, each clean rewrites the already clean segments too, since newer keys may supersede
 //! their records.
 //!
@@ -71,7 +79,7 @@
 //! `cleaner/swap.rs`: opening a partition deletes `.cleaned` files (roll back) and completes
 //! `.swap` files (roll forward).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -86,7 +94,8 @@ use super::records::BatchRecords;
 use super::scan::{BatchScanner, Scan, ScannedBatch};
 use super::segment::{MAX_RELATIVE_OFFSET, MAX_SEGMENT_BYTES, Segment, file_name};
 use super::sync::Syncer;
-use super::txn_index::{self, TXN_INDEX_SUFFIX};
+use super::transactions::AbortedPlan;
+use super::txn_index::{self, AbortedTxn, TXN_INDEX_SUFFIX};
 
 mod filter;
 mod swap;
@@ -95,6 +104,9 @@ mod swap_tests;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod txn;
+#[cfg(test)]
+mod txn_tests;
 
 #[cfg(test)]
 pub(crate) use swap::SwapStep;
@@ -102,6 +114,7 @@ pub(crate) use swap::finish_interrupted_swaps;
 pub use throttle::Throttle;
 #[cfg(test)]
 pub(crate) use throttle::{Clock, ManualClock};
+use txn::TxnTracker;
 
 /// Bytes one key costs in the offset map beyond its own length: the entry, the key's
 /// allocation and the hash table's slack.
@@ -120,6 +133,36 @@ pub struct Cleanable {
     end: i64,
 }
 
+/// The last entry a producer the partition still tracks has in the log, as Kafka's
+/// `LastRecord`: compaction keeps it so a rebuild of producer state from the log finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastRecord {
+    /// The last offset of its last data batch; `None` when a marker that changed its epoch
+    /// came after that batch: then its markers at `epoch` are kept.
+    pub last_data_offset: Option<i64>,
+    pub epoch: i16,
+}
+
+/// What a clean needs from the partition beyond the log: where its stable part ends, and the
+/// producers it still tracks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerView {
+    /// The partition's last stable offset: no clean reaches the segment holding it.
+    pub last_stable: i64,
+    /// By producer id.
+    pub producers: HashMap<i64, LastRecord>,
+}
+
+impl ProducerView {
+    /// No transaction open and no producer tracked: the log alone bounds a clean.
+    pub fn unbounded() -> ProducerView {
+        ProducerView {
+            last_stable: i64::MAX,
+            producers: HashMap::new(),
+        }
+    }
+}
+
 /// A closed segment a clean reads, as it was when the clean was planned.
 #[derive(Debug, Clone)]
 struct Source {
@@ -127,9 +170,6 @@ struct Source {
     next_offset: i64,
     size: u64,
     log_path: PathBuf,
-    /// Entries of its transaction index, carried over to the cleaned segment.
-    txn_entries: u64,
-    txn_index_path: PathBuf,
 }
 
 /// A clean planned under the partition's lock, to run without it ([`CleanPlan::run`]).
@@ -141,8 +181,10 @@ pub struct CleanPlan {
     first_dirty: i64,
     end: i64,
     now_ms: i64,
-    /// Last offsets of the last batch of every producer the partition tracks.
-    keep_last_batches: HashSet<i64>,
+    /// The last entry of every producer the partition tracks.
+    producers: HashMap<i64, LastRecord>,
+    /// The transaction indexes from the first source on (a marker may lie past the sources).
+    aborted: AbortedPlan,
     segment_bytes: u64,
     index_interval: u64,
     delete_retention_ms: i64,
@@ -181,7 +223,9 @@ pub struct CleanOutcome {
 
 impl PartitionLog {
     /// How dirty the log is; `None` unless it is compacted and has a cleanable dirty range.
-    pub fn cleanable(&self, now_ms: i64) -> Result<Option<Cleanable>, LogError> {
+    /// The segment holding `last_stable` (the partition's last stable offset) and everything
+    /// after it are not cleanable: an open transaction's records are never cleaned.
+    pub fn cleanable(&self, now_ms: i64, last_stable: i64) -> Result<Option<Cleanable>, LogError> {
         if !self.config.compact {
             return Ok(None);
         }
@@ -200,7 +244,7 @@ impl PartitionLog {
         let end = closed
             .iter()
             .filter(|s| s.next_offset > first_dirty)
-            .find(|s| min_lag > 0 && s.max_timestamp > young)
+            .find(|s| (min_lag > 0 && s.max_timestamp > young) || s.next_offset > last_stable)
             .map_or(active_base, |s| s.base_offset);
         if end <= first_dirty {
             return Ok(None);
@@ -236,14 +280,14 @@ impl PartitionLog {
         }))
     }
 
-    /// Plans a clean if one is due (see [`Self::cleanable`]). `keep_last_batches` holds the
-    /// last offset of each tracked producer's last batch: those batches are never dropped.
+    /// Plans a clean if one is due (see [`Self::cleanable`]), below `view.last_stable`. The
+    /// last entry of each of `view.producers` is never dropped.
     pub fn plan_clean(
         &self,
         now_ms: i64,
-        keep_last_batches: HashSet<i64>,
+        view: ProducerView,
     ) -> Result<Option<CleanPlan>, LogError> {
-        let Some(cleanable) = self.cleanable(now_ms)?.filter(|c| c.due) else {
+        let Some(cleanable) = self.cleanable(now_ms, view.last_stable)?.filter(|c| c.due) else {
             return Ok(None);
         };
         let closed = &self.segments[..self.segments.len() - 1];
@@ -255,10 +299,9 @@ impl PartitionLog {
                 next_offset: s.next_offset,
                 size: s.size,
                 log_path: s.log_path().to_path_buf(),
-                txn_entries: s.txn_entries(),
-                txn_index_path: s.txn_index_path(),
             })
-            .collect();
+            .collect::<Vec<Source>>();
+        let aborted = self.plan_aborted(sources.first().map_or(cleanable.first_dirty, |s| s.base));
         Ok(Some(CleanPlan {
             dir: self.dir.clone(),
             syncer: self.syncer.clone(),
@@ -266,7 +309,8 @@ impl PartitionLog {
             first_dirty: cleanable.first_dirty,
             end: cleanable.end,
             now_ms,
-            keep_last_batches,
+            producers: view.producers,
+            aborted,
             segment_bytes: self.config.segment_bytes.clamp(1, MAX_SEGMENT_BYTES),
             index_interval: self.config.index_interval_bytes,
             delete_retention_ms: self.config.delete_retention_ms,
@@ -280,9 +324,9 @@ impl PartitionLog {
         &mut self,
         now_ms: i64,
         budget: usize,
-        keep_last_batches: HashSet<i64>,
+        view: ProducerView,
     ) -> Result<Option<CleanOutcome>, LogError> {
-        let Some(plan) = self.plan_clean(now_ms, keep_last_batches)? else {
+        let Some(plan) = self.plan_clean(now_ms, view)? else {
             return Ok(None);
         };
         match plan.run(budget, &Throttle::unlimited())? {
@@ -313,8 +357,14 @@ impl CleanPlan {
             groups: Vec::new(),
             first_dirty: map.end,
         };
+        // One tracker for every group: a transaction may start in one and end in another.
+        let range = match (sources.first(), sources.last()) {
+            (Some(first), Some(last)) => (first.base, last.next_offset),
+            _ => (map.end, map.end),
+        };
+        let mut txns = TxnTracker::new(self.aborted.collect(range.0, range.1)?);
         for group in group_by_size(&sources, self.segment_bytes) {
-            match self.clean_group(group, &map, io) {
+            match self.clean_group(group, &map, &mut txns, io) {
                 Ok(done) => cleaned.groups.push(done),
                 Err(e) => {
                     swap::remove_files(&self.dir, group[0].base, swap::CLEANED);
@@ -326,9 +376,11 @@ impl CleanPlan {
         Ok(Some(cleaned))
     }
 
-    /// Key → latest offset over the dirty range, up to where the budget lasts.
+    /// Key → latest offset over the dirty range, up to where the budget lasts. Records of
+    /// aborted transactions are not mapped: only committed data shadows older values.
     fn build_map(&self, budget: usize, io: &Throttle) -> Result<Option<OffsetMap>, LogError> {
         let mut map = OffsetMap::new(budget, self.first_dirty);
+        let mut txns = TxnTracker::new(self.aborted.collect(self.first_dirty, self.end)?);
         for source in self
             .sources
             .iter()
@@ -341,13 +393,14 @@ impl CleanPlan {
                 if last < self.first_dirty {
                     continue;
                 }
-                if b.header.is_control() {
-                    map.end = last + 1;
-                    continue;
-                }
                 let bytes = read_batch(&file, &b, &source.log_path)?;
                 if !io.acquire(bytes.len()) {
                     return Err(LogError::CleanAborted);
+                }
+                let txn = txns.on_batch(&bytes, &b.header);
+                if b.header.is_control() || txn.discardable {
+                    map.end = last + 1;
+                    continue;
                 }
                 let keys = match batch_keys(&bytes, self.decompress_limit) {
                     Ok(keys) => keys,
@@ -384,6 +437,7 @@ impl CleanPlan {
         &self,
         group: &[Source],
         map: &OffsetMap,
+        txns: &mut TxnTracker,
         io: &Throttle,
     ) -> Result<CleanedGroup, LogError> {
         let base = group[0].base;
@@ -393,9 +447,11 @@ impl CleanPlan {
             map,
             now_ms: self.now_ms,
             delete_retention_ms: self.delete_retention_ms,
-            keep_last_batches: &self.keep_last_batches,
+            producers: &self.producers,
             decompress_limit: self.decompress_limit,
         };
+        // The aborted transactions whose ABORT marker the cleaned segment keeps.
+        let mut txn_entries = Vec::new();
         // The group's last batch, when it was dropped: it is written back empty at the end.
         let mut dropped_last: Option<BatchHeader> = None;
         for source in group {
@@ -406,7 +462,9 @@ impl CleanPlan {
                 if !io.acquire(bytes.len()) {
                     return Err(LogError::CleanAborted);
                 }
-                let kept = match filter::filter_batch(&bytes, &b.header, &context) {
+                let txn = txns.on_batch(&bytes, &b.header);
+                txn_entries.extend(txn.index_entry);
+                let kept = match filter::filter_batch(&bytes, &b.header, &context, txn) {
                     filter::Filtered::Keep => bytes,
                     filter::Filtered::Rewrite(rewritten) => rewritten,
                     filter::Filtered::Drop => {
@@ -431,7 +489,7 @@ impl CleanPlan {
         out.finish_time_index()?;
         out.sync()?;
         out.close_files();
-        self.carry_txn_indexes(group, base)?;
+        self.write_txn_index(base, &txn_entries)?;
         Ok(CleanedGroup {
             base,
             sources: group.iter().map(|s| (s.base, s.size)).collect(),
@@ -441,10 +499,10 @@ impl CleanPlan {
 }
 
 impl CleanPlan {
-    /// Writes `<base>.txnindex.cleaned`: the group's transaction index entries, in order,
-    /// fsynced. The cleaner keeps control batches and aborted data as they are, so every
-    /// aborted transaction stays as it was.
-    fn carry_txn_indexes(&self, group: &[Source], base: i64) -> Result<(), LogError> {
+    /// Writes `<base>.txnindex.cleaned`: the aborted transactions whose ABORT marker the
+    /// cleaned segment keeps (with data of theirs before it), in order, fsynced. An entry
+    /// whose data is all gone is not carried over: its marker stays only until its horizon.
+    fn write_txn_index(&self, base: i64, entries: &[AbortedTxn]) -> Result<(), LogError> {
         let path = self.dir.join(format!(
             "{}{}",
             file_name(base, TXN_INDEX_SUFFIX),
@@ -452,16 +510,9 @@ impl CleanPlan {
         ));
         let file = txn_index::open(&path)
             .map_err(LogError::io("open cleaned transaction index", &path))?;
-        let mut slot = 0;
-        for source in group {
-            let entries = txn_index::read(&source.txn_index_path, source.txn_entries).map_err(
-                LogError::io("read transaction index", &source.txn_index_path),
-            )?;
-            for entry in &entries {
-                txn_index::append(&file, slot, entry)
-                    .map_err(LogError::io("write cleaned transaction index", &path))?;
-                slot += 1;
-            }
+        for (slot, entry) in (0u64..).zip(entries) {
+            txn_index::append(&file, slot, entry)
+                .map_err(LogError::io("write cleaned transaction index", &path))?;
         }
         self.syncer
             .sync_data(&file, &path)

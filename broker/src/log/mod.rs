@@ -149,7 +149,9 @@ pub(crate) mod txn_index;
 mod tests;
 
 pub use batch::BatchError;
-pub use cleaner::{CleanOutcome, CleanPlan, Cleanable, Cleaned, Throttle};
+pub use cleaner::{
+    CleanOutcome, CleanPlan, Cleanable, Cleaned, LastRecord, ProducerView, Throttle,
+};
 pub use error::LogError;
 pub use flusher::{Flusher, SyncHandle};
 pub use partition::{PartitionLog, ReadPlan, RecoveryCheckpoint, RetiredFiles, RollWrite};

@@ -1,5 +1,7 @@
 //! The aborted-transaction index (`<base-offset>.txnindex`), in Kafka's on-disk format: one
-//! entry per aborted transaction whose ABORT marker is in the segment, in marker order.
+//! entry per aborted transaction whose ABORT marker is in the segment, in marker order. A
+//! segment written by the cleaner lists only the transactions it kept data of (see
+//! `cleaner/txn.rs`).
 //!
 //! ```text
 //! version:i16 (0) producer_id:i64 first_offset:i64 last_offset:i64 last_stable_offset:i64

@@ -44,8 +44,8 @@ pub use replica::{EpochMismatch, ReplicaState};
 use crate::log::batch::BatchHeader;
 use crate::log::control::EndTxnMarker;
 use crate::log::{
-    CleanOutcome, Cleanable, LogConfig, LogError, PartitionLog, RecoveryCheckpoint, Syncer,
-    Throttle,
+    CleanOutcome, Cleanable, LogConfig, LogError, PartitionLog, ProducerView, RecoveryCheckpoint,
+    Syncer, Throttle,
 };
 use crate::producer_state::{BatchMeta, ProducerStates, last_sequence};
 
@@ -283,7 +283,10 @@ impl Partition {
 
     /// How dirty the log is, if it is compacted (for the cleaner to pick the dirtiest).
     pub fn cleanable(&self, now_ms: i64) -> Result<Option<Cleanable>, LogError> {
-        lock(&self.log).cleanable(now_ms)
+        let log = lock(&self.log);
+        let last_stable =
+            Offsets::of(&log, &lock(&self.producers), &lock(&self.replica)).last_stable;
+        log.cleanable(now_ms, last_stable)
     }
 
     /// Compacts the log if a clean is due: the lock is held to plan (which closed segments,
@@ -299,8 +302,13 @@ impl Partition {
     ) -> Result<Option<CleanOutcome>, LogError> {
         let plan = {
             let log = lock(&self.log);
-            let keep = lock(&self.producers).last_batch_offsets();
-            log.plan_clean(now_ms, keep)?
+            let producers = lock(&self.producers);
+            let view = ProducerView {
+                last_stable: Offsets::of(&log, &producers, &lock(&self.replica)).last_stable,
+                producers: producers.last_records(),
+            };
+            drop(producers);
+            log.plan_clean(now_ms, view)?
         };
         let Some(plan) = plan else {
             return Ok(None);

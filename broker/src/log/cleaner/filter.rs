@@ -1,9 +1,10 @@
 //! One batch through the cleaner: which records stay, and the batch re-encoded around them.
 //! The rules are in the module docs of `cleaner`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use super::OffsetMap;
+use super::txn::TxnVerdict;
+use super::{LastRecord, OffsetMap};
 use crate::log::batch::{
     ATTRIBUTES_AT, BatchHeader, CRC_AT, DELETE_HORIZON_FLAG, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
 };
@@ -28,13 +29,37 @@ pub(super) struct Context<'a> {
     pub map: &'a OffsetMap,
     pub now_ms: i64,
     pub delete_retention_ms: i64,
-    pub keep_last_batches: &'a HashSet<i64>,
+    pub producers: &'a HashMap<i64, LastRecord>,
     pub decompress_limit: usize,
 }
 
-/// Filters one whole stored batch whose header is `header`.
-pub(super) fn filter_batch(batch: &[u8], header: &BatchHeader, cx: &Context<'_>) -> Filtered {
-    if header.is_control() || header.base_offset >= cx.map.end {
+/// Filters one whole stored batch whose header is `header`; `txn` is what the transactions
+/// say about it ([`super::txn::TxnTracker`]). The order is Kafka's `checkBatchRetention`:
+/// whether the batch's records go whole (an aborted transaction's, or a marker past its
+/// horizon whose transaction left nothing), then whether the batch is its producer's last
+/// (kept, emptied if need be), then the records one by one.
+pub(super) fn filter_batch(
+    batch: &[u8],
+    header: &BatchHeader,
+    cx: &Context<'_>,
+    txn: TxnVerdict,
+) -> Filtered {
+    let last_of_producer = is_last_of_producer(header, cx.producers);
+    if header.is_control() {
+        return filter_control(batch, header, cx, txn.discardable, last_of_producer);
+    }
+    if txn.discardable {
+        return if last_of_producer {
+            Filtered::Rewrite(empty_batch(header))
+        } else {
+            Filtered::Drop
+        };
+    }
+    if header.record_count == 0 && !last_of_producer {
+        // Emptied by an earlier clean for a producer no longer tracked.
+        return Filtered::Drop;
+    }
+    if header.base_offset >= cx.map.end {
         return Filtered::Keep;
     }
     let decoded = match BatchRecords::new(batch, cx.decompress_limit) {
@@ -58,9 +83,7 @@ pub(super) fn filter_batch(batch: &[u8], header: &BatchHeader, cx: &Context<'_>)
         return Filtered::Keep;
     }
     if retained.is_empty() {
-        let tracked =
-            header.producer_id >= 0 && cx.keep_last_batches.contains(&header.last_offset());
-        return if tracked {
+        return if last_of_producer {
             Filtered::Rewrite(empty_batch(header))
         } else {
             Filtered::Drop
@@ -71,6 +94,56 @@ pub(super) fn filter_batch(batch: &[u8], header: &BatchHeader, cx: &Context<'_>)
         Some(bytes) => Filtered::Rewrite(bytes),
         None => Filtered::Keep,
     }
+}
+
+/// A control batch: a marker whose transaction left nothing before it gets a delete horizon
+/// (as a tombstone does) and goes at the first clean after it; every other one stays whole.
+/// A producer's last marker stays whole even then: it holds the producer's epoch.
+fn filter_control(
+    batch: &[u8],
+    header: &BatchHeader,
+    cx: &Context<'_>,
+    discardable: bool,
+    last_of_producer: bool,
+) -> Filtered {
+    let horizon_passed = header
+        .delete_horizon()
+        .is_some_and(|horizon| cx.now_ms >= horizon);
+    if last_of_producer {
+        return Filtered::Keep;
+    }
+    if discardable && (horizon_passed || header.record_count == 0) {
+        return Filtered::Drop;
+    }
+    if !discardable || header.delete_horizon().is_some() {
+        return Filtered::Keep;
+    }
+    let horizon = cx.now_ms.saturating_add(cx.delete_retention_ms);
+    let Ok(decoded) = BatchRecords::new(batch, cx.decompress_limit) else {
+        return Filtered::Keep;
+    };
+    let records: Result<Vec<Record<'_>>, _> = decoded.records().collect();
+    let Ok(records) = records else {
+        return Filtered::Keep;
+    };
+    match encode(header, &records, Some(horizon)) {
+        Some(bytes) => Filtered::Rewrite(bytes),
+        None => Filtered::Keep,
+    }
+}
+
+/// Kafka's `isBatchLastRecordOfProducer`: the batch holding a tracked producer's last data
+/// offset, or, when a marker came after its last data batch, a marker at its epoch.
+fn is_last_of_producer(header: &BatchHeader, producers: &HashMap<i64, LastRecord>) -> bool {
+    if header.producer_id < 0 {
+        return false;
+    }
+    producers
+        .get(&header.producer_id)
+        .is_some_and(|last| match last.last_data_offset {
+            Some(offset) => header.last_offset() == offset,
+            None => header.is_control() && header.producer_epoch == last.epoch,
+        })
 }
 
 /// Kafka's `shouldRetainRecord`, with KIP-534 delete horizons.

@@ -2,7 +2,6 @@
 //! and after any single file operation, reads exactly the old log or exactly the new one, never
 //! a mix, keeps no cleaner files, and cleans on.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,7 +9,7 @@ use super::tests::{
     BUDGET, NOW, Row, append, compacted, config, leftovers, open, rows, table, updates,
 };
 use super::{SwapStep, Throttle};
-use crate::log::{FileSync, PartitionLog, Syncer};
+use crate::log::{FileSync, PartitionLog, ProducerView, Syncer};
 
 /// A log of updates whose closed segments are all due, flushed as a crash would find them.
 fn dirty_log(dir: &Path) -> PartitionLog {
@@ -40,7 +39,7 @@ fn open_unsynced(dir: &Path) -> PartitionLog {
 }
 
 fn plan_and_run(log: &PartitionLog) -> super::Cleaned {
-    log.plan_clean(NOW, HashSet::new())
+    log.plan_clean(NOW, ProducerView::unbounded())
         .expect("plan")
         .expect("due")
         .run(BUDGET, &Throttle::unlimited())
@@ -131,7 +130,8 @@ fn a_crash_after_any_file_operation_of_the_swap_reopens_each_segment_old_or_new(
             "after {operations} operations: {:?}",
             leftovers(dir.path())
         );
-        log.clean(NOW, BUDGET, HashSet::new()).expect("clean");
+        log.clean(NOW, BUDGET, ProducerView::unbounded())
+            .expect("clean");
         assert_eq!(rows(&log), expected, "after {operations} operations");
     }
     // Three renames to .swap and three into place per cleaned segment, one per source retired.
@@ -181,7 +181,7 @@ fn every_crash_point_of_the_swap_reopens_to_the_old_or_the_new_log() {
         let before = rows(&log);
         let expected = compacted(&before, log.active_base_offset());
         let plan = log
-            .plan_clean(NOW, HashSet::new())
+            .plan_clean(NOW, ProducerView::unbounded())
             .expect("plan")
             .expect("due");
         let cleaned = plan
@@ -208,7 +208,8 @@ fn every_crash_point_of_the_swap_reopens_to_the_old_or_the_new_log() {
             leftovers(dir.path())
         );
         // The log cleans on as before.
-        log.clean(NOW, BUDGET, HashSet::new()).expect("clean");
+        log.clean(NOW, BUDGET, ProducerView::unbounded())
+            .expect("clean");
         assert_eq!(rows(&log), expected, "{stop:?}");
     }
 }
@@ -221,7 +222,7 @@ fn a_crash_while_renaming_to_swap_rolls_back_to_the_old_log() {
     log.flush().expect("flush");
     let before = rows(&log);
     let plan = log
-        .plan_clean(NOW, HashSet::new())
+        .plan_clean(NOW, ProducerView::unbounded())
         .expect("plan")
         .expect("due");
     let cleaned = plan
@@ -253,7 +254,7 @@ fn a_crash_midway_through_installing_completes_the_swap() {
     log.flush().expect("flush");
     let expected = compacted(&rows(&log), log.active_base_offset());
     let plan = log
-        .plan_clean(NOW, HashSet::new())
+        .plan_clean(NOW, ProducerView::unbounded())
         .expect("plan")
         .expect("due");
     let cleaned = plan

@@ -1,7 +1,7 @@
 //! The cleaner on a real partition directory: what survives a clean, when a clean runs, the
 //! bounded key map, the I/O throttle. The crash points of the swap are in `swap_tests.rs`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use super::{Clock, ManualClock, Throttle};
 use crate::log::batch::{BatchHeader, validate_stored_batch};
 use crate::log::builder::BatchBuilder;
 use crate::log::records::BatchRecords;
-use crate::log::{LogConfig, PartitionLog};
+use crate::log::{LastRecord, LogConfig, PartitionLog, ProducerView};
 
 pub(super) const NOW: i64 = 1_000_000;
 pub(super) const BUDGET: usize = 1 << 20;
@@ -160,7 +160,7 @@ fn many_updates_to_few_keys_clean_down_to_the_latest_value_per_key() {
     });
 
     let outcome = log
-        .clean(NOW, BUDGET, HashSet::new())
+        .clean(NOW, BUDGET, ProducerView::unbounded())
         .expect("clean")
         .expect("a clean ran");
     assert_eq!(outcome.first_dirty, active);
@@ -246,7 +246,7 @@ fn tombstones_survive_until_delete_retention_then_go() {
             .into_iter()
             .any(|(_, k, v)| k.as_deref() == Some(b"a") && v.is_none())
     };
-    log.clean(NOW, BUDGET, HashSet::new())
+    log.clean(NOW, BUDGET, ProducerView::unbounded())
         .expect("clean")
         .expect("ran");
     assert!(tombstone(&log), "kept by the first clean");
@@ -266,13 +266,13 @@ fn tombstones_survive_until_delete_retention_then_go() {
     );
 
     filler(&mut log, 1);
-    log.clean(NOW + 999, BUDGET, HashSet::new())
+    log.clean(NOW + 999, BUDGET, ProducerView::unbounded())
         .expect("clean")
         .expect("ran");
     assert!(tombstone(&log), "kept until the horizon");
 
     filler(&mut log, 2);
-    log.clean(NOW + 1_000, BUDGET, HashSet::new())
+    log.clean(NOW + 1_000, BUDGET, ProducerView::unbounded())
         .expect("clean")
         .expect("ran");
     assert!(!tombstone(&log), "dropped at the horizon");
@@ -294,7 +294,7 @@ fn the_active_segment_is_left_untouched() {
     }
     let active = log.active_base_offset();
     let active_bytes = log.read(active, 1 << 20, i64::MAX).expect("read active");
-    log.clean(NOW, BUDGET, HashSet::new())
+    log.clean(NOW, BUDGET, ProducerView::unbounded())
         .expect("clean")
         .expect("ran");
     assert_eq!(log.active_base_offset(), active);
@@ -353,8 +353,17 @@ fn producer_fields_and_control_batches_survive_a_clean() {
     for i in 0..12 {
         append(&mut log, &[(&format!("f{i}"), Some("filler-value"))], NOW);
     }
-    let keep = HashSet::from([last7.last_offset()]);
-    log.clean(NOW, BUDGET, keep).expect("clean").expect("ran");
+    let view = ProducerView {
+        last_stable: i64::MAX,
+        producers: HashMap::from([(
+            7,
+            LastRecord {
+                last_data_offset: Some(last7.last_offset()),
+                epoch: 3,
+            },
+        )]),
+    };
+    log.clean(NOW, BUDGET, view).expect("clean").expect("ran");
 
     let after: Vec<Vec<u8>> = batches(&log);
     let find = |base: i64| {
@@ -389,10 +398,22 @@ fn producer_fields_and_control_batches_survive_a_clean() {
         find(last8.base_offset).is_none(),
         "an untracked producer's batch goes"
     );
+    // An ABORT marker of a transaction without data: kept, its record whole, with a delete
+    // horizon set (see `txn_tests.rs` for what follows).
+    let control_header = BatchHeader::parse(&control).expect("h");
+    let marker = find(control_header.base_offset).expect("kept");
+    let marker_header = BatchHeader::parse(&marker).expect("header");
     assert_eq!(
-        find(BatchHeader::parse(&control).expect("h").base_offset),
-        Some(control),
-        "byte for byte"
+        marker_header.delete_horizon(),
+        Some(NOW + LogConfig::default().delete_retention_ms)
+    );
+    assert_eq!(
+        crate::log::control::EndTxnMarker::from_batch(&marker),
+        crate::log::control::EndTxnMarker::from_batch(&control)
+    );
+    assert_eq!(
+        (marker_header.producer_id, marker_header.producer_epoch),
+        (9, 1)
     );
 }
 
@@ -413,17 +434,20 @@ fn the_dirty_ratio_and_min_compaction_lag_gate_cleaning() {
         );
     }
     // Everything is younger than min.compaction.lag.ms.
-    assert_eq!(log.cleanable(NOW).expect("measure"), None);
+    assert_eq!(log.cleanable(NOW, i64::MAX).expect("measure"), None);
     assert!(
-        log.clean(NOW, BUDGET, HashSet::new())
+        log.clean(NOW, BUDGET, ProducerView::unbounded())
             .expect("clean")
             .is_none()
     );
     let later = NOW + 60_001;
-    let dirty = log.cleanable(later).expect("measure").expect("dirty");
+    let dirty = log
+        .cleanable(later, i64::MAX)
+        .expect("measure")
+        .expect("dirty");
     assert_eq!(dirty.dirty_ratio, 1.0);
     assert!(
-        log.clean(later, BUDGET, HashSet::new())
+        log.clean(later, BUDGET, ProducerView::unbounded())
             .expect("clean")
             .is_some()
     );
@@ -436,10 +460,13 @@ fn the_dirty_ratio_and_min_compaction_lag_gate_cleaning() {
             NOW,
         );
     }
-    let small = log.cleanable(later).expect("measure").expect("dirty");
+    let small = log
+        .cleanable(later, i64::MAX)
+        .expect("measure")
+        .expect("dirty");
     assert!(small.dirty_ratio < 0.5 && !small.due, "{small:?}");
     assert!(
-        log.clean(later, BUDGET, HashSet::new())
+        log.clean(later, BUDGET, ProducerView::unbounded())
             .expect("clean")
             .is_none()
     );
@@ -448,10 +475,13 @@ fn the_dirty_ratio_and_min_compaction_lag_gate_cleaning() {
         max_compaction_lag_ms: 1_000,
         ..log.config().clone()
     });
-    let overdue = log.cleanable(later).expect("measure").expect("dirty");
+    let overdue = log
+        .cleanable(later, i64::MAX)
+        .expect("measure")
+        .expect("dirty");
     assert!(overdue.overdue && overdue.due, "{overdue:?}");
     assert!(
-        log.clean(later, BUDGET, HashSet::new())
+        log.clean(later, BUDGET, ProducerView::unbounded())
             .expect("clean")
             .is_some()
     );
@@ -460,7 +490,7 @@ fn the_dirty_ratio_and_min_compaction_lag_gate_cleaning() {
         compact: false,
         ..log.config().clone()
     });
-    assert_eq!(log.cleanable(later).expect("measure"), None);
+    assert_eq!(log.cleanable(later, i64::MAX).expect("measure"), None);
 }
 
 #[test]
@@ -481,13 +511,16 @@ fn a_dedupe_budget_too_small_for_every_key_cleans_part_and_the_next_pass_the_res
     // Room for 15 of the 40 keys.
     let budget = 15 * (6 + super::ENTRY_OVERHEAD);
     let first = log
-        .clean(NOW, budget, HashSet::new())
+        .clean(NOW, budget, ProducerView::unbounded())
         .expect("clean")
         .expect("ran");
     assert!(first.first_dirty < active, "{first:?}");
     assert_eq!(rows(&log), compacted(&before, first.first_dirty));
     let mut passes = 1;
-    while let Some(outcome) = log.clean(NOW, budget, HashSet::new()).expect("clean") {
+    while let Some(outcome) = log
+        .clean(NOW, budget, ProducerView::unbounded())
+        .expect("clean")
+    {
         passes += 1;
         assert!(passes < 20, "the clean point must advance");
         if outcome.first_dirty == active {
@@ -501,7 +534,11 @@ fn a_dedupe_budget_too_small_for_every_key_cleans_part_and_the_next_pass_the_res
     for i in 0..12 {
         append(&mut log, &[(&format!("f{i}"), Some("filler-value"))], NOW);
     }
-    assert!(log.clean(NOW, 10, HashSet::new()).expect("clean").is_none());
+    assert!(
+        log.clean(NOW, 10, ProducerView::unbounded())
+            .expect("clean")
+            .is_none()
+    );
 }
 
 #[test]
@@ -514,7 +551,7 @@ fn retention_removing_a_segment_during_a_clean_abandons_it() {
     let mut log = open(dir.path(), config);
     updates(&mut log);
     let plan = log
-        .plan_clean(NOW, HashSet::new())
+        .plan_clean(NOW, ProducerView::unbounded())
         .expect("plan")
         .expect("due");
     let cleaned = plan
@@ -541,7 +578,7 @@ fn retention_removing_a_segment_during_a_clean_abandons_it() {
         );
     }
     let plan = log
-        .plan_clean(NOW + 1_000_000, HashSet::new())
+        .plan_clean(NOW + 1_000_000, ProducerView::unbounded())
         .expect("plan")
         .expect("due");
     assert!(log.apply_retention(NOW + 3_000_000).expect("retention") > 0);
@@ -575,7 +612,7 @@ fn compressed_batches_are_rewritten_in_their_codec() {
     for i in 0..12 {
         append(&mut log, &[(&format!("f{i}"), Some("filler-value"))], NOW);
     }
-    log.clean(NOW, BUDGET, HashSet::new())
+    log.clean(NOW, BUDGET, ProducerView::unbounded())
         .expect("clean")
         .expect("ran");
     let codecs: Vec<u8> = batches(&log)
@@ -607,7 +644,7 @@ fn a_read_planned_before_a_swap_plans_again_rather_than_read_the_cleaned_file() 
     let offset = log.segments[1].base_offset;
     let before = log.read(offset, 1 << 16, i64::MAX).expect("read");
     let stale = log.plan_read(offset, 1 << 16, i64::MAX).expect("plan");
-    log.clean(NOW, BUDGET, HashSet::new())
+    log.clean(NOW, BUDGET, ProducerView::unbounded())
         .expect("clean")
         .expect("ran");
     assert!(matches!(
@@ -626,7 +663,7 @@ fn every_byte_a_clean_reads_and_writes_passes_through_the_throttle() {
     let closed = &log.segments[..log.segments.len() - 1];
     let read: u64 = closed.iter().map(|s| s.size).sum();
     let plan = log
-        .plan_clean(NOW, HashSet::new())
+        .plan_clean(NOW, ProducerView::unbounded())
         .expect("plan")
         .expect("due");
     let clock = Arc::new(ManualClock::default());
@@ -681,7 +718,7 @@ fn a_throttle_stopped_mid_clean_abandons_it_and_leaves_no_cleaner_files() {
     let closed = &log.segments[..log.segments.len() - 1];
     let read: u64 = closed.iter().map(|s| s.size).sum();
     let plan = log
-        .plan_clean(NOW, HashSet::new())
+        .plan_clean(NOW, ProducerView::unbounded())
         .expect("plan")
         .expect("due");
     // At 1000 bytes/s the map takes read/1000 s; stop halfway through the rewrite.
