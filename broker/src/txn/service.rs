@@ -421,26 +421,19 @@ impl TxnService {
         }
     }
 
-    /// Writes the transaction's marker on every partition (retrying each), then its
-    /// completion record.
+    /// Writes the transaction's marker on every partition at once (each retried), then its
+    /// completion record. Under `log.flush.policy=sync` each marker waits for an fsync: one
+    /// after another, a transaction's end would take as many as it has partitions.
     async fn send_markers(self: Arc<Self>, markers: TxnMarkers) {
-        for partition in &markers.partitions {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                match self.markers.write(&markers, partition).await {
-                    Ok(_) => break,
-                    Err(error) if attempt < MARKER_ATTEMPTS => {
-                        tracing::warn!(transactional_id = %markers.transactional_id, topic = %partition.topic, partition = partition.partition, %error, "writing a transaction marker failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(10))))
-                            .await;
-                    }
-                    Err(error) => {
-                        tracing::error!(transactional_id = %markers.transactional_id, topic = %partition.topic, partition = partition.partition, %error, "giving up writing a transaction marker; the transaction completes when its coordinator partition is loaded again");
-                        return;
-                    }
-                }
-            }
+        let written = futures::future::join_all(
+            markers
+                .partitions
+                .iter()
+                .map(|partition| self.write_marker(&markers, partition)),
+        )
+        .await;
+        if written.contains(&false) {
+            return;
         }
         let completed =
             lock(&self.state).markers_written(&markers.transactional_id, markers.coordinator_epoch);
@@ -448,6 +441,26 @@ impl TxnService {
             Ok(write) => self.spawn_write(write),
             Err(error) => {
                 tracing::debug!(transactional_id = %markers.transactional_id, %error, "markers written for a transaction no longer waited on");
+            }
+        }
+    }
+
+    /// One partition's marker, retried; `false` when it was given up.
+    async fn write_marker(&self, markers: &TxnMarkers, partition: &TopicPartition) -> bool {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.markers.write(markers, partition).await {
+                Ok(_) => return true,
+                Err(error) if attempt < MARKER_ATTEMPTS => {
+                    tracing::warn!(transactional_id = %markers.transactional_id, topic = %partition.topic, partition = partition.partition, %error, "writing a transaction marker failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(10))))
+                        .await;
+                }
+                Err(error) => {
+                    tracing::error!(transactional_id = %markers.transactional_id, topic = %partition.topic, partition = partition.partition, %error, "giving up writing a transaction marker; the transaction completes when its coordinator partition is loaded again");
+                    return false;
+                }
             }
         }
     }
