@@ -5,6 +5,9 @@
 //! - recovery-point checkpoints, every `log.flush.offset.checkpoint.interval.ms`:
 //!   each partition whose recovery point moved writes it to its checkpoint
 //!   file, without holding the log, so producers never wait on that file;
+//! - producer id expiration, every `producer.id.expiration.check.interval.ms`: each
+//!   partition forgets producers idle for `producer.id.expiration.ms` with no open
+//!   transaction;
 //! - log compaction, every `log.cleaner.backoff.ms` (unless `log.cleaner.enable`
 //!   is false or `log.cleaner.threads` is 0): the compacted partitions that are
 //!   due (dirty ratio reached or `max.compaction.lag.ms` passed) are cleaned,
@@ -166,6 +169,19 @@ fn cleaner_budget(dedupe_buffer_size: u64, threads: u32) -> usize {
 
 /// Writes every partition's moved recovery point to its checkpoint file; the
 /// log is locked only to read the point.
+/// Forgets, in every partition, producers idle for `expiration_ms`.
+pub fn expire_producers(topics: &Topics, expiration_ms: i64) {
+    let now = now_ms();
+    let expired: usize = topics
+        .all_partitions()
+        .iter()
+        .map(|partition| partition.expire_producers(now, expiration_ms))
+        .sum();
+    if expired > 0 {
+        tracing::info!(expired, "forgot idle producer ids");
+    }
+}
+
 pub fn checkpoint_recovery_points(topics: &Topics) {
     for partition in topics.all_partitions() {
         let checkpoint = partition.recovery_checkpoint();

@@ -428,6 +428,19 @@ impl ProducerStates {
     /// Forgets batches that end below `log_start` (deleted by retention or
     /// DeleteRecords), and producers left with none and no open transaction (a transaction
     /// stays open until its marker, whatever was deleted of it).
+    /// Forgets producers with no open transaction whose last batch is older than
+    /// `expiration_ms` at `now_ms` (Kafka's `producer.id.expiration.ms`): their next batch
+    /// may start at any sequence, as a new producer's. Returns how many went.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, entry| {
+            let last = entry.batches.back().map(|b| b.timestamp);
+            entry.txn_first_offset.is_some()
+                || last.is_none_or(|at| now_ms.saturating_sub(at) < expiration_ms)
+        });
+        before - self.producers.len()
+    }
+
     pub fn retain_from(&mut self, log_start: i64) {
         self.producers.retain(|_, entry| {
             entry.batches.retain(|batch| batch.last_offset >= log_start);

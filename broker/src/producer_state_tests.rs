@@ -325,3 +325,31 @@ fn a_version_1_snapshot_still_loads_with_no_transaction_open() {
     future[4..6].copy_from_slice(&3u16.to_be_bytes());
     assert!(ProducerStates::decode(&future).is_none());
 }
+
+#[test]
+fn an_idle_producer_is_forgotten_unless_its_transaction_is_open() {
+    let mut states = ProducerStates::default();
+    let batch = |first_offset: i64, timestamp: i64| BatchMeta {
+        first_seq: 0,
+        last_seq: 0,
+        first_offset,
+        last_offset: first_offset,
+        timestamp,
+    };
+    states.record(1, 0, batch(0, 1_000));
+    states.record_transactional(2, 0, batch(1, 1_000));
+    states.record(3, 0, batch(2, 50_000));
+    assert_eq!(
+        states.expire(60_000, 30_000),
+        1,
+        "only the idle producer 1 without a transaction"
+    );
+    assert_eq!(states.len(), 2);
+    // Forgotten: its next batch may start at any sequence, as a new producer's.
+    assert_eq!(states.check(1, 0, 7, 7), Ok(SequenceCheck::Append));
+    assert_eq!(
+        states.expire(90_000, 30_000),
+        1,
+        "producer 3 in turn; 2 keeps its transaction"
+    );
+}

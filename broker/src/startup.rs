@@ -206,6 +206,14 @@ impl Bound {
             "recovery-point checkpoints",
             maintenance::checkpoint_recovery_points,
         ));
+        let expiration = settings.producer_id_expiration_ms;
+        let producers_task = tokio::spawn(maintenance::run(
+            broker.topics.clone(),
+            std::time::Duration::from_millis(settings.producer_id_expiration_check_interval_ms),
+            shutdown.clone(),
+            "producer id expiration",
+            move |topics| maintenance::expire_producers(topics, expiration),
+        ));
         // Kafka starts no cleaner thread when `log.cleaner.threads` is 0.
         let cleaner_task =
             (settings.log_cleaner_enable && settings.log_cleaner_threads > 0).then(|| {
@@ -229,6 +237,9 @@ impl Bound {
         broker.set_ready(false);
         retention_task.await.context("retention task")?;
         checkpoint_task.await.context("checkpoint task")?;
+        producers_task
+            .await
+            .context("producer id expiration task")?;
         if let Some(task) = cleaner_task {
             task.await.context("log cleaner task")?;
         }

@@ -130,6 +130,10 @@ pub struct BrokerSettings {
     pub transaction_state_log_segment_bytes: i32,
     /// `transaction.state.log.replication.factor` (3, capped by the live brokers).
     pub transaction_state_log_replication_factor: i16,
+    /// `producer.id.expiration.ms` (1 day): a producer idle this long is forgotten.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms` (10 minutes).
+    pub producer_id_expiration_check_interval_ms: u64,
     /// `group.consumer.migration.policy`: which way groups convert between the protocols
     /// while they have members (`bidirectional`, `upgrade`, `downgrade`, `disabled`).
     pub group_consumer_migration_policy: String,
@@ -194,6 +198,8 @@ impl Default for BrokerSettings {
             transaction_state_log_num_partitions: 50,
             transaction_state_log_segment_bytes: 104_857_600,
             transaction_state_log_replication_factor: 3,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4_096,
             offsets_retention_check_interval_ms: 600_000,
             explicit: BTreeMap::new(),

@@ -1,4 +1,4 @@
-//! The transaction coordinator's settings (`transaction.*`, `transactional.id.*`), with
+//! The transaction settings (`transaction.*`, `transactional.id.*`, `producer.id.*`), with
 //! Kafka's names, defaults and bounds.
 
 use super::{BrokerSettings, SettingsError, int_in, key_value};

@@ -360,6 +360,11 @@ impl Partition {
         lock(&self.log)
     }
 
+    /// Forgets producers idle longer than `expiration_ms` (`producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        lock(&self.producers).expire(now_ms, expiration_ms)
+    }
+
     /// The producers with state in this partition (DescribeProducers).
     pub fn active_producers(&self) -> Vec<crate::producer_state::ActiveProducer> {
         lock(&self.producers).describe()
