@@ -229,14 +229,39 @@ impl ProducerStates {
         {
             return Ok(SequenceCheck::Duplicate(*duplicate));
         }
+        // A producer known here at this epoch with no batch remembered (a marker moved it to a
+        // new epoch, say) starts at 0, as Kafka's `inSequence(NO_SEQUENCE, first)`; only a
+        // producer with no state at all may start anywhere.
         match entry.batches.back() {
-            None => Ok(SequenceCheck::Append),
+            None if first_seq == 0 => Ok(SequenceCheck::Append),
+            None => Err(SequenceError::OutOfOrder {
+                producer_id,
+                expected: 0,
+                received: first_seq,
+            }),
             Some(last) if next_sequence(last.last_seq) == first_seq => Ok(SequenceCheck::Append),
             Some(last) => Err(SequenceError::OutOfOrder {
                 producer_id,
                 expected: next_sequence(last.last_seq),
                 received: first_seq,
             }),
+        }
+    }
+
+    /// Checks a batch the broker itself appends for a producer (a TxnOffsetCommit's, to
+    /// `__consumer_offsets`): only its epoch, as Kafka checks only clients' sequences.
+    pub fn check_coordinator_batch(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<(), SequenceError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(SequenceError::FencedEpoch {
+                producer_id,
+                epoch,
+                current: entry.epoch,
+            }),
+            _ => Ok(()),
         }
     }
 

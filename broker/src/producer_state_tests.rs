@@ -353,3 +353,60 @@ fn an_idle_producer_is_forgotten_unless_its_transaction_is_open() {
         "producer 3 in turn; 2 keeps its transaction"
     );
 }
+
+#[test]
+fn a_producer_known_at_its_epoch_with_no_batch_left_starts_again_at_sequence_0() {
+    let mut states = ProducerStates::default();
+    states.record(
+        5,
+        0,
+        BatchMeta {
+            first_seq: 0,
+            last_seq: 9,
+            first_offset: 0,
+            last_offset: 9,
+            timestamp: 1_000,
+        },
+    );
+    // A marker moves the producer to epoch 1 (Transactions V2): its batches are forgotten.
+    let marker = EndTxnMarker {
+        commit: true,
+        coordinator_epoch: 0,
+    };
+    states.apply_marker(5, 1, marker, 10);
+    assert_eq!(
+        states.check(5, 1, 21, 30),
+        Err(SequenceError::OutOfOrder {
+            producer_id: 5,
+            expected: 0,
+            received: 21,
+        }),
+        "a later batch may not overtake the epoch's first"
+    );
+    assert_eq!(states.check(5, 1, 0, 4), Ok(SequenceCheck::Append));
+    // A producer with no state at all may start anywhere (its batches were deleted).
+    assert_eq!(states.check(6, 0, 21, 30), Ok(SequenceCheck::Append));
+}
+
+#[test]
+fn the_brokers_own_batches_for_a_producer_are_checked_for_their_epoch_only() {
+    let mut states = ProducerStates::default();
+    let meta = BatchMeta {
+        first_seq: -1,
+        last_seq: -1,
+        first_offset: 0,
+        last_offset: 0,
+        timestamp: 1_000,
+    };
+    states.record_transactional(7, 2, meta);
+    assert_eq!(states.check_coordinator_batch(7, 2), Ok(()));
+    assert_eq!(
+        states.check_coordinator_batch(7, 3),
+        Ok(()),
+        "a newer epoch"
+    );
+    assert!(matches!(
+        states.check_coordinator_batch(7, 1),
+        Err(SequenceError::FencedEpoch { .. })
+    ));
+}

@@ -206,3 +206,41 @@ async fn after_a_restart_the_markers_in_the_log_decide_the_transactional_offsets
         "a transaction with no marker is still open after the restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transactional_commit_is_written_whatever_the_producers_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let groups = coordinator(dir.path(), false);
+        let index = partition_of(&groups, "g");
+        let partition = groups.topics.partition(CONSUMER_OFFSETS, index).unwrap();
+        // Three transactions of one producer epoch (librdkafka), then one at a bumped epoch
+        // (a restarted producer, or Transactions V2): each commit is written and counts.
+        for (at, epoch) in [(10, 0), (20, 0), (30, 0), (40, 1)] {
+            let producer = TxnProducer {
+                producer_id: 77,
+                producer_epoch: epoch,
+            };
+            let verdicts = groups
+                .txn_commit(
+                    "g",
+                    ("", -1),
+                    producer,
+                    vec![("t".into(), 0, offset(at, ""))],
+                    1_000,
+                )
+                .await;
+            assert_eq!(verdicts, [Ok(())], "the commit at {at}");
+            let appended = partition.write_marker(77, epoch, 0, true, 2_000).unwrap();
+            appended.durable.await.unwrap();
+            assert_eq!(groups.complete_transaction(index, 77, true), 1);
+            assert_eq!(committed(&groups, "g", true), Ok(Some(offset(at, ""))));
+        }
+    }
+    let groups = coordinator(dir.path(), false);
+    assert_eq!(
+        committed(&groups, "g", true),
+        Ok(Some(offset(40, ""))),
+        "the last commit is the one in the log"
+    );
+}

@@ -170,7 +170,7 @@ impl Partition {
             &mut producers,
             &records,
             batches.into_iter().zip(markers).collect(),
-            epoch,
+            (epoch, origin),
             now,
         );
         drop(producers);
@@ -245,7 +245,7 @@ impl Partition {
         producers: &mut ProducerStates,
         records: &Bytes,
         batches: Vec<ToAppend>,
-        epoch: i32,
+        (epoch, origin): (i32, AppendOrigin),
         now: i64,
     ) -> Result<(i64, i64), PartitionError> {
         let mut first: Option<(i64, i64)> = None;
@@ -260,7 +260,9 @@ impl Partition {
                     TransactionVersion::Legacy,
                 )?;
             }
-            if idempotent {
+            if idempotent && origin == AppendOrigin::Coordinator {
+                producers.check_coordinator_batch(header.producer_id, header.producer_epoch)?;
+            } else if idempotent {
                 let check = producers.check(
                     header.producer_id,
                     header.producer_epoch,
