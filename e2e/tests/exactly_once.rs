@@ -17,6 +17,11 @@
 //! instance does), TxnOffsetCommit fails with OUT_OF_ORDER_SEQUENCE_NUMBER (answered
 //! NOT_COORDINATOR, retried until the transaction times out and the producer is fenced).
 //! Run them with `cargo nextest run -p fjord-e2e --test exactly_once --run-ignored all`.
+//! Past that, an instance may still stall until its transaction times out: a produce refused
+//! as CONCURRENT_TRANSACTIONS (the last commit still completing) is retried after a later
+//! batch of the same partition was taken at a higher sequence (a producer entry emptied by
+//! the commit marker's epoch bump takes any sequence), so the retry is refused as out of
+//! order; the coordinator's abort fences the instance, and it is restarted.
 //!
 //! `FJORD_EXACTLY_ONCE_KILLS` (default 3) sets how many times the loop is killed; each kill
 //! comes with a wave of input records, so a larger number makes a longer run.
@@ -127,14 +132,15 @@ impl App {
         let status = process.wait(Duration::from_secs(30)).unwrap();
         let commits = Self::commits(&process);
         self.ended_commits += commits;
-        let last = process.stdout().last().cloned().unwrap_or_default();
+        let stdout = process.stdout();
+        let last = stdout[stdout.len().saturating_sub(12)..].to_vec();
         let errors: Vec<String> = process
             .stderr()
             .into_iter()
             .filter(|line| !line.starts_with("SLF4J"))
             .collect();
         eprintln!(
-            "an instance {how} ({status}) after {commits} commits; last line {last:?}; stderr {errors:?}"
+            "an instance {how} ({status}) after {commits} commits; last lines {last:?}; stderr {errors:?}"
         );
     }
 
