@@ -34,6 +34,18 @@
 //         fact NAME VALUE...
 //   admin BOOTSTRAP   topics, configs, partitions, offsets, records, cluster, bad input:
 //         fact NAME VALUE...
+//   ctp BOOTSTRAP INPUT OUTPUT GROUP TRANSACTIONAL_ID SECONDS   consume-transform-produce,
+//       exactly once: a read_committed member of GROUP reads INPUT and, for each record
+//       P/O/VALUE, a transactional producer (TRANSACTIONAL_ID, transaction timeout 10 s)
+//       writes `in:P:O:VALUE` (same key) to OUTPUT, committing the consumed offsets in the
+//       same transaction (sendOffsetsToTransaction with the consumer's group metadata), one
+//       transaction of at most 50 records per poll. Any client error ends it (exit status 1:
+//       a fenced or failed instance is restarted by its caller, and the restart fences what
+//       it left open). It runs until SIGTERM, its stdin closes or SECONDS pass, printing:
+//         initialized   (initTransactions returned: earlier instances are fenced)
+//         assigned PARTITION...   revoked PARTITION...   lost PARTITION...
+//         committed COUNT PARTITION=NEXT_OFFSET...   (one line per committed transaction)
+//         closed
 //   times BOOTSTRAP COUNT CODEC...   per CODEC create topic java-times-CODEC (6 partitions),
 //       send COUNT records to each partition with increasing CreateTime timestamps, all at
 //       once so that they share batches, then look every partition up by time with the
@@ -72,6 +84,7 @@ public class JavaClient {
                 case "features" -> features(args[1], Arrays.asList(args).subList(2, args.length));
                 case "transactions" -> transactions(args[1], args[2], args[3]);
                 case "txnadmin" -> txnAdmin(args[1], args[2]);
+                case "ctp" -> ctp(args[1], args[2], args[3], args[4], args[5], Integer.parseInt(args[6]));
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
                 default -> throw new IllegalArgumentException("unknown command " + args[0]);
@@ -409,6 +422,115 @@ public class JavaClient {
             Map<TopicPartition, OffsetAndMetadata> offsets =
                 admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
             fact("group-offset", offsets.get(tp) == null ? -1 : offsets.get(tp).offset());
+        }
+    }
+
+    /** The consume-transform-produce loop of the `ctp` command (see the top of this file). */
+    static void ctp(String bootstrap, String input, String output, String group, String transactionalId,
+                    int seconds) throws Exception {
+        Properties c = common(bootstrap);
+        c.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        c.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        c.put("group.id", group);
+        c.put("group.protocol", "classic");
+        c.put("isolation.level", "read_committed");
+        c.put("enable.auto.commit", "false");
+        c.put("auto.offset.reset", "earliest");
+        c.put("max.poll.records", "50");
+        // A killed instance's membership ends soon, so that its successor gets the partitions.
+        c.put("session.timeout.ms", "6000");
+        c.put("heartbeat.interval.ms", "500");
+        c.put("max.poll.interval.ms", "20000");
+        Properties p = common(bootstrap);
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        p.put("transactional.id", transactionalId);
+        p.put("transaction.timeout.ms", "10000");
+        // Bounded waits while the broker is away: a call that cannot finish fails, and the
+        // instance ends.
+        p.put("request.timeout.ms", "10000");
+        p.put("delivery.timeout.ms", "20000");
+        p.put("max.block.ms", "20000");
+        p.put("linger.ms", "5");
+        AtomicBoolean stop = new AtomicBoolean();
+        java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(1);
+        KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p);
+        KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(c);
+        Runnable stopper = () -> {
+            stop.set(true);
+            consumer.wakeup();
+        };
+        Thread stdin = new Thread(() -> {
+            try {
+                while (System.in.read() != -1) {
+                    // Only the end of input matters.
+                }
+            } catch (java.io.IOException e) {
+                // A broken stdin also means stop.
+            }
+            stopper.run();
+        });
+        stdin.setDaemon(true);
+        stdin.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // SIGTERM: finish the transaction under way, then close.
+            stopper.run();
+            try {
+                closed.await(15, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }));
+        try {
+            producer.initTransactions();
+            say("initialized");
+            consumer.subscribe(List.of(input), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    sayPartitions("revoked", partitions);
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    sayPartitions("assigned", partitions);
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                    sayPartitions("lost", partitions);
+                }
+            });
+            long deadline = System.nanoTime() + Duration.ofSeconds(seconds).toNanos();
+            while (!stop.get() && System.nanoTime() < deadline) {
+                ConsumerRecords<byte[], byte[]> records;
+                try {
+                    records = consumer.poll(Duration.ofMillis(100));
+                } catch (org.apache.kafka.common.errors.WakeupException e) {
+                    break;
+                }
+                if (records.isEmpty()) {
+                    continue;
+                }
+                producer.beginTransaction();
+                Map<TopicPartition, OffsetAndMetadata> offsets = new TreeMap<>(
+                    Comparator.comparing(TopicPartition::partition));
+                for (ConsumerRecord<byte[], byte[]> record : records) {
+                    String value = "in:" + record.partition() + ":" + record.offset() + ":" + new String(record.value());
+                    producer.send(new ProducerRecord<>(output, record.key(), value.getBytes()));
+                    offsets.put(new TopicPartition(record.topic(), record.partition()),
+                        new OffsetAndMetadata(record.offset() + 1));
+                }
+                producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
+                producer.commitTransaction();
+                StringBuilder line = new StringBuilder("committed ").append(records.count());
+                offsets.forEach((tp, o) -> line.append(' ').append(tp.partition()).append('=').append(o.offset()));
+                say(line.toString());
+            }
+        } finally {
+            producer.close(Duration.ofSeconds(5));
+            consumer.close(CloseOptions.timeout(Duration.ofSeconds(5)));
+            say("closed");
+            closed.countDown();
         }
     }
 

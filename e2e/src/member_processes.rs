@@ -1,7 +1,7 @@
-//! Consumer group members as separate processes: the Java client's `member` command
-//! (`e2e/java/JavaClient.java`) and `kcat -G`, each a [`LineProcess`] whose output is read
-//! while it runs, so a test can wait for an assignment, stop a member gracefully (close its
-//! stdin or SIGTERM) or kill it with SIGKILL, as a crash would.
+//! Consumer group members as separate processes: the Java client's `member` and `ctp`
+//! commands (`e2e/java/JavaClient.java`) and `kcat -G`, each a [`LineProcess`] whose output
+//! is read while it runs, so a test can wait for an assignment, stop a member gracefully
+//! (close its stdin or SIGTERM) or kill it with SIGKILL, as a crash would.
 //!
 //! What a member owns is worked out from its own reports: [`Ownership`] applies the
 //! `assigned` / `revoked` / `lost` lines of the Java member in order (incremental under a
@@ -83,6 +83,11 @@ impl LineProcess {
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
+    }
+
+    /// The exit status if the process has ended, without waiting.
+    pub fn try_wait(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
     }
 
     /// Waits up to `timeout` for the process to exit.
@@ -173,6 +178,27 @@ impl JavaClasses {
             Command::new(tool("FJORD_JAVA", "java")?)
                 .args(["-cp", &self.classpath, "JavaClient", "member"])
                 .args([bootstrap, topic, group, assignor])
+                .arg(seconds.to_string()),
+        )
+    }
+
+    /// Starts `JavaClient ctp BOOTSTRAP INPUT OUTPUT GROUP TRANSACTIONAL_ID SECONDS`: an
+    /// exactly-once consume-transform-produce loop from `input` to `output` as a member of
+    /// `group`, with the transactional producer `transactional_id`, that lives at most
+    /// `seconds` and prints `committed COUNT PARTITION=NEXT_OFFSET...` per transaction.
+    pub fn ctp(
+        &self,
+        bootstrap: &str,
+        input: &str,
+        output: &str,
+        group: &str,
+        transactional_id: &str,
+        seconds: u32,
+    ) -> anyhow::Result<LineProcess> {
+        LineProcess::spawn(
+            Command::new(tool("FJORD_JAVA", "java")?)
+                .args(["-cp", &self.classpath, "JavaClient", "ctp"])
+                .args([bootstrap, input, output, group, transactional_id])
                 .arg(seconds.to_string()),
         )
     }
