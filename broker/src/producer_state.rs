@@ -453,6 +453,13 @@ impl ProducerStates {
     /// Forgets batches that end below `log_start` (deleted by retention or
     /// DeleteRecords), and producers left with none and no open transaction (a transaction
     /// stays open until its marker, whatever was deleted of it).
+    /// Whether `producer_id` has a transaction open here at `epoch`.
+    pub fn has_open_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|entry| entry.epoch == epoch && entry.txn_first_offset.is_some())
+    }
+
     /// Forgets producers with no open transaction whose last batch is older than
     /// `expiration_ms` at `now_ms` (Kafka's `producer.id.expiration.ms`): their next batch
     /// may start at any sequence, as a new producer's. Returns how many went.

@@ -200,6 +200,15 @@ async fn verify_transaction(
                 // Not transactional: the partition's own checks answer it.
                 continue;
             };
+            // A partition holding the producer's open transaction at this epoch was verified
+            // (or added) with the transaction's first batch, as Kafka's verification guard.
+            let open = broker
+                .topics
+                .partition(topic.name.0.as_str(), data.index)
+                .is_some_and(|p| p.has_open_transaction(header.producer_id, header.producer_epoch));
+            if open {
+                continue;
+            }
             let producer = ProducerIdAndEpoch {
                 producer_id: header.producer_id,
                 producer_epoch: header.producer_epoch,

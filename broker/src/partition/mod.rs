@@ -360,6 +360,12 @@ impl Partition {
         lock(&self.log)
     }
 
+    /// Whether the producer has a transaction open in this partition at `epoch` (its
+    /// coordinator put the partition in the transaction before the first batch).
+    pub fn has_open_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        lock(&self.producers).has_open_transaction(producer_id, epoch)
+    }
+
     /// Forgets producers idle longer than `expiration_ms` (`producer.id.expiration.ms`).
     pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
         lock(&self.producers).expire(now_ms, expiration_ms)
