@@ -9,7 +9,7 @@ use super::assignor::TopicPartitions;
 use super::group::{
     CONSUMER_PROTOCOL_TYPE, ClassicJoin, ClassicSync, ConsumerGroup, GroupChange, TopicsImage,
 };
-use super::group_tests::{Client, assert_exclusive, assignors, config, topics};
+use super::group_harness::{Client, assert_exclusive, assignors, config, topics};
 use super::member::{Member, MemberState};
 use super::records::{ClassicMemberMetadata, ClassicProtocol};
 use crate::group::GroupError;

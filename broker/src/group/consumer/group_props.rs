@@ -6,7 +6,7 @@ use std::time::Instant;
 use proptest::prelude::*;
 
 use super::group::ConsumerGroup;
-use super::group_tests::{Client, assert_at_target, assert_exclusive, converge, topics};
+use super::group_harness::{Client, assert_at_target, assert_exclusive, converge, topics};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -50,8 +50,8 @@ proptest! {
                         let mut leave = client.request();
                         leave.member_epoch = -1;
                         let answer = group.heartbeat(
-                            &leave, &topics, &super::group_tests::assignors(),
-                            &super::group_tests::config(), now,
+                            &leave, &topics, &super::group_harness::assignors(),
+                            &super::group_harness::config(), now,
                         );
                         prop_assert!(answer.is_ok(), "{answer:?}");
                     }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::assignor::Assignor;
 use super::assignors::assignor;
 use super::group::{ConsumerGroup, TopicMetadata, TopicsImage};
-use super::group_tests::{
+use super::group_harness::{
     Client, assert_at_target, assert_exclusive, assignors, converge_with, pairs,
 };
 

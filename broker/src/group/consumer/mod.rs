@@ -21,6 +21,8 @@ pub mod assignors;
 mod classic_tests;
 pub mod group;
 #[cfg(test)]
+mod group_harness;
+#[cfg(test)]
 mod group_props;
 #[cfg(test)]
 mod group_tests;
