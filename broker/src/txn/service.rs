@@ -52,6 +52,16 @@ fn now_ms() -> i64 {
     crate::api::now_ms()
 }
 
+/// Why a marker was not written (the caller retries).
+#[derive(Debug, thiserror::Error)]
+pub enum MarkerError {
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    /// The blocking task that appends it ended without an answer.
+    #[error("the marker's append stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Writes transaction markers to the partitions of a transaction.
 pub trait MarkerWriter: Send + Sync {
     /// Writes `markers`' marker to `partition`, durable and committed; `Ok(false)`: the
@@ -60,7 +70,7 @@ pub trait MarkerWriter: Send + Sync {
         &self,
         markers: &TxnMarkers,
         partition: &TopicPartition,
-    ) -> impl Future<Output = Result<bool, PartitionError>> + Send;
+    ) -> impl Future<Output = Result<bool, MarkerError>> + Send;
 }
 
 /// Markers on partitions this broker leads; a `__consumer_offsets` marker also settles the
@@ -75,7 +85,7 @@ impl MarkerWriter for LocalMarkers {
         &self,
         markers: &TxnMarkers,
         target: &TopicPartition,
-    ) -> Result<bool, PartitionError> {
+    ) -> Result<bool, MarkerError> {
         let Some(partition) = self.topics.partition(&target.topic, target.partition) else {
             return Ok(false);
         };
@@ -84,9 +94,8 @@ impl MarkerWriter for LocalMarkers {
         let appended = tokio::task::spawn_blocking(move || {
             partition.write_marker(producer_id, epoch, coordinator_epoch, commit, now_ms())
         })
-        .await
-        .map_err(|_| PartitionError::NoBatches)??;
-        appended.durable.await?;
+        .await??;
+        appended.durable.await.map_err(PartitionError::from)?;
         appended.committed.await?;
         if target.topic == CONSUMER_OFFSETS {
             self.groups
