@@ -49,11 +49,16 @@ pub async fn serve(
 
 async fn readyz(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     match state.broker.get() {
-        Some(broker) if broker.is_ready() => (StatusCode::OK, "ready\n"),
-        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        Some(broker) => match broker.not_ready_because() {
+            None => (StatusCode::OK, "ready\n".to_owned()),
+            Some(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {reason}\n"),
+            ),
+        },
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: recovering logs\n",
+            "not ready: recovering logs\n".to_owned(),
         ),
     }
 }

@@ -60,8 +60,20 @@ impl Broker {
         self.config.node_id
     }
 
+    /// Serving, and the metadata quorum has a leader.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.not_ready_because().is_none()
+    }
+
+    /// Why the broker is not ready, if it is not.
+    pub fn not_ready_because(&self) -> Option<&'static str> {
+        if !self.ready.load(Ordering::Acquire) {
+            Some("not serving")
+        } else if self.topics.metadata().quorum().leader().is_none() {
+            Some("no metadata quorum leader")
+        } else {
+            None
+        }
     }
 
     pub fn set_ready(&self, ready: bool) {

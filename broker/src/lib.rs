@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;
+pub mod rpc;
 pub mod server;
 pub mod startup;
 pub mod topics;

@@ -26,8 +26,14 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::admin::{self, AdminState};
 use crate::broker::Broker;
 use crate::clean_shutdown::{self, LastStop};
+use crate::cluster::SNAPSHOT_EVERY;
+use crate::cluster::quorum::service::describe_voters;
+use crate::cluster::quorum::types::TypeConfig;
+use crate::cluster::quorum::{QuorumConfig, QuorumService};
 use crate::config::{BrokerSettings, Config};
 use crate::log::Syncer;
+use crate::rpc::Identity;
+use crate::rpc::proto::metadata_quorum_server::MetadataQuorumServer;
 use crate::topics::{TopicError, Topics};
 use crate::{maintenance, meta_properties, server};
 
@@ -39,6 +45,8 @@ pub struct Starting {
     /// `meta.properties` existed before this start.
     identity_existed: bool,
     admin: Admin,
+    /// The broker-to-broker gRPC listener, bound; served once the metadata is open.
+    rpc: TcpListener,
 }
 
 /// The admin listener's task; stops when dropped.
@@ -55,6 +63,8 @@ pub struct Bound {
     pub broker: Arc<Broker>,
     pub kafka: TcpListener,
     admin: Admin,
+    rpc: TcpListener,
+    identity: Arc<Identity>,
 }
 
 /// Prepares the data directory and serves the admin listener.
@@ -62,6 +72,17 @@ pub async fn start(config: Config) -> anyhow::Result<Starting> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", config.data_dir.display()))?;
     let identity_existed = meta_properties::exists(&config.data_dir);
+    let voters = &config.settings.cluster.voters;
+    let others = voters
+        .keys()
+        .any(|id| i64::try_from(*id).ok() != Some(config.node_id.into()));
+    if others && !identity_existed && config.cluster_id.is_none() {
+        anyhow::bail!(
+            "this broker is to join a cluster (controller.quorum.voters {}) with an empty data \
+             directory: give it --cluster-id, the same on every broker of the cluster",
+            describe_voters(voters)
+        );
+    }
     let cluster_id = meta_properties::load_or_init(
         &config.data_dir,
         config.cluster_id.as_deref(),
@@ -77,6 +98,19 @@ pub async fn start(config: Config) -> anyhow::Result<Starting> {
         .await
         .with_context(|| format!("cannot listen on --admin-listen {}", config.admin_listen))?;
     let addr = listener.local_addr()?;
+    let rpc = TcpListener::bind(config.rpc_listen)
+        .await
+        .with_context(|| format!("cannot listen on --rpc-listen {}", config.rpc_listen))?;
+    let rpc_addr = rpc.local_addr()?;
+    if let Ok(me) = u64::try_from(config.node_id)
+        && let Some(configured) = voters.get(&me)
+        && configured.rsplit_once(':').map(|(_, port)| port) != Some(&rpc_addr.port().to_string())
+    {
+        anyhow::bail!(
+            "controller.quorum.voters gives node {me} the address {configured}, but this broker's \
+             --rpc-listen is {rpc_addr}: the ports must match"
+        );
+    }
     let state = Arc::new(AdminState::default());
     let stop = CancellationToken::new();
     let task = tokio::spawn(admin::serve(listener, state.clone(), stop.clone()));
@@ -84,6 +118,7 @@ pub async fn start(config: Config) -> anyhow::Result<Starting> {
         config,
         cluster_id,
         identity_existed,
+        rpc,
         admin: Admin {
             addr,
             state,
@@ -104,18 +139,57 @@ impl Starting {
         self.admin.addr
     }
 
-    /// Recovers every log, then binds the Kafka listener; the broker is ready.
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Opens the metadata (joining the quorum), recovers every log, then binds the Kafka
+    /// listener; the broker is ready.
     pub async fn recover(self) -> anyhow::Result<Bound> {
-        let node_id = self.config.node_id;
-        self.recover_with(move |data_dir, settings, clean| {
-            Topics::open_on_node(data_dir, settings, clean, Syncer::os(), node_id)
+        let node_id = u64::try_from(self.config.node_id).unwrap_or_default();
+        let cluster = &self.config.settings.cluster;
+        let quorum = QuorumConfig {
+            node_id,
+            voters: cluster.voters.clone(),
+            advertised: self.rpc_advertised()?,
+            election_timeout: std::time::Duration::from_millis(cluster.election_timeout_ms),
+            snapshot_every: SNAPSHOT_EVERY,
+            propose_timeout: std::time::Duration::from_secs(30),
+        };
+        let identity = Identity::new(self.cluster_id.clone(), node_id, quorum.voter_ids());
+        let for_open = identity.clone();
+        self.recover_with(identity, move |data_dir, settings, clean| {
+            Topics::open_in_cluster(data_dir, settings, clean, Syncer::os(), quorum, for_open)
         })
         .await
+    }
+
+    /// The RPC address other brokers reach this one at: its entry in the voters, else the
+    /// host clients are told (or the bound address) with the bound RPC port.
+    fn rpc_advertised(&self) -> anyhow::Result<String> {
+        let node_id = u64::try_from(self.config.node_id).unwrap_or_default();
+        if let Some(configured) = self.config.settings.cluster.voters.get(&node_id) {
+            return Ok(configured.clone());
+        }
+        let bound = self.rpc_addr();
+        let host = match &self.config.advertised {
+            Some((host, _)) => host.clone(),
+            None if bound.ip().is_unspecified() => local_hostname()?,
+            None => bound.ip().to_string(),
+        };
+        Ok(if host.contains(':') {
+            format!("[{host}]:{}", bound.port())
+        } else {
+            format!("{host}:{}", bound.port())
+        })
     }
 
     /// [`recover`](Self::recover) with `open` opening the logs (tests slow it down).
     async fn recover_with(
         self,
+        identity: Arc<Identity>,
         open: impl FnOnce(&Path, BrokerSettings, bool) -> Result<Topics, TopicError> + Send + 'static,
     ) -> anyhow::Result<Bound> {
         let Starting {
@@ -123,6 +197,7 @@ impl Starting {
             cluster_id,
             identity_existed,
             admin,
+            rpc,
         } = self;
         let data_dir = config.data_dir.clone();
         let settings = config.settings.clone();
@@ -159,6 +234,8 @@ impl Starting {
             broker,
             kafka,
             admin,
+            rpc,
+            identity,
         })
     }
 }
@@ -174,6 +251,12 @@ impl Bound {
         self.admin.addr
     }
 
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
     /// Serves until `shutdown` fires, then drains within the configured
     /// shutdown timeout.
     pub async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -181,7 +264,15 @@ impl Bound {
             broker,
             kafka,
             admin,
+            rpc,
+            identity,
         } = self;
+        let rpc_task = tokio::spawn(serve_rpc(
+            rpc,
+            broker.topics.metadata().quorum().raft().clone(),
+            identity,
+            shutdown.clone(),
+        ));
         let drain = broker.config.shutdown_timeout;
         let stop_admin = admin.stop.clone();
         let shutdown_admin = shutdown.clone();
@@ -235,6 +326,10 @@ impl Bound {
             });
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
+        match rpc_task.await.context("RPC listener task")? {
+            Ok(()) => {}
+            Err(error) => tracing::warn!(%error, "the RPC listener stopped with an error"),
+        }
         retention_task.await.context("retention task")?;
         checkpoint_task.await.context("checkpoint task")?;
         producers_task
@@ -264,6 +359,25 @@ impl Bound {
         tracing::info!("broker stopped cleanly");
         Ok(())
     }
+}
+
+/// Serves the broker-to-broker gRPC services until `shutdown` fires.
+async fn serve_rpc(
+    listener: TcpListener,
+    raft: openraft::Raft<TypeConfig>,
+    identity: Arc<Identity>,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let quorum = MetadataQuorumServer::with_interceptor(QuorumService::new(raft), move |request| {
+        identity.check(request)
+    });
+    tonic::transport::Server::builder()
+        .add_service(quorum)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown.cancelled_owned(),
+        )
+        .await
 }
 
 /// This machine's host name, advertised when listening on a wildcard address.

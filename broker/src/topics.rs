@@ -13,12 +13,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::cluster::quorum::QuorumConfig;
 use crate::cluster::{
-    Change, ClusterState, METADATA_LOG_DIR, Metadata, MetadataListener, TopicRecord, topic_config,
+    Change, ClusterState, METADATA_LOG_DIR, Metadata, MetadataListener, SNAPSHOT_EVERY,
+    TopicRecord, topic_config,
 };
 use crate::config::{BrokerSettings, FlushPolicy};
 use crate::log::{Flusher, LogError, Syncer};
 use crate::partition::{Durability, Events, Partition, PartitionId, Shared};
+use crate::rpc::Identity;
 
 pub use crate::cluster::topics::{NewTopic, TopicError, validate_topic_name};
 
@@ -68,6 +71,22 @@ impl Topics {
         syncer: Syncer,
         node_id: i32,
     ) -> Result<Self, TopicError> {
+        let node_id = u64::try_from(node_id).unwrap_or_default();
+        let quorum = QuorumConfig::alone(node_id, SNAPSHOT_EVERY);
+        let identity = Identity::new(String::new(), node_id, String::new());
+        Self::open_in_cluster(data_dir, settings, clean_shutdown, syncer, quorum, identity)
+    }
+
+    /// Opens the metadata as this broker's member of the metadata quorum `quorum`, then every
+    /// partition log of its state.
+    pub fn open_in_cluster(
+        data_dir: &Path,
+        settings: BrokerSettings,
+        clean_shutdown: bool,
+        syncer: Syncer,
+        quorum: QuorumConfig,
+        identity: Arc<Identity>,
+    ) -> Result<Self, TopicError> {
         let durability = match settings.flush_policy {
             FlushPolicy::Sync => Durability::Fsync(Arc::new(Flusher::start())),
             FlushPolicy::Os => Durability::Os,
@@ -83,9 +102,8 @@ impl Topics {
             },
         });
         let listener: Arc<dyn MetadataListener> = manager.clone();
-        let node_id = u64::try_from(node_id).unwrap_or_default();
-        let metadata = Metadata::open(data_dir, node_id, vec![listener])
-            .map_err(|error| TopicError::Metadata(error.into()))?;
+        let metadata = Metadata::open_quorum(data_dir, vec![listener], quorum, identity)
+            .map_err(TopicError::Metadata)?;
         let state = metadata.snapshot();
         manager.remove_stray_directories(&state);
         for topic in state.topics.values() {

@@ -46,6 +46,10 @@
 //         assigned PARTITION...   revoked PARTITION...   lost PARTITION...
 //         committed COUNT PARTITION=NEXT_OFFSET...   (one line per committed transaction)
 //         closed
+//   quorum BOOTSTRAP   the metadata quorum (describeMetadataQuorum) and the brokers:
+//         fact leader ID EPOCH HIGH_WATERMARK
+//         fact voter ID LOG_END_OFFSET     fact observer ID LOG_END_OFFSET
+//         fact broker ID HOST PORT
 //   times BOOTSTRAP COUNT CODEC...   per CODEC create topic java-times-CODEC (6 partitions),
 //       send COUNT records to each partition with increasing CreateTime timestamps, all at
 //       once so that they share batches, then look every partition up by time with the
@@ -84,6 +88,7 @@ public class JavaClient {
                 case "features" -> features(args[1], Arrays.asList(args).subList(2, args.length));
                 case "transactions" -> transactions(args[1], args[2], args[3]);
                 case "txnadmin" -> txnAdmin(args[1], args[2]);
+                case "quorum" -> quorum(args[1]);
                 case "ctp" -> ctp(args[1], args[2], args[3], args[4], args[5], Integer.parseInt(args[6]));
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
@@ -575,6 +580,26 @@ public class JavaClient {
      * describeFeatures, then each update `NAME=LEVEL[:safe|:unsafe]` on its own (a refusal is
      * printed, not thrown), then describeFeatures again.
      */
+    /**
+     * The metadata quorum as Admin.describeMetadataQuorum reports it: the leader, each voter
+     * and observer with its log end offset, and the cluster's brokers.
+     */
+    static void quorum(String bootstrap) throws Exception {
+        try (Admin admin = Admin.create(common(bootstrap))) {
+            QuorumInfo info = admin.describeMetadataQuorum().quorumInfo().get();
+            fact("leader", info.leaderId(), info.leaderEpoch(), info.highWatermark());
+            for (QuorumInfo.ReplicaState voter : info.voters()) {
+                fact("voter", voter.replicaId(), voter.logEndOffset());
+            }
+            for (QuorumInfo.ReplicaState observer : info.observers()) {
+                fact("observer", observer.replicaId(), observer.logEndOffset());
+            }
+            for (Node node : admin.describeCluster().nodes().get()) {
+                fact("broker", node.id(), node.host(), node.port());
+            }
+        }
+    }
+
     static void features(String bootstrap, List<String> updates) throws Exception {
         try (Admin admin = Admin.create(common(bootstrap))) {
             printFeatures(admin, "before");

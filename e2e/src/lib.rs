@@ -20,6 +20,8 @@ pub struct BrokerProcess {
     child: Child,
     pub kafka: SocketAddr,
     pub admin: SocketAddr,
+    /// The broker-to-broker gRPC listener.
+    pub rpc: SocketAddr,
     pub data_dir: PathBuf,
     _owned_dir: Option<tempfile::TempDir>,
 }
@@ -43,10 +45,38 @@ impl BrokerProcess {
     /// Starts a broker over `data_dir` with its Kafka listener on `listen` (a
     /// restarted broker on its predecessor's address, so clients reconnect to it).
     pub fn start_on(data_dir: &Path, listen: &str, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_logged(data_dir, listen, extra_args, None)
+    }
+
+    /// [`start_on`](Self::start_on), appending the broker's log (stderr) to `log` when given.
+    pub fn start_logged(
+        data_dir: &Path,
+        listen: &str,
+        extra_args: &[&str],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            ),
+            None => Stdio::inherit(),
+        };
+        // A free gRPC port unless the test chose one (the default, 9093, would be shared by
+        // the brokers of tests running at once).
+        let rpc_listen: &[&str] = if extra_args.contains(&"--rpc-listen") {
+            &[]
+        } else {
+            &["--rpc-listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(broker_binary()?)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", listen, "--admin-listen", "127.0.0.1:0"])
+            .args(rpc_listen)
             .args(extra_args)
             .env(
                 "FJORD_LOG_LEVEL",
@@ -54,7 +84,7 @@ impl BrokerProcess {
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .context("spawning fjord-broker")?;
         let stdout = child.stdout.take().context("broker stdout")?;
@@ -84,6 +114,7 @@ impl BrokerProcess {
         Ok(Self {
             kafka: field("kafka=")?,
             admin: field("admin=")?,
+            rpc: field("rpc=")?,
             child,
             data_dir: data_dir.to_path_buf(),
             _owned_dir: None,
@@ -317,6 +348,7 @@ pub fn java_client(args: &[&str]) -> anyhow::Result<String> {
     )
 }
 
+pub mod cluster;
 pub mod group_checks;
 pub mod kafka;
 pub mod member_processes;

@@ -194,3 +194,25 @@ pub fn describe_consumer_group(
         other => anyhow::bail!("not a ConsumerGroupDescribe response: {other:?}"),
     }
 }
+
+/// DescribeQuorum (v2) of the metadata log, as the broker at `bootstrap` answers it.
+pub fn describe_quorum(
+    bootstrap: &str,
+) -> anyhow::Result<kafka_protocol::messages::DescribeQuorumResponse> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let request = kafka_protocol::messages::DescribeQuorumRequest::default().with_topics(vec![
+        TopicData::default()
+            .with_topic_name(kafka_protocol::messages::TopicName(
+                StrBytes::from_static_str("__cluster_metadata"),
+            ))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+    ]);
+    match connect(bootstrap)?.call(
+        ApiKey::DescribeQuorum,
+        2,
+        RequestKind::DescribeQuorum(request),
+    )? {
+        ResponseKind::DescribeQuorum(response) => Ok(response),
+        other => anyhow::bail!("not a DescribeQuorum response: {other:?}"),
+    }
+}

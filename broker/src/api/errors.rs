@@ -5,6 +5,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::cluster::ProposeError;
+use crate::cluster::quorum::QuorumError;
 use crate::group::consumer::group::ConsumerGroupError;
 use crate::group::{ConsumerHeartbeatError, GroupError};
 use crate::log::{BatchError, LogError};
@@ -78,7 +79,11 @@ pub fn ack_wait_error(error: &PartitionError) -> ResponseError {
 /// The Kafka error for a metadata change that was not committed.
 pub fn propose_error(error: &ProposeError) -> ResponseError {
     match error {
-        ProposeError::Storage(_) | ProposeError::Failed => ResponseError::KafkaStorageError,
+        ProposeError::Storage(_) | ProposeError::Quorum(QuorumError::Failed(_)) => {
+            ResponseError::KafkaStorageError
+        }
+        // Kafka's answer when the controller does not answer in time.
+        ProposeError::Quorum(QuorumError::NoLeader(_)) => ResponseError::RequestTimedOut,
         ProposeError::Task(_) => ResponseError::UnknownServerError,
     }
 }

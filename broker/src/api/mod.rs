@@ -18,6 +18,7 @@ mod groups;
 mod metadata;
 mod offsets;
 mod produce;
+mod quorum;
 
 pub use produce::now_ms;
 mod topics_admin;
@@ -172,6 +173,9 @@ async fn handle_now(
         RequestKind::DescribeCluster(body) => Some(ResponseKind::DescribeCluster(
             cluster_info::describe_cluster(broker, &body),
         )),
+        RequestKind::DescribeQuorum(body) => Some(ResponseKind::DescribeQuorum(
+            quorum::describe_quorum(broker, &body).await,
+        )),
         RequestKind::InitProducerId(body) => Some(ResponseKind::InitProducerId(
             cluster_info::init_producer_id(broker, body, version).await?,
         )),
@@ -275,6 +279,13 @@ fn first_error(response: &ResponseKind) -> i16 {
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
         ),
         ResponseKind::DescribeCluster(r) => r.error_code,
+        ResponseKind::DescribeQuorum(r) => first_nonzero(
+            std::iter::once(r.error_code).chain(
+                r.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            ),
+        ),
         ResponseKind::ApiVersions(r) => r.error_code,
         ResponseKind::UpdateFeatures(r) => first_nonzero(
             std::iter::once(r.error_code).chain(r.results.iter().map(|f| f.error_code)),
@@ -303,6 +314,7 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         IncrementalAlterConfigs => "IncrementalAlterConfigs",
         DeleteRecords => "DeleteRecords",
         DescribeCluster => "DescribeCluster",
+        DescribeQuorum => "DescribeQuorum",
         InitProducerId => "InitProducerId",
         OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
         FindCoordinator => "FindCoordinator",

@@ -39,7 +39,7 @@ pub enum Command {
 }
 
 /// What an applied command changed, for listeners to act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     TopicCreated(TopicRecord),
     TopicDeleted(TopicRecord),
@@ -61,7 +61,7 @@ pub enum Change {
 }
 
 /// Why a command was refused. Deterministic: every replica refuses the same command.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CommandError {
     #[error("Topic '{0}' already exists.")]
     TopicExists(String),

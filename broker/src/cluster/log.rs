@@ -40,18 +40,68 @@ pub struct LogId {
     pub index: u64,
 }
 
-/// A vote for `node_id` as leader of `term`; `committed` once a quorum granted it.
+/// A vote for `voted_for` as leader of `term`; `committed` once a quorum granted it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
     pub term: u64,
-    pub node_id: u64,
+    /// `None` while this node has not voted in `term` (earlier releases wrote `node_id`).
+    #[serde(alias = "node_id")]
+    pub voted_for: Option<u64>,
     pub committed: bool,
 }
 
-/// The voters of the metadata quorum.
+/// The members of the metadata quorum: who votes, and every member's RPC address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredMembership")]
 pub struct Membership {
-    pub voters: BTreeSet<u64>,
+    /// The voter sets: one, or the old and the new one while a change is joint.
+    pub configs: Vec<BTreeSet<u64>>,
+    /// Voters and observers by node id, with their RPC addresses (empty in logs of releases
+    /// that had one voter and no RPC).
+    pub nodes: BTreeMap<u64, String>,
+}
+
+impl Membership {
+    /// One set of voters, with no known addresses.
+    pub fn voters(voters: impl IntoIterator<Item = u64>) -> Self {
+        let voters: BTreeSet<u64> = voters.into_iter().collect();
+        Membership {
+            nodes: voters.iter().map(|id| (*id, String::new())).collect(),
+            configs: vec![voters],
+        }
+    }
+
+    /// Every voter, of either set while a change is joint.
+    pub fn voter_ids(&self) -> BTreeSet<u64> {
+        self.configs.iter().flatten().copied().collect()
+    }
+}
+
+/// A membership as written: earlier releases wrote only `voters`.
+#[derive(Deserialize)]
+struct StoredMembership {
+    #[serde(default)]
+    configs: Vec<BTreeSet<u64>>,
+    #[serde(default)]
+    nodes: BTreeMap<u64, String>,
+    #[serde(default)]
+    voters: Option<BTreeSet<u64>>,
+}
+
+impl From<StoredMembership> for Membership {
+    fn from(stored: StoredMembership) -> Self {
+        match stored.voters {
+            Some(voters) if stored.configs.is_empty() => {
+                let mut membership = Membership::voters(voters);
+                membership.nodes.extend(stored.nodes);
+                membership
+            }
+            _ => Membership {
+                configs: stored.configs,
+                nodes: stored.nodes,
+            },
+        }
+    }
 }
 
 /// What an entry carries.
@@ -92,6 +142,10 @@ pub trait LogStorage {
     fn truncate(&mut self, since: LogId) -> Result<(), StoreError>;
     /// Removes the entries up to and including `upto` (covered by a snapshot).
     fn purge(&mut self, upto: LogId) -> Result<(), StoreError>;
+    /// Records the last committed log id: a hint that lets a restart apply committed entries
+    /// at once. Not fsynced: after a crash an older value (or none) only means less progress.
+    fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StoreError>;
+    fn read_committed(&self) -> Option<LogId>;
 }
 
 const MAGIC: &[u8; 6] = b"FJMLOG";
@@ -100,6 +154,7 @@ const HEADER_LEN: usize = 8;
 const FRAME_HEADER_LEN: usize = 8;
 const VOTE_FILE: &str = "vote.json";
 const PURGED_FILE: &str = "purged.json";
+const COMMITTED_FILE: &str = "committed.json";
 
 struct Stored {
     entry: Entry,
@@ -118,6 +173,7 @@ pub struct FileLog {
     entries: BTreeMap<u64, Stored>,
     /// Append handle of the last segment.
     active: Option<File>,
+    committed: Option<LogId>,
 }
 
 impl FileLog {
@@ -128,6 +184,7 @@ impl FileLog {
             dir: dir.to_path_buf(),
             vote: read_versioned(&dir.join(VOTE_FILE))?,
             last_purged: read_versioned(&dir.join(PURGED_FILE))?,
+            committed: read_committed_hint(&dir.join(COMMITTED_FILE)),
             segments: BTreeMap::new(),
             entries: BTreeMap::new(),
             active: None,
@@ -338,10 +395,12 @@ impl LogStorage for FileLog {
         let Some(first) = entries.first() else {
             return Ok(());
         };
+        // An empty log starts at 0 (Raft's first membership entry) or 1 (a one-voter log of
+        // earlier releases).
         let next = self
             .get_log_state()
             .last_log_id
-            .map_or(1, |id| id.index + 1);
+            .map_or(first.log_id.index.min(1), |id| id.index + 1);
         for (expected, entry) in (next..).zip(entries) {
             if entry.log_id.index != expected {
                 return Err(StoreError::Format {
@@ -426,6 +485,27 @@ impl LogStorage for FileLog {
         Ok(())
     }
 
+    fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StoreError> {
+        if committed == self.committed {
+            return Ok(());
+        }
+        let path = self.dir.join(COMMITTED_FILE);
+        let tmp = self.dir.join(format!("{COMMITTED_FILE}.tmp"));
+        let bytes = serde_json::to_vec(&Versioned {
+            version: 1,
+            value: committed,
+        })
+        .expect("log ids always serialise");
+        std::fs::write(&tmp, bytes).map_err(io("writing", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io("renaming into place", &path))?;
+        self.committed = committed;
+        Ok(())
+    }
+
+    fn read_committed(&self) -> Option<LogId> {
+        self.committed
+    }
+
     fn purge(&mut self, upto: LogId) -> Result<(), StoreError> {
         if self
             .last_purged
@@ -487,6 +567,17 @@ pub(super) fn read_versioned<T: DeserializeOwned>(path: &Path) -> Result<Option<
     let document: Versioned<T> =
         serde_json::from_slice(&bytes).map_err(|e| format(e.to_string()))?;
     Ok(Some(document.value))
+}
+
+/// The committed hint in `path`; one that does not read (a crash left it empty) is no hint.
+fn read_committed_hint(path: &Path) -> Option<LogId> {
+    match read_versioned::<Option<LogId>>(path) {
+        Ok(hint) => hint.flatten(),
+        Err(error) => {
+            tracing::warn!(%error, "ignoring the metadata log's committed hint");
+            None
+        }
+    }
 }
 
 /// Writes `value` to `dir/name`: temp file, fsync, rename, directory fsync.

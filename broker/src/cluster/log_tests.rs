@@ -154,7 +154,7 @@ fn the_vote_is_kept_across_reopening() {
     assert_eq!(log.read_vote(), None);
     let vote = Vote {
         term: 1,
-        node_id: 3,
+        voted_for: Some(3),
         committed: true,
     };
     log.save_vote(&vote).unwrap();

@@ -1,24 +1,24 @@
 //! [`Metadata`]: propose commands, publish the applied state, feed the listeners.
 //!
-//! Order of a proposal, under one lock so that the log, the state and the change feed agree:
-//! append the entry and fsync it (committed: on one node the log is a one-voter log), apply it
-//! to the state machine, publish the new state, call every [`MetadataListener`] with the change,
-//! advance the applied-index watch, and return. A failed append takes the metadata out of
-//! service: later proposals fail until a restart recovers the log from disk.
+//! A proposal goes to the metadata quorum's leader (this broker, or another over RPC), which
+//! appends it to the command log and fsyncs it on a majority of the voters (committed), and
+//! every broker then applies it to its state machine, publishes the new state, calls every
+//! [`MetadataListener`] with the change in log order and advances the applied-index watch. A
+//! proposal returns once all of that happened here too, so a caller reads its own write.
 //!
-//! The fsync blocks: [`Metadata::propose_blocking`] is for callers already on the blocking pool
-//! (the admin handlers run there), [`Metadata::propose`] moves the work there itself.
+//! The waiting blocks: [`Metadata::propose_blocking`] is for callers already on the blocking
+//! pool (the admin handlers run there), [`Metadata::propose`] moves the work there itself.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-
-use tokio::sync::watch;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::ClusterState;
 use super::command::{Change, Command, CommandError};
 use super::log::{Entry, EntryPayload, FileLog, LogId, LogStorage, Membership, Vote, sync_dir};
+use super::quorum::{MembershipChange, Quorum, QuorumConfig, QuorumError};
 use super::state_machine::{Snapshot, SnapshotMeta, StateMachine, StateStore};
 use super::store::{FILE as LEGACY_FILE, FileStore, StoreError};
+use crate::rpc::Identity;
 
 /// The command log's directory in the data directory (Kafka's name for its metadata log).
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
@@ -36,6 +36,12 @@ const LOCAL_TERM: u64 = 1;
 /// proposal returns (as Kafka's broker metadata publishers). Must not propose.
 pub trait MetadataListener: Send + Sync {
     fn on_change(&self, index: u64, state: &ClusterState, change: &Change);
+
+    /// The whole state was replaced by a snapshot from the leader (this broker was far
+    /// behind): reconcile with it.
+    fn on_snapshot(&self, index: u64, state: &ClusterState) {
+        let _ = (index, state);
+    }
 }
 
 /// A committed and applied command.
@@ -52,25 +58,15 @@ pub struct Applied {
 pub enum ProposeError {
     #[error("writing the metadata log: {0}")]
     Storage(#[from] StoreError),
-    #[error("the metadata log failed earlier and takes no commands until the broker restarts")]
-    Failed,
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
     #[error("the proposing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
-struct Inner {
-    log: FileLog,
-    machine: StateStore,
-    snapshot_every: u64,
-    failed: bool,
-}
-
 /// The cluster metadata of this node.
 pub struct Metadata {
-    inner: Mutex<Inner>,
-    published: RwLock<Arc<ClusterState>>,
-    applied: watch::Sender<u64>,
-    listeners: Vec<Arc<dyn MetadataListener>>,
+    quorum: Quorum,
     /// Producer ids handed out from the current durable block: (next, end).
     producer_ids: Mutex<(i64, i64)>,
 }
@@ -83,13 +79,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Metadata {
     /// Opens the command log in `data_dir` (migrating an old `cluster-metadata.json`, or
-    /// initialising a one-voter log for `node_id`) and replays it. `listeners` hear every
-    /// change proposed from now on; replayed entries are not announced (the state is).
+    /// initialising a one-voter log for `node_id`) and starts the quorum of this node alone.
+    /// `listeners` hear every change applied from now on; replayed entries are not announced
+    /// (the state is).
     pub fn open(
         data_dir: &Path,
         node_id: u64,
         listeners: Vec<Arc<dyn MetadataListener>>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, ProposeError> {
         Self::open_with(data_dir, node_id, listeners, SNAPSHOT_EVERY)
     }
 
@@ -99,12 +96,28 @@ impl Metadata {
         node_id: u64,
         listeners: Vec<Arc<dyn MetadataListener>>,
         snapshot_every: u64,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, ProposeError> {
+        let config = QuorumConfig::alone(node_id, snapshot_every);
+        let identity = Identity::new(String::new(), node_id, String::new());
+        Self::open_quorum(data_dir, listeners, config, identity)
+    }
+
+    /// Opens the command log in `data_dir` and starts this broker's member of the metadata
+    /// quorum. With no voters configured, an empty log is initialised as a one-voter log of
+    /// this node (and an old `cluster-metadata.json` migrated into it); with voters, an empty
+    /// log waits for the cluster to form.
+    pub fn open_quorum(
+        data_dir: &Path,
+        listeners: Vec<Arc<dyn MetadataListener>>,
+        config: QuorumConfig,
+        identity: Arc<Identity>,
+    ) -> Result<Self, ProposeError> {
         let dir = data_dir.join(METADATA_LOG_DIR);
         let mut log = FileLog::open(&dir)?;
         let mut machine = StateStore::open(&dir)?;
+        let alone = config.voters.is_empty();
         // The vote is written last when a log is initialised: without it, start over.
-        if log.read_vote().is_none() {
+        if alone && log.read_vote().is_none() {
             if let Some(state) = FileStore::new(data_dir).load()? {
                 tracing::info!(
                     topics = state.topics.len(),
@@ -114,13 +127,14 @@ impl Metadata {
                     meta: SnapshotMeta {
                         last_log_id: Some(LogId { term: 0, index: 0 }),
                         last_membership: None,
+                        membership_log_id: None,
                     },
                     state,
                 })?;
             }
             log.save_vote(&Vote {
                 term: LOCAL_TERM,
-                node_id,
+                voted_for: Some(config.node_id),
                 committed: true,
             })?;
         }
@@ -148,98 +162,102 @@ impl Metadata {
         {
             log.purge(applied)?;
         }
-        let from = applied.map_or(1, |id| id.index + 1);
-        let replay = log.entries(from, u64::MAX);
-        machine.apply(&replay);
-        if membership.is_none() && machine.applied_state().1.is_none() {
+        let has_membership = membership.is_some()
+            || log
+                .entries(0, u64::MAX)
+                .iter()
+                .any(|entry| matches!(entry.payload, EntryPayload::Membership(_)));
+        if alone && !has_membership {
+            let mut voters = Membership::voters([config.node_id]);
+            voters
+                .nodes
+                .insert(config.node_id, config.advertised.clone());
+            // Where Raft puts a new cluster's first membership: index 0 (after a migrated
+            // snapshot, the next index).
+            let next = log.get_log_state().last_log_id.map_or(0, |id| id.index + 1);
             let entry = Entry {
-                log_id: next_log_id(&log),
-                payload: EntryPayload::Membership(Membership {
-                    voters: [node_id].into(),
-                }),
+                log_id: LogId {
+                    term: 0,
+                    index: next,
+                },
+                payload: EntryPayload::Membership(voters),
             };
             log.append(std::slice::from_ref(&entry))?;
-            machine.apply(std::slice::from_ref(&entry));
         }
-        let state = machine.state();
-        let applied_index = machine.applied_state().0.map_or(0, |id| id.index);
-        let next_producer_id = state.next_producer_id;
+        // Logs of earlier releases start at index 1, Raft's at 0: the state before index 1 is
+        // the empty state, so it stands as a snapshot at 0 and entry 0 counts as purged.
+        if log.get_log_state().last_purged_log_id.is_none()
+            && log.entries(0, 1).is_empty()
+            && !log.entries(1, 2).is_empty()
+        {
+            let origin = LogId { term: 0, index: 0 };
+            if machine.applied_state().0.is_none() {
+                machine.install_snapshot(Snapshot {
+                    meta: SnapshotMeta {
+                        last_log_id: Some(origin),
+                        last_membership: None,
+                        membership_log_id: None,
+                    },
+                    state: ClusterState::default(),
+                })?;
+            }
+            log.purge(origin)?;
+        }
+        // Logs of earlier releases had one voter and no committed hint: every entry they hold
+        // was committed once fsynced.
+        if log.read_committed().is_none() && sole_voter(&log, &machine) == Some(config.node_id) {
+            log.save_committed(log.get_log_state().last_log_id)?;
+        }
+        let quorum = Quorum::start(log, machine, listeners, config, identity)?;
+        let next_producer_id = quorum.state().next_producer_id;
         Ok(Self {
-            inner: Mutex::new(Inner {
-                log,
-                machine,
-                snapshot_every: snapshot_every.max(1),
-                failed: false,
-            }),
-            published: RwLock::new(state),
-            applied: watch::Sender::new(applied_index),
-            listeners,
+            quorum,
             producer_ids: Mutex::new((next_producer_id, next_producer_id)),
         })
     }
 
+    /// This broker's member of the metadata quorum.
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
     /// The applied state.
     pub fn snapshot(&self) -> Arc<ClusterState> {
-        self.published
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.quorum.state()
     }
 
     /// The index of the last applied entry.
     pub fn applied_index(&self) -> u64 {
-        *self.applied.borrow()
+        self.quorum.applied().index()
     }
 
     /// Waits until the entry at `index` is applied here.
     pub async fn wait_applied(&self, index: u64) {
-        let mut applied = self.applied.subscribe();
+        let mut applied = self.quorum.applied().subscribe();
         // The sender lives in `self`, which outlives this borrow: the wait cannot fail.
         let _ = applied.wait_for(|applied| *applied >= index).await;
     }
 
-    /// Proposes `command` from the async runtime; the blocking work runs on the blocking pool.
+    /// Proposes `command` from the async runtime; the waiting happens on the blocking pool.
     pub async fn propose(self: &Arc<Self>, command: Command) -> Result<Applied, ProposeError> {
         let metadata = self.clone();
         tokio::task::spawn_blocking(move || metadata.propose_blocking(command)).await?
     }
 
-    /// Commits `command` (append + fsync), applies it and tells the listeners; returns once
-    /// all of that is done. Blocks on the fsync: call from the blocking pool.
+    /// Commits `command` through the quorum's leader, waits until it is applied here (the
+    /// listeners have heard of it) and returns its index and outcome. Blocks: call from the
+    /// blocking pool or a thread of its own.
     pub fn propose_blocking(&self, command: Command) -> Result<Applied, ProposeError> {
-        let mut inner = lock(&self.inner);
-        if inner.failed {
-            return Err(ProposeError::Failed);
-        }
-        let entry = Entry {
-            log_id: next_log_id(&inner.log),
-            payload: EntryPayload::Normal(command),
-        };
-        let index = entry.log_id.index;
-        if let Err(error) = inner.log.append(std::slice::from_ref(&entry)) {
-            tracing::error!(%error, "appending to the metadata log failed; metadata changes stop until a restart");
-            inner.failed = true;
-            return Err(error.into());
-        }
-        let outcome = inner
-            .machine
-            .apply(std::slice::from_ref(&entry))
-            .pop()
-            .flatten()
-            .expect("a command entry has an outcome");
-        let state = inner.machine.state();
-        *self
-            .published
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = state.clone();
-        if let Ok(change) = &outcome {
-            for listener in &self.listeners {
-                listener.on_change(index, &state, change);
-            }
-        }
-        self.applied.send_replace(index);
-        inner.snapshot_if_due(index);
+        let (index, outcome) = self.quorum.propose_blocking(command)?;
         Ok(Applied { index, outcome })
+    }
+
+    /// Adds or removes a member of the metadata quorum through its leader; blocks.
+    pub fn change_membership_blocking(
+        &self,
+        change: MembershipChange,
+    ) -> Result<u64, ProposeError> {
+        Ok(self.quorum.change_membership_blocking(change)?)
     }
 
     /// Hands out a producer id that was never handed out before, even across restarts: ids
@@ -267,39 +285,21 @@ impl Metadata {
     }
 }
 
-impl Inner {
-    /// Snapshots and purges once `snapshot_every` entries followed the last snapshot. A failure
-    /// only delays the purge: the log still holds every entry.
-    fn snapshot_if_due(&mut self, index: u64) {
-        let last = self
-            .machine
-            .current()
-            .and_then(|meta| meta.last_log_id)
-            .map_or(0, |id| id.index);
-        if index < last + self.snapshot_every {
-            return;
-        }
-        let result = self
-            .machine
-            .build_snapshot()
-            .and_then(|meta| match meta.last_log_id {
-                Some(upto) => self.log.purge(upto),
-                None => Ok(()),
-            });
-        match result {
-            Ok(()) => tracing::debug!(index, "metadata snapshot written, older entries purged"),
-            Err(error) => {
-                tracing::warn!(%error, "writing a metadata snapshot failed; retried after the next command")
-            }
-        }
-    }
-}
-
-fn next_log_id(log: &FileLog) -> LogId {
-    LogId {
-        term: log.read_vote().map_or(LOCAL_TERM, |vote| vote.term),
-        index: log.get_log_state().last_log_id.map_or(1, |id| id.index + 1),
-    }
+/// The only voter of the log's latest membership, if it has exactly one.
+fn sole_voter(log: &FileLog, machine: &StateStore) -> Option<u64> {
+    let latest = log
+        .entries(0, u64::MAX)
+        .into_iter()
+        .rev()
+        .find_map(|entry| match entry.payload {
+            EntryPayload::Membership(membership) => Some(membership),
+            _ => None,
+        })
+        .or_else(|| machine.applied_state().1.map(|(_, membership)| membership))?;
+    let voters = latest.voter_ids();
+    (voters.len() == 1)
+        .then(|| voters.into_iter().next())
+        .flatten()
 }
 
 #[cfg(test)]

@@ -25,9 +25,10 @@
 
 pub mod command;
 pub mod features;
-mod log;
+pub(crate) mod log;
 mod metadata;
-mod state_machine;
+pub mod quorum;
+pub(crate) mod state_machine;
 mod store;
 pub mod topic_config;
 pub mod topics;
@@ -43,7 +44,7 @@ pub use metadata::{
     Applied, METADATA_LOG_DIR, Metadata, MetadataListener, PRODUCER_ID_BLOCK, ProposeError,
     SNAPSHOT_EVERY,
 };
-pub use state_machine::{SnapshotMeta, StateMachine, StateStore};
+pub use state_machine::{Snapshot, SnapshotMeta, StateMachine, StateStore};
 pub use store::StoreError;
 
 /// One topic as the cluster knows it.

@@ -23,6 +23,10 @@ use super::store::StoreError;
 pub struct SnapshotMeta {
     pub last_log_id: Option<LogId>,
     pub last_membership: Option<Membership>,
+    /// The id of the entry that carried `last_membership` (absent in snapshots of releases
+    /// with one voter: the snapshot's own id stands in).
+    #[serde(default)]
+    pub membership_log_id: Option<LogId>,
 }
 
 /// A whole state as of `meta.last_log_id`.
@@ -37,8 +41,8 @@ pub type Response = Option<Result<Change, CommandError>>;
 
 /// Applies committed entries and keeps snapshots, as openraft's `RaftStateMachine`.
 pub trait StateMachine {
-    /// The last applied log id and membership.
-    fn applied_state(&self) -> (Option<LogId>, Option<Membership>);
+    /// The last applied log id, and the membership with the id of the entry that carried it.
+    fn applied_state(&self) -> (Option<LogId>, Option<(Option<LogId>, Membership)>);
     /// Applies committed entries in order; one response per entry.
     fn apply(&mut self, entries: &[Entry]) -> Vec<Response>;
     /// Writes the current state as a snapshot.
@@ -53,7 +57,7 @@ pub struct StateStore {
     dir: PathBuf,
     state: Arc<ClusterState>,
     last_applied: Option<LogId>,
-    membership: Option<Membership>,
+    membership: Option<(Option<LogId>, Membership)>,
     /// The snapshot on disk.
     current: Option<SnapshotMeta>,
 }
@@ -99,7 +103,15 @@ impl StateStore {
     fn load(&mut self, snapshot: Snapshot) {
         self.state = Arc::new(snapshot.state);
         self.last_applied = snapshot.meta.last_log_id;
-        self.membership = snapshot.meta.last_membership.clone();
+        self.membership = snapshot.meta.last_membership.clone().map(|membership| {
+            (
+                snapshot
+                    .meta
+                    .membership_log_id
+                    .or(snapshot.meta.last_log_id),
+                membership,
+            )
+        });
         self.current = Some(snapshot.meta);
     }
 
@@ -138,7 +150,7 @@ fn snapshot_indexes(dir: &Path) -> Result<Vec<u64>, StoreError> {
 }
 
 impl StateMachine for StateStore {
-    fn applied_state(&self) -> (Option<LogId>, Option<Membership>) {
+    fn applied_state(&self) -> (Option<LogId>, Option<(Option<LogId>, Membership)>) {
         (self.last_applied, self.membership.clone())
     }
 
@@ -150,7 +162,7 @@ impl StateMachine for StateStore {
                 match &entry.payload {
                     EntryPayload::Blank => None,
                     EntryPayload::Membership(membership) => {
-                        self.membership = Some(membership.clone());
+                        self.membership = Some((Some(entry.log_id), membership.clone()));
                         None
                     }
                     EntryPayload::Normal(command) => {
@@ -171,7 +183,8 @@ impl StateMachine for StateStore {
         let snapshot = Snapshot {
             meta: SnapshotMeta {
                 last_log_id: self.last_applied,
-                last_membership: self.membership.clone(),
+                last_membership: self.membership.as_ref().map(|(_, m)| m.clone()),
+                membership_log_id: self.membership.as_ref().and_then(|(id, _)| *id),
             },
             state: ClusterState::clone(&self.state),
         };

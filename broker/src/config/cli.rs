@@ -27,6 +27,17 @@ pub struct Cli {
     #[arg(long, env = "FJORD_ADVERTISED_ADDRESS")]
     pub advertised_address: Option<String>,
 
+    /// Address of the broker-to-broker gRPC listener (metadata quorum, replication).
+    /// Default: port 9093 on the --listen host (a free port when --listen's port is 0).
+    #[arg(long, env = "FJORD_RPC_LISTEN")]
+    pub rpc_listen: Option<SocketAddr>,
+
+    /// The voters a new cluster starts with, as Kafka's `controller.quorum.voters`:
+    /// `1@host:port,2@host:port,3@host:port` (their --rpc-listen addresses). Overrides the
+    /// --config file. Brokers not listed observe the metadata quorum. Absent: one broker.
+    #[arg(long, env = "FJORD_VOTERS")]
+    pub voters: Option<String>,
+
     /// Address of the HTTP admin listener (/livez, /readyz, /metrics).
     #[arg(long, env = "FJORD_ADMIN_LISTEN", default_value = "127.0.0.1:9644")]
     pub admin_listen: SocketAddr,

@@ -13,11 +13,14 @@ mod settings;
 
 pub use cli::Cli;
 pub use properties::parse_properties;
-pub use settings::{BrokerSettings, FlushPolicy, SettingsError};
+pub use settings::{BrokerSettings, ClusterSettings, FlushPolicy, SettingsError, parse_voters};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The gRPC port when --rpc-listen is not given (Kafka's controller port).
+pub const DEFAULT_RPC_PORT: u16 = 9093;
 
 /// The validated configuration the broker runs with.
 #[derive(Debug, Clone)]
@@ -27,6 +30,8 @@ pub struct Config {
     /// Host and port clients are told to connect to; `None` = the bound address.
     pub advertised: Option<(String, u16)>,
     pub admin_listen: SocketAddr,
+    /// The broker-to-broker gRPC listener.
+    pub rpc_listen: SocketAddr,
     pub node_id: i32,
     pub cluster_id: Option<String>,
     pub rack: Option<String>,
@@ -49,16 +54,30 @@ impl Config {
             }
             None => BrokerSettings::default(),
         };
+        let mut settings = settings;
+        if let Some(voters) = &cli.voters {
+            settings.cluster.voters = parse_voters(voters)
+                .map_err(|reason| anyhow::anyhow!("--voters {voters:?}: {reason}"))?;
+        }
         let advertised = cli
             .advertised_address
             .as_deref()
             .map(parse_host_port)
             .transpose()?;
+        let rpc_listen = cli.rpc_listen.unwrap_or_else(|| {
+            let port = if cli.listen.port() == 0 {
+                0
+            } else {
+                DEFAULT_RPC_PORT
+            };
+            SocketAddr::new(cli.listen.ip(), port)
+        });
         Ok(Self {
             data_dir: cli.data_dir.clone(),
             listen: cli.listen,
             advertised,
             admin_listen: cli.admin_listen,
+            rpc_listen,
             node_id: cli.node_id,
             cluster_id: cli.cluster_id.clone(),
             rack: cli.rack.clone(),
@@ -75,6 +94,7 @@ impl Config {
             listen: any_port,
             advertised: None,
             admin_listen: any_port,
+            rpc_listen: any_port,
             node_id: 0,
             cluster_id: None,
             rack: None,

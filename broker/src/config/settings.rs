@@ -141,6 +141,8 @@ pub struct BrokerSettings {
     pub offset_metadata_max_bytes: u32,
     /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
     pub offsets_retention_check_interval_ms: u64,
+    /// The metadata quorum's settings (`controller.quorum.*`).
+    pub cluster: ClusterSettings,
     /// The keys set explicitly in the config file, as written.
     pub explicit: BTreeMap<String, String>,
 }
@@ -202,6 +204,7 @@ impl Default for BrokerSettings {
             producer_id_expiration_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4_096,
             offsets_retention_check_interval_ms: 600_000,
+            cluster: ClusterSettings::default(),
             explicit: BTreeMap::new(),
         }
     }
@@ -363,6 +366,7 @@ impl BrokerSettings {
         }
         group::apply(&mut settings, &get)?;
         txn::apply(&mut settings, &get)?;
+        cluster::apply(&mut settings.cluster, &get)?;
         if let Some(v) = get("offset.metadata.max.bytes") {
             settings.offset_metadata_max_bytes = int_in(
                 key_value("offset.metadata.max.bytes", v),
@@ -398,10 +402,11 @@ impl BrokerSettings {
     /// Keys in the file that this broker does not know (logged at start-up,
     /// as Kafka does, rather than refused).
     pub fn unknown_keys(&self) -> impl Iterator<Item = &str> {
-        self.explicit
-            .keys()
-            .map(String::as_str)
-            .filter(|key| !KNOWN_KEYS.contains(key) && !txn::keys().any(|k| k == *key))
+        self.explicit.keys().map(String::as_str).filter(|key| {
+            !KNOWN_KEYS.contains(key)
+                && !txn::keys().any(|k| k == *key)
+                && !cluster::keys().any(|k| k == *key)
+        })
     }
 
     /// Every known setting with its effective value, in name order, and
@@ -550,6 +555,7 @@ impl BrokerSettings {
             ),
         ];
         entries.extend(txn::describe(self));
+        entries.extend(cluster::describe(&self.cluster));
         entries.sort_by_key(|(name, _)| *name);
         entries
             .into_iter()
@@ -717,10 +723,14 @@ fn retention((key, value): (&str, &str), unit_ms: i64) -> Result<i64, SettingsEr
     Ok(if number < 0 { -1 } else { number * unit_ms })
 }
 
+#[path = "cluster_settings.rs"]
+mod cluster;
 #[path = "group_settings.rs"]
 mod group;
 #[path = "txn_settings.rs"]
 mod txn;
+
+pub use cluster::{ClusterSettings, parse_voters};
 
 #[cfg(test)]
 #[path = "settings_tests.rs"]

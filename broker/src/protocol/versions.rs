@@ -51,6 +51,10 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         range(m::DescribeClusterRequest::VERSIONS, 0, 2),
     ),
     (
+        ApiKey::DescribeQuorum,
+        range(m::DescribeQuorumRequest::VERSIONS, 0, 2),
+    ),
+    (
         ApiKey::UpdateFeatures,
         range(m::UpdateFeaturesRequest::VERSIONS, 0, 2),
     ),

@@ -50,11 +50,14 @@ async fn while_logs_recover_the_kafka_port_refuses_and_readyz_answers_503() {
     let starting = start(config(dir.path(), kafka)).await.expect("start");
     let admin = starting.admin_addr();
     let (release, released) = std::sync::mpsc::channel::<()>();
-    let recovering = tokio::spawn(starting.recover_with(move |dir, settings, clean| {
-        // A slow recovery: until the test releases it.
-        let _ = released.recv_timeout(WAIT);
-        Topics::open(dir, settings, clean)
-    }));
+    let recovering = tokio::spawn(starting.recover_with(
+        Identity::new(String::new(), 0, String::new()),
+        move |dir, settings, clean| {
+            // A slow recovery: until the test releases it.
+            let _ = released.recv_timeout(WAIT);
+            Topics::open(dir, settings, clean)
+        },
+    ));
 
     assert_eq!(status(admin, "/livez").await, 200, "live while recovering");
     assert_eq!(

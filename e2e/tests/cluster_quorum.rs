@@ -1,0 +1,240 @@
+//! Three `fjord-broker` processes form one metadata quorum over gRPC: admin writes sent to any
+//! broker are committed through the leader and seen by all; killing the leader elects another
+//! and writes go on; a restarted broker catches up; an observer joins. Misconfigured brokers
+//! (another cluster id, a duplicate node id, voter lists that disagree, no --cluster-id,
+//! unreachable voters) stay out and say why, never join silently or hang.
+//!
+//! Partitions are not yet assigned to brokers (every broker hosts every partition): these
+//! tests are about the metadata quorum only.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fjord_e2e::cluster::Cluster;
+use fjord_e2e::kafka::admin;
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn create(bootstrap: &str, name: &str, partitions: i32) {
+    let admin = admin(bootstrap).unwrap();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics([&topic], &options).await.unwrap() {
+        result.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code:?}"));
+    }
+}
+
+/// The topics (with partition counts) that the broker at `addr` alone reports.
+fn topics_at(addr: &str) -> BTreeSet<(String, usize)> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    metadata
+        .topics()
+        .iter()
+        .filter(|topic| !topic.name().starts_with("__"))
+        .map(|topic| (topic.name().to_owned(), topic.partitions().len()))
+        .collect()
+}
+
+fn wait_for_topics(cluster: &Cluster, id: u32, expected: &BTreeSet<(String, usize)>) {
+    let addr = cluster.node(id).kafka.to_string();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = topics_at(&addr);
+        if &seen == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "broker {id} reports {seen:?}, not {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn topics(list: &[(&str, usize)]) -> BTreeSet<(String, usize)> {
+    list.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_brokers_share_one_metadata_log_through_the_loss_of_its_leader() {
+    let mut cluster = Cluster::start(3, 0, &[]).unwrap();
+    let leader = cluster.wait_for_leader(1, None, WAIT).unwrap();
+    for id in [2, 3] {
+        assert_eq!(cluster.wait_for_leader(id, None, WAIT).unwrap(), leader);
+    }
+    let quorum = fjord_e2e::wire::describe_quorum(&cluster.node(1).kafka.to_string()).unwrap();
+    let partition = &quorum.topics[0].partitions[0];
+    let voters: BTreeSet<i32> = partition
+        .current_voters
+        .iter()
+        .map(|v| v.replica_id.0)
+        .collect();
+    assert_eq!(voters, [1, 2, 3].into());
+    assert!(partition.observers.is_empty());
+    assert!(partition.high_watermark > 0);
+
+    // An admin write sent to a broker that does not lead is forwarded and seen by all.
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    create(&cluster.node(follower).kafka.to_string(), "orders", 3).await;
+    let expected = topics(&[("orders", 3)]);
+    for id in [1, 2, 3] {
+        wait_for_topics(&cluster, id, &expected);
+    }
+
+    // The leader dies: the other two elect one of themselves and take writes.
+    cluster.kill9(leader).unwrap();
+    let survivor = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let lost = Instant::now();
+    let elected = cluster
+        .wait_for_leader(survivor, Some(leader), WAIT)
+        .unwrap();
+    println!(
+        "metadata quorum: leader {leader} killed, {elected} elected after {:?}",
+        lost.elapsed()
+    );
+    assert_ne!(elected, leader);
+    create(&cluster.bootstrap(), "payments", 2).await;
+    let expected = topics(&[("orders", 3), ("payments", 2)]);
+    for id in cluster.running() {
+        wait_for_topics(&cluster, id, &expected);
+    }
+
+    // The killed broker comes back and catches up.
+    cluster.start_node(leader).unwrap();
+    cluster.wait_ready(WAIT).unwrap();
+    wait_for_topics(&cluster, leader, &expected);
+    assert_eq!(
+        cluster.wait_for_leader(leader, None, WAIT).unwrap(),
+        elected
+    );
+
+    // The Java client's admin reads the quorum as Kafka's tools do.
+    let out = fjord_e2e::java_client(&["quorum", &cluster.bootstrap()]).unwrap();
+    assert!(out.contains(&format!("fact leader {elected} ")), "{out}");
+    for id in [1, 2, 3] {
+        assert!(out.contains(&format!("fact voter {id} ")), "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_observer_joins_the_quorum_and_forwards_its_writes() {
+    let cluster = Cluster::start(3, 1, &[]).unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let quorum = fjord_e2e::wire::describe_quorum(&cluster.node(4).kafka.to_string()).unwrap();
+        let partition = &quorum.topics[0].partitions[0];
+        let observers: Vec<i32> = partition.observers.iter().map(|o| o.replica_id.0).collect();
+        if observers == [4] {
+            assert_eq!(partition.current_voters.len(), 3);
+            break;
+        }
+        assert!(Instant::now() < deadline, "observers: {observers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    create(&cluster.node(4).kafka.to_string(), "observed", 1).await;
+    for id in [1, 2, 3, 4] {
+        wait_for_topics(&cluster, id, &topics(&[("observed", 1)]));
+    }
+}
+
+#[test]
+fn misconfigured_brokers_stay_out_and_say_why() {
+    let mut cluster = Cluster::start(3, 2, &[]).unwrap();
+    cluster.stop(4).unwrap();
+    cluster.stop(5).unwrap();
+
+    // A broker of another cluster (its own cluster id, the same voters) is refused by every
+    // voter and never ready.
+    let mut args = cluster.args(4);
+    let at = args.iter().position(|a| a == "--cluster-id").unwrap();
+    args[at + 1] = "another-cluster".into();
+    std::fs::remove_dir_all(cluster.node(4).dir.path()).unwrap();
+    cluster
+        .start_node_with(4, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    cluster.wait_for_log(4, "belongs to cluster", WAIT).unwrap();
+    let (status, body) = cluster.readyz(4).unwrap();
+    assert_eq!(
+        (status, body.trim()),
+        (503, "not ready: no metadata quorum leader")
+    );
+    cluster.kill9(4).unwrap();
+
+    // A second broker with node id 2 (on another RPC port than the voters give node 2) does
+    // not start.
+    let binary = fjord_e2e::broker_binary().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut duplicate = cluster.args(2);
+    let at = duplicate.iter().position(|a| a == "--rpc-listen").unwrap();
+    duplicate[at + 1] = "127.0.0.1:0".into();
+    let out = Command::new(&binary)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(&duplicate)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("the ports must match"), "{stderr}");
+
+    // Joining a cluster with an empty data directory needs the cluster id.
+    let mut anonymous = cluster.args(5);
+    let at = anonymous.iter().position(|a| a == "--cluster-id").unwrap();
+    anonymous.drain(at..at + 2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(&binary)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(&anonymous)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("give it --cluster-id"), "{stderr}");
+}
+
+#[test]
+fn a_new_cluster_forms_only_from_voters_that_agree_and_a_lone_voter_waits() {
+    // Voter 3 is given a fourth voter the others do not know of: they form without it, and
+    // it refuses their calls while its log is empty, saying why.
+    let mut cluster = Cluster::new(3, 0, &[]).unwrap();
+    cluster.start_node(1).unwrap();
+    // One voter of three alone has no quorum: it stays not ready, and says so.
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, body) = cluster.readyz(1).unwrap();
+    assert_eq!(
+        (status, body.trim()),
+        (503, "not ready: no metadata quorum leader")
+    );
+    cluster
+        .wait_for_log(1, "no metadata quorum leader yet", Duration::from_secs(30))
+        .unwrap();
+    cluster.start_node(2).unwrap();
+    cluster.wait_ready(WAIT).unwrap();
+    let mut args = cluster.args(3);
+    let at = args.iter().position(|a| a == "--voters").unwrap();
+    args[at + 1] = format!("{},4@127.0.0.1:1", cluster.voters);
+    cluster
+        .start_node_with(3, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    cluster
+        .wait_for_log(3, "controller.quorum.voters must be the same", WAIT)
+        .unwrap();
+    let (status, _) = cluster.readyz(3).unwrap();
+    assert_eq!(status, 503);
+    let leader = cluster.wait_for_leader(1, None, WAIT).unwrap();
+    assert!([1, 2].contains(&leader));
+}
