@@ -261,3 +261,66 @@ fn the_consumer_offsets_topic_is_created_once_and_cannot_be_deleted() {
     let reopened = open(dir.path());
     assert_eq!(reopened.snapshot().topics[CONSUMER_OFFSETS], created);
 }
+
+/// Writes a metadata log as the release before Raft wrote it: a one-voter log from index 1,
+/// the vote naming `node_id`, the membership as `voters`, no committed hint.
+fn write_log_of_the_one_voter_release(dir: &Path, topic_json: &str) {
+    let log_dir = dir.join(METADATA_LOG_DIR);
+    std::fs::create_dir_all(&log_dir).unwrap();
+    std::fs::write(
+        log_dir.join("vote.json"),
+        r#"{"version":1,"value":{"term":1,"node_id":1,"committed":true}}"#,
+    )
+    .unwrap();
+    let mut segment = b"FJMLOG".to_vec();
+    segment.extend_from_slice(&1u16.to_be_bytes());
+    for entry in [
+        r#"{"log_id":{"term":1,"index":1},"payload":{"Membership":{"voters":[1]}}}"#.to_owned(),
+        format!(
+            r#"{{"log_id":{{"term":1,"index":2}},"payload":{{"Normal":{{"CreateTopic":{topic_json}}}}}}}"#
+        ),
+    ] {
+        segment.extend_from_slice(&u32::try_from(entry.len()).unwrap().to_be_bytes());
+        segment.extend_from_slice(&crc32c::crc32c(entry.as_bytes()).to_be_bytes());
+        segment.extend_from_slice(entry.as_bytes());
+    }
+    std::fs::write(log_dir.join(format!("{:020}.log", 1)), segment).unwrap();
+}
+
+#[test]
+fn a_log_of_the_one_voter_release_opens_with_its_entries_committed_and_takes_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = topic("orders", 7);
+    write_log_of_the_one_voter_release(dir.path(), &serde_json::to_string(&orders).unwrap());
+    let metadata = open(dir.path());
+    assert_eq!(metadata.snapshot().topics.get("orders"), Some(&orders));
+    let applied = metadata
+        .propose_blocking(Command::CreateTopic(topic("payments", 8)))
+        .unwrap();
+    assert!(applied.outcome.is_ok(), "{:?}", applied.outcome);
+    assert!(applied.index > 2);
+    drop(metadata);
+    let reopened = open(dir.path());
+    let state = reopened.snapshot();
+    assert_eq!(
+        state.topics.keys().collect::<Vec<_>>(),
+        ["orders", "payments"]
+    );
+    assert_eq!(reopened.quorum().leader(), Some(1), "it leads alone again");
+}
+
+#[test]
+fn a_new_one_voter_log_starts_where_raft_starts_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = open(dir.path());
+    assert_eq!(metadata.quorum().leader(), Some(1));
+    drop(metadata);
+    let log = FileLog::open(&dir.path().join(METADATA_LOG_DIR)).unwrap();
+    let first = log.entries(0, 1);
+    assert!(
+        matches!(&first[..], [Entry { log_id: LogId { term: 0, index: 0 }, payload: EntryPayload::Membership(m) }]
+            if m.voter_ids() == [1].into()),
+        "{first:?}"
+    );
+    assert!(log.read_committed().is_some(), "the committed hint is kept");
+}
