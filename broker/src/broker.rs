@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use uuid::Uuid;
+
+use crate::cluster::{BrokerRecord, Command};
 use crate::config::Config;
 use crate::group::{GroupCoordinator, GroupSettings};
 use crate::metrics::Metrics;
@@ -25,6 +28,10 @@ pub struct Broker {
     /// The transaction coordinator; started by `Bound::serve`.
     pub txns: Arc<TxnService>,
     pub metrics: Metrics,
+    /// This process's registration with the cluster: new at every start.
+    pub incarnation: Uuid,
+    /// The broker-to-broker gRPC address other brokers reach this one at.
+    pub rpc_advertised: String,
     ready: AtomicBool,
 }
 
@@ -52,8 +59,79 @@ impl Broker {
             txns,
             topics,
             metrics: Metrics::default(),
+            incarnation: Uuid::new_v4(),
+            rpc_advertised: String::new(),
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// The same broker, telling other brokers to reach it at `rpc`.
+    pub fn with_rpc_advertised(mut self, rpc: String) -> Self {
+        self.rpc_advertised = rpc;
+        self
+    }
+
+    /// What this broker registers with the cluster.
+    pub fn registration(&self) -> BrokerRecord {
+        BrokerRecord {
+            id: self.node_id(),
+            host: self.advertised_host.clone(),
+            port: self.advertised_port,
+            rack: self.config.rack.clone(),
+            rpc: self.rpc_advertised.clone(),
+            incarnation: self.incarnation,
+            fenced: false,
+        }
+    }
+
+    /// The brokers clients are told of: each registered one that is not fenced, and this one
+    /// (before its registration is applied, from its own configuration).
+    pub fn client_brokers(&self) -> Vec<BrokerRecord> {
+        let mut brokers: Vec<BrokerRecord> = self
+            .topics
+            .snapshot()
+            .brokers
+            .values()
+            .filter(|broker| !broker.fenced)
+            .cloned()
+            .collect();
+        if !brokers.iter().any(|broker| broker.id == self.node_id()) {
+            brokers.push(self.registration());
+        }
+        brokers.sort_by_key(|broker| broker.id);
+        brokers
+    }
+
+    /// Where broker `id` takes client connections, if it is known and not fenced.
+    pub fn endpoint(&self, id: i32) -> Option<(String, u16)> {
+        if id == self.node_id() {
+            return Some((self.advertised_host.clone(), self.advertised_port));
+        }
+        self.topics
+            .snapshot()
+            .brokers
+            .get(&id)
+            .filter(|broker| !broker.fenced)
+            .map(|broker| (broker.host.clone(), broker.port))
+    }
+
+    /// The metadata quorum's leader, as Kafka's controller id (-1 while there is none).
+    pub fn controller_id(&self) -> i32 {
+        self.topics
+            .metadata()
+            .quorum()
+            .leader()
+            .and_then(|id| i32::try_from(id).ok())
+            .unwrap_or(-1)
+    }
+
+    /// Whether this incarnation's registration is committed and applied here.
+    pub fn is_registered(&self) -> bool {
+        self.topics
+            .snapshot()
+            .brokers
+            .get(&self.node_id())
+            .is_some_and(|record| record.incarnation == self.incarnation)
     }
 
     pub fn node_id(&self) -> i32 {
@@ -71,8 +149,26 @@ impl Broker {
             Some("not serving")
         } else if self.topics.metadata().quorum().leader().is_none() {
             Some("no metadata quorum leader")
+        } else if !self.is_registered() {
+            Some("not registered with the cluster yet")
         } else {
             None
+        }
+    }
+
+    /// Proposes this broker's registration; says whether it is committed.
+    pub fn register_blocking(&self) -> bool {
+        let record = self.registration();
+        match self
+            .topics
+            .metadata()
+            .propose_blocking(Command::RegisterBroker(record))
+        {
+            Ok(applied) => applied.outcome.is_ok(),
+            Err(error) => {
+                tracing::debug!(%error, "registering this broker");
+                false
+            }
         }
     }
 

@@ -63,8 +63,12 @@ pub struct Bound {
     pub broker: Arc<Broker>,
     pub kafka: TcpListener,
     admin: Admin,
-    rpc: TcpListener,
-    identity: Arc<Identity>,
+    rpc_addr: SocketAddr,
+    /// The RPC listener and the registration: they run from recovery on, until serving ends.
+    rpc_task: JoinHandle<Result<(), tonic::transport::Error>>,
+    registration_task: JoinHandle<()>,
+    stop_background: CancellationToken,
+    _stop_background_on_drop: DropGuard,
 }
 
 /// Prepares the data directory and serves the admin listener.
@@ -160,9 +164,14 @@ impl Starting {
         };
         let identity = Identity::new(self.cluster_id.clone(), node_id, quorum.voter_ids());
         let for_open = identity.clone();
-        self.recover_with(identity, move |data_dir, settings, clean| {
-            Topics::open_in_cluster(data_dir, settings, clean, Syncer::os(), quorum, for_open)
-        })
+        let rpc_advertised = quorum.advertised.clone();
+        self.recover_with(
+            identity,
+            rpc_advertised,
+            move |data_dir, settings, clean| {
+                Topics::open_in_cluster(data_dir, settings, clean, Syncer::os(), quorum, for_open)
+            },
+        )
         .await
     }
 
@@ -190,6 +199,7 @@ impl Starting {
     async fn recover_with(
         self,
         identity: Arc<Identity>,
+        rpc_advertised: String,
         open: impl FnOnce(&Path, BrokerSettings, bool) -> Result<Topics, TopicError> + Send + 'static,
     ) -> anyhow::Result<Bound> {
         let Starting {
@@ -225,7 +235,28 @@ impl Starting {
             None if bound_addr.ip().is_unspecified() => (local_hostname()?, bound_addr.port()),
             None => (bound_addr.ip().to_string(), bound_addr.port()),
         };
-        let broker = Arc::new(Broker::new(config, cluster_id, (host, port), topics));
+        let broker = Arc::new(
+            Broker::new(config, cluster_id, (host, port), topics)
+                .with_rpc_advertised(rpc_advertised),
+        );
+        let rpc_addr = rpc.local_addr()?;
+        let stop_background = CancellationToken::new();
+        let rpc_task = tokio::spawn(serve_rpc(
+            rpc,
+            broker.topics.metadata().quorum().raft().clone(),
+            identity,
+            stop_background.clone(),
+        ));
+        // Alone, registering is a local commit: done before the broker says it is ready.
+        let metadata = broker.topics.metadata();
+        if metadata.quorum().leader() == Some(metadata.quorum().node_id()) {
+            let registering = broker.clone();
+            tokio::task::spawn_blocking(move || registering.register_blocking())
+                .await
+                .context("registration task")?;
+        }
+        let registration_task =
+            tokio::spawn(keep_registering(broker.clone(), stop_background.clone()));
         admin.state.set_broker(broker.clone());
         // Logs are recovered and the listener is bound: connections from now on
         // are queued and served, so the broker is ready.
@@ -234,8 +265,11 @@ impl Starting {
             broker,
             kafka,
             admin,
-            rpc,
-            identity,
+            rpc_addr,
+            rpc_task,
+            registration_task,
+            _stop_background_on_drop: stop_background.clone().drop_guard(),
+            stop_background,
         })
     }
 }
@@ -252,9 +286,7 @@ impl Bound {
     }
 
     pub fn rpc_addr(&self) -> SocketAddr {
-        self.rpc
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.rpc_addr
     }
 
     /// Serves until `shutdown` fires, then drains within the configured
@@ -264,15 +296,12 @@ impl Bound {
             broker,
             kafka,
             admin,
-            rpc,
-            identity,
+            rpc_task,
+            registration_task,
+            stop_background,
+            _stop_background_on_drop,
+            ..
         } = self;
-        let rpc_task = tokio::spawn(serve_rpc(
-            rpc,
-            broker.topics.metadata().quorum().raft().clone(),
-            identity,
-            shutdown.clone(),
-        ));
         let drain = broker.config.shutdown_timeout;
         let stop_admin = admin.stop.clone();
         let shutdown_admin = shutdown.clone();
@@ -326,6 +355,8 @@ impl Bound {
             });
         server::serve(kafka, broker.clone(), shutdown.clone(), drain).await;
         broker.set_ready(false);
+        stop_background.cancel();
+        registration_task.await.context("registration task")?;
         match rpc_task.await.context("RPC listener task")? {
             Ok(()) => {}
             Err(error) => tracing::warn!(%error, "the RPC listener stopped with an error"),
@@ -359,6 +390,36 @@ impl Bound {
         tracing::info!("broker stopped cleanly");
         Ok(())
     }
+}
+
+/// Registers this broker with the cluster, retrying until its registration is applied here
+/// or `stop` fires.
+async fn keep_registering(broker: Arc<Broker>, stop: CancellationToken) {
+    let mut attempts = 0u32;
+    while !broker.is_registered() {
+        let registering = broker.clone();
+        let registered = tokio::select! {
+            _ = stop.cancelled() => return,
+            done = tokio::task::spawn_blocking(move || registering.register_blocking()) => {
+                done.unwrap_or(false)
+            }
+        };
+        if registered {
+            break;
+        }
+        attempts += 1;
+        if attempts.is_multiple_of(20) {
+            tracing::warn!(
+                attempts,
+                "this broker is not registered with the cluster yet; retrying"
+            );
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+    tracing::info!(incarnation = %broker.incarnation, "registered with the cluster");
 }
 
 /// Serves the broker-to-broker gRPC services until `shutdown` fires.

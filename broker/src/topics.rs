@@ -29,6 +29,8 @@ type PartitionMap = HashMap<(String, i32), Arc<Partition>>;
 
 /// The partitions hosted here; acts on metadata changes.
 pub struct PartitionManager {
+    /// This broker: it hosts the partitions whose replicas name it.
+    node_id: i32,
     partitions: RwLock<PartitionMap>,
     data_dir: PathBuf,
     settings: BrokerSettings,
@@ -92,6 +94,7 @@ impl Topics {
             FlushPolicy::Os => Durability::Os,
         };
         let manager = Arc::new(PartitionManager {
+            node_id: i32::try_from(quorum.node_id).unwrap_or(i32::MAX),
             partitions: RwLock::new(HashMap::new()),
             data_dir: data_dir.to_path_buf(),
             settings,
@@ -194,7 +197,10 @@ impl MetadataListener for PartitionManager {
                     }
                 }
             }
-            Change::ProducerIdsAllocated { .. } | Change::FeaturesUpdated { .. } => {}
+            // Topics adopted by a registering broker are the ones it hosted all along.
+            Change::ProducerIdsAllocated { .. }
+            | Change::FeaturesUpdated { .. }
+            | Change::BrokerRegistered { .. } => {}
         }
     }
 }
@@ -235,6 +241,12 @@ impl PartitionManager {
     ) -> Result<(), TopicError> {
         let config = topic_config::log_config(&self.settings, &topic.configs);
         for index in from..topic.partitions {
+            // A partition of a state from before placement is this broker's (it held them
+            // all); otherwise only those whose replicas name this broker are hosted here.
+            let assignment = topic.assignment(index);
+            if assignment.is_some_and(|a| !a.replicas.contains(&self.node_id)) {
+                continue;
+            }
             let id = PartitionId {
                 topic: topic.name.clone(),
                 topic_id: topic.id,
@@ -256,9 +268,13 @@ impl PartitionManager {
             let partition = Arc::new(opened);
             self.write_partitions()
                 .insert((topic.name.clone(), index), Arc::clone(&partition));
-            // One node: this broker leads every partition, at epoch 0 until the metadata
-            // carries leader epochs.
-            if let Err(error) = partition.become_leader(0) {
+            let lead = match assignment {
+                None => Some(0),
+                Some(a) => (a.leader == self.node_id).then_some(a.leader_epoch),
+            };
+            if let Some(epoch) = lead
+                && let Err(error) = partition.become_leader(epoch)
+            {
                 tracing::error!(topic = %topic.name, partition = index, %error, "cannot lead the partition");
             }
         }
@@ -489,5 +505,48 @@ mod tests {
         topics.set_configs("tuned", configs, false).unwrap();
         let partition = topics.partition("tuned", 0).unwrap();
         assert_eq!(partition.log().config().segment_bytes, 2048);
+    }
+
+    #[test]
+    fn only_partitions_placed_on_this_broker_are_hosted_and_only_those_it_leads_are_led() {
+        use crate::cluster::{Command, PartitionAssignment};
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::open(dir.path(), BrokerSettings::default(), false).unwrap();
+        let mut record = topics
+            .metadata()
+            .create_topic(&new_topic("spread", 3), topics.settings(), true)
+            .unwrap();
+        record.replication_factor = 2;
+        let me = 0;
+        record.assignments = vec![
+            PartitionAssignment::new(vec![me, 7]),
+            PartitionAssignment::new(vec![7, me]),
+            PartitionAssignment::new(vec![7, 8]),
+        ];
+        let applied = topics
+            .metadata()
+            .propose_blocking(Command::CreateTopic(record))
+            .unwrap();
+        assert!(applied.outcome.is_ok(), "{:?}", applied.outcome);
+        let led = topics.partition("spread", 0).unwrap();
+        assert!(led.is_leader());
+        let followed = topics.partition("spread", 1).unwrap();
+        assert!(!followed.is_leader(), "hosted as a follower");
+        assert!(topics.partition("spread", 2).is_none());
+        assert!(!dir.path().join("spread-2").exists());
+        assert_eq!(
+            crate::api::errors::not_led_here(&topics, "spread", 2),
+            kafka_protocol::ResponseError::NotLeaderOrFollower
+        );
+        assert_eq!(
+            crate::api::errors::not_led_here(&topics, "spread", 3),
+            kafka_protocol::ResponseError::UnknownTopicOrPartition
+        );
+        drop((led, followed));
+        drop(topics);
+        let reopened = Topics::open(dir.path(), BrokerSettings::default(), true).unwrap();
+        assert!(reopened.partition("spread", 0).unwrap().is_leader());
+        assert!(!reopened.partition("spread", 1).unwrap().is_leader());
+        assert!(reopened.partition("spread", 2).is_none());
     }
 }

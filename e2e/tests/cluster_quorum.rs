@@ -238,3 +238,115 @@ fn a_new_cluster_forms_only_from_voters_that_agree_and_a_lone_voter_waits() {
     let leader = cluster.wait_for_leader(1, None, WAIT).unwrap();
     assert!([1, 2].contains(&leader));
 }
+
+/// Leader and replicas of each partition of `topic`, as the broker at `addr` reports them.
+fn placement_at(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>)> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut partitions: Vec<(i32, i32, Vec<i32>)> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), p.leader(), p.replicas().to_vec()))
+        .collect();
+    partitions.sort();
+    partitions.into_iter().map(|(_, l, r)| (l, r)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partitions_are_spread_over_the_brokers_and_clients_follow_their_leaders() {
+    use fjord_e2e::kafka::{
+        assert_same_records, consume_all, keyed_records, produce_all, producer,
+    };
+    let cluster = Cluster::start(3, 0, &[]).unwrap();
+    let first = cluster.node(1).kafka.to_string();
+    create(&first, "spread", 6).await;
+    for id in [1, 2, 3] {
+        wait_for_topics(&cluster, id, &topics(&[("spread", 6)]));
+    }
+    let placement = placement_at(&first, "spread");
+    let mut leaders: Vec<i32> = placement.iter().map(|(leader, _)| *leader).collect();
+    leaders.sort_unstable();
+    assert_eq!(leaders, [1, 1, 2, 2, 3, 3], "{placement:?}");
+    assert!(placement.iter().all(|(l, r)| r == &[*l]), "{placement:?}");
+    for id in [2, 3] {
+        assert_eq!(
+            placement_at(&cluster.node(id).kafka.to_string(), "spread"),
+            placement
+        );
+    }
+
+    // librdkafka sends each partition's records to its leader and reads them back there.
+    let records = keyed_records("spread", 600, 40);
+    let delivered = produce_all(&producer(&first, &[]).unwrap(), "spread", &records, 100)
+        .await
+        .unwrap();
+    let partitions: BTreeSet<i32> = delivered.iter().map(|d| d.partition).collect();
+    assert_eq!(partitions.len(), 6);
+    let second = cluster.node(2).kafka.to_string();
+    let consumed = consume_all(&second, "spread", 6, 600, WAIT).unwrap();
+    assert_same_records(&delivered, &consumed);
+
+    // A consumer group finds its coordinator (the leader of its __consumer_offsets
+    // partition, on any broker), reads everything and commits; another broker serves the
+    // committed offsets back.
+    let group: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &second)
+        .set("group.id", "spread-readers")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    group.subscribe(&["spread"]).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut read = 0;
+    while read < 600 {
+        assert!(Instant::now() < deadline, "the group read {read} of 600");
+        if let Some(message) = group.poll(Duration::from_millis(200)) {
+            message.unwrap();
+            read += 1;
+        }
+    }
+    group
+        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+    let mut ends = std::collections::BTreeMap::new();
+    for record in &delivered {
+        let end = ends.entry(record.partition).or_insert(0);
+        *end = (*end).max(record.offset + 1);
+    }
+    let spread = fjord_e2e::group_checks::GroupTopic {
+        name: "spread",
+        partitions: 6,
+    };
+    let third = cluster.node(3).kafka.to_string();
+    assert_eq!(spread.committed(&third, "spread-readers").unwrap(), ends);
+
+    // A replication factor of three places three distinct replicas per partition; four is
+    // more than there are brokers.
+    let admin = admin(&first).unwrap();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let replicated = NewTopic::new("replicated", 3, TopicReplication::Fixed(3));
+    let too_many = NewTopic::new("too-many", 1, TopicReplication::Fixed(4));
+    let results = admin
+        .create_topics([&replicated, &too_many], &options)
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    match &results[1] {
+        Err((_, code)) => assert_eq!(
+            *code,
+            rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor
+        ),
+        ok => panic!("{ok:?}"),
+    }
+    for (leader, replicas) in placement_at(&first, "replicated") {
+        let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
+        assert_eq!(distinct.len(), 3, "{replicas:?}");
+        assert_eq!(replicas[0], leader);
+    }
+}

@@ -20,7 +20,7 @@ pub fn describe_cluster(
 ) -> DescribeClusterResponse {
     let mut response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.node_id()))
+        .with_controller_id(BrokerId(broker.controller_id()))
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_authorized_operations(i32::MIN);
     // Endpoint type 1 = brokers; 2 = controllers (KIP-919), which we do not expose.
@@ -31,13 +31,17 @@ pub fn describe_cluster(
         ));
         return response;
     }
-    response.brokers = vec![
-        DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(broker.node_id()))
-            .with_host(StrBytes::from_string(broker.advertised_host.clone()))
-            .with_port(i32::from(broker.advertised_port))
-            .with_rack(broker.config.rack.clone().map(StrBytes::from_string)),
-    ];
+    response.brokers = broker
+        .client_brokers()
+        .into_iter()
+        .map(|record| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(record.id))
+                .with_host(StrBytes::from_string(record.host))
+                .with_port(i32::from(record.port))
+                .with_rack(record.rack.map(StrBytes::from_string))
+        })
+        .collect();
     response
 }
 

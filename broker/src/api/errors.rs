@@ -12,6 +12,7 @@ use crate::log::{BatchError, LogError};
 use crate::partition::PartitionError;
 use crate::producer_state::SequenceError;
 use crate::topics::TopicError;
+use crate::topics::Topics;
 
 /// The Kafka error for a topic operation that failed.
 pub fn topic_error(error: &TopicError) -> ResponseError {
@@ -73,6 +74,22 @@ pub fn ack_wait_error(error: &PartitionError) -> ResponseError {
     match error {
         PartitionError::Log(_) => ResponseError::KafkaStorageError,
         other => partition_error(other),
+    }
+}
+
+/// The Kafka error for a request about a partition this broker does not lead: one the cluster
+/// has (led elsewhere, or hosted here as a follower) is NOT_LEADER_OR_FOLLOWER, so clients
+/// refresh their metadata; any other is UNKNOWN_TOPIC_OR_PARTITION.
+pub fn not_led_here(topics: &Topics, topic: &str, index: i32) -> ResponseError {
+    let exists = topics
+        .snapshot()
+        .topics
+        .get(topic)
+        .is_some_and(|record| (0..record.partitions).contains(&index));
+    if exists {
+        ResponseError::NotLeaderOrFollower
+    } else {
+        ResponseError::UnknownTopicOrPartition
     }
 }
 

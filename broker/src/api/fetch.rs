@@ -26,7 +26,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
 use super::{HandleError, blocking};
-use crate::api::errors::partition_error;
+use crate::api::errors::{not_led_here, partition_error};
 use crate::broker::Broker;
 use crate::log::LogError;
 use crate::partition::{Isolation, PartitionError, ReadResult};
@@ -138,8 +138,11 @@ fn read(
                         data.error_code = ResponseError::UnknownTopicId.code();
                         return data;
                     };
-                    let Some(partition) = topics.partition(name, wanted.partition) else {
-                        data.error_code = ResponseError::UnknownTopicOrPartition.code();
+                    let Some(partition) = topics
+                        .partition(name, wanted.partition)
+                        .filter(|partition| partition.is_leader())
+                    else {
+                        data.error_code = not_led_here(topics, name, wanted.partition).code();
                         return data;
                     };
                     watches.push(partition.watch_high_watermark());

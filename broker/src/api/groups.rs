@@ -37,8 +37,10 @@ use kafka_protocol::protocol::StrBytes;
 use super::errors::group_error;
 use super::{HandleError, blocking, now_ms};
 use crate::broker::Broker;
+use crate::cluster::topics::{CONSUMER_OFFSETS, TRANSACTION_STATE};
 use crate::group::{CommittedOffset, GroupError, Join};
 use crate::protocol::ResponseError;
+use crate::txn::partition_for;
 
 const GROUP_KEY: i8 = 0;
 /// FindCoordinator's key type of a transactional id.
@@ -121,10 +123,28 @@ pub async fn find_coordinator(
             if let Err(error) = outcome {
                 return refused(group_error(error), &error.to_string());
             }
-            coordinator
-                .with_node_id(BrokerId(broker.node_id()))
-                .with_host(text(&broker.advertised_host))
-                .with_port(i32::from(broker.advertised_port))
+            // The coordinator is the leader of the key's partition of the internal topic.
+            let topic = if key_type == GROUP_KEY {
+                CONSUMER_OFFSETS
+            } else {
+                TRANSACTION_STATE
+            };
+            let leader = broker.topics.snapshot().topics.get(topic).map(|record| {
+                let index = partition_for(key.as_str(), record.partitions);
+                record
+                    .assignment(index)
+                    .map_or(broker.node_id(), |assignment| assignment.leader)
+            });
+            match leader.and_then(|id| Some((id, broker.endpoint(id)?))) {
+                Some((id, (host, port))) => coordinator
+                    .with_node_id(BrokerId(id))
+                    .with_host(text(&host))
+                    .with_port(i32::from(port)),
+                None => refused(
+                    ResponseError::CoordinatorNotAvailable,
+                    "the coordinator's partition has no leader now",
+                ),
+            }
         })
         .collect();
     if version >= 4 {

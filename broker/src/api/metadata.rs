@@ -23,11 +23,17 @@ pub async fn handle(
     request: MetadataRequest,
     version: i16,
 ) -> Result<MetadataResponse, HandleError> {
-    let me = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(broker.node_id()))
-        .with_host(StrBytes::from_string(broker.advertised_host.clone()))
-        .with_port(i32::from(broker.advertised_port))
-        .with_rack(broker.config.rack.clone().map(StrBytes::from_string));
+    let brokers = broker
+        .client_brokers()
+        .into_iter()
+        .map(|record| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(record.id))
+                .with_host(StrBytes::from_string(record.host))
+                .with_port(i32::from(record.port))
+                .with_rack(record.rack.map(StrBytes::from_string))
+        })
+        .collect();
     // Before v4 a request could not opt out of auto-creation.
     let allow_auto_create = broker.topics.settings().auto_create_topics_enable
         && (version < 4 || request.allow_auto_topic_creation);
@@ -91,25 +97,42 @@ pub async fn handle(
     })
     .await?;
     Ok(MetadataResponse::default()
-        .with_brokers(vec![me])
+        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(node_id))
+        .with_controller_id(BrokerId(broker.controller_id()))
         .with_topics(topics))
 }
 
 fn describe(topics: &Topics, record: &TopicRecord, node_id: i32) -> MetadataResponseTopic {
+    let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let partitions = (0..record.partitions)
         .map(|index| {
-            // The epoch the partition is led at here; one not open (yet) is at the first epoch.
-            let leader_epoch = topics
-                .partition(&record.name, index)
-                .map_or(0, |partition| partition.leader_epoch());
-            MetadataResponsePartition::default()
-                .with_partition_index(index)
-                .with_leader_id(BrokerId(node_id))
-                .with_leader_epoch(leader_epoch)
-                .with_replica_nodes(vec![BrokerId(node_id)])
-                .with_isr_nodes(vec![BrokerId(node_id)])
+            let partition = MetadataResponsePartition::default().with_partition_index(index);
+            match record.assignment(index) {
+                Some(assignment) => {
+                    let partition = partition
+                        .with_leader_id(BrokerId(assignment.leader))
+                        .with_leader_epoch(assignment.leader_epoch)
+                        .with_replica_nodes(ids(&assignment.replicas))
+                        .with_isr_nodes(ids(&assignment.isr));
+                    if assignment.leader < 0 {
+                        partition.with_error_code(ResponseError::LeaderNotAvailable.code())
+                    } else {
+                        partition
+                    }
+                }
+                // A partition of a state from before placement: this broker's alone, at the
+                // epoch it leads it at here.
+                None => partition
+                    .with_leader_id(BrokerId(node_id))
+                    .with_leader_epoch(
+                        topics
+                            .partition(&record.name, index)
+                            .map_or(0, |partition| partition.leader_epoch()),
+                    )
+                    .with_replica_nodes(vec![BrokerId(node_id)])
+                    .with_isr_nodes(vec![BrokerId(node_id)]),
+            }
         })
         .collect();
     MetadataResponseTopic::default()

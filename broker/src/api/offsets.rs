@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{HandleError, blocking};
-use crate::api::errors::{log_error, partition_error};
+use crate::api::errors::{log_error, not_led_here, partition_error};
 use crate::broker::Broker;
 use crate::log::LogError;
 use crate::protocol::ResponseError;
@@ -47,11 +47,14 @@ pub async fn list_offsets(
                             .with_partition_index(wanted.partition_index)
                             .with_timestamp(-1)
                             .with_offset(-1);
-                        let Some(partition) =
-                            topics.partition(topic.name.0.as_str(), wanted.partition_index)
+                        let Some(partition) = topics
+                            .partition(topic.name.0.as_str(), wanted.partition_index)
+                            .filter(|partition| partition.is_leader())
                         else {
-                            return response
-                                .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                            return response.with_error_code(
+                                not_led_here(topics, topic.name.0.as_str(), wanted.partition_index)
+                                    .code(),
+                            );
                         };
                         if let Err(error) =
                             partition.check_leader_epoch(wanted.current_leader_epoch)
@@ -127,11 +130,14 @@ pub async fn offset_for_leader_epoch(
                             .with_partition(wanted.partition)
                             .with_leader_epoch(-1)
                             .with_end_offset(-1);
-                        let Some(partition) =
-                            topics.partition(topic.topic.0.as_str(), wanted.partition)
+                        let Some(partition) = topics
+                            .partition(topic.topic.0.as_str(), wanted.partition)
+                            .filter(|partition| partition.is_leader())
                         else {
-                            return response
-                                .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                            return response.with_error_code(
+                                not_led_here(topics, topic.topic.0.as_str(), wanted.partition)
+                                    .code(),
+                            );
                         };
                         if let Err(error) =
                             partition.check_leader_epoch(wanted.current_leader_epoch)
@@ -172,11 +178,14 @@ pub async fn delete_records(
                         let response = DeleteRecordsPartitionResult::default()
                             .with_partition_index(wanted.partition_index)
                             .with_low_watermark(-1);
-                        let Some(partition) =
-                            topics.partition(topic.name.0.as_str(), wanted.partition_index)
+                        let Some(partition) = topics
+                            .partition(topic.name.0.as_str(), wanted.partition_index)
+                            .filter(|partition| partition.is_leader())
                         else {
-                            return response
-                                .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                            return response.with_error_code(
+                                not_led_here(topics, topic.name.0.as_str(), wanted.partition_index)
+                                    .code(),
+                            );
                         };
                         // -1 means "up to the high watermark".
                         let outcome = partition.delete_records_before(wanted.offset);

@@ -22,7 +22,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{HandleError, blocking};
-use crate::api::errors::{ack_wait_error, partition_error};
+use crate::api::errors::{ack_wait_error, not_led_here, partition_error};
 use crate::api::txn::txn_error;
 use crate::broker::Broker;
 use crate::log::batch::BatchHeader;
@@ -86,7 +86,10 @@ pub async fn handle(
                             _ if refused.contains_key(&key) => {
                                 Err((refused[&key], Some("the transaction refused it".to_owned())))
                             }
-                            None => Err((ResponseError::UnknownTopicOrPartition, None)),
+                            None => Err((
+                                not_led_here(topics, topic.name.0.as_str(), data.index),
+                                None,
+                            )),
                             Some(partition) => partition
                                 .append(data.records.unwrap_or_default(), AppendOrigin::Client, now)
                                 .map_err(|error| {

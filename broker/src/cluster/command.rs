@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::features::{self, UpgradeType};
-use super::{ClusterState, TopicRecord};
+use super::{BrokerRecord, ClusterState, PartitionAssignment, TopicRecord};
 
 /// One change to the cluster metadata, as written to the command log. Externally tagged with
 /// stable names: renaming a variant or a field breaks existing logs.
@@ -25,8 +25,14 @@ pub enum Command {
     CreateTopic(TopicRecord),
     /// Deletes the topic `name` if its id is still `id`.
     DeleteTopic { name: String, id: Uuid },
-    /// Grows the topic `name` to `count` partitions.
-    CreatePartitions { name: String, count: i32 },
+    /// Grows the topic `name` to `count` partitions, placed as `assignments` (one per new
+    /// partition; logs of releases before placement have none).
+    CreatePartitions {
+        name: String,
+        count: i32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        assignments: Vec<PartitionAssignment>,
+    },
     /// Replaces the topic's config overrides (validated by the proposer).
     AlterTopicConfigs {
         name: String,
@@ -36,6 +42,9 @@ pub enum Command {
     AllocateProducerIds { count: i64 },
     /// Finalizes feature levels (UpdateFeatures; the proposer checked the upgrade type).
     SetFeatureLevels { levels: BTreeMap<String, i16> },
+    /// Registers a broker (again, after a restart: a new incarnation). Partitions of a state
+    /// from before placement go to the first broker that registers: it held them all.
+    RegisterBroker(BrokerRecord),
 }
 
 /// What an applied command changed, for listeners to act on.
@@ -57,6 +66,11 @@ pub enum Change {
     /// Feature levels were finalized; the epoch after the change.
     FeaturesUpdated {
         epoch: i64,
+    },
+    /// A broker registered; `adopted` topics were given their first assignments (on it).
+    BrokerRegistered {
+        broker: BrokerRecord,
+        adopted: Vec<TopicRecord>,
     },
 }
 
@@ -91,6 +105,8 @@ pub enum CommandError {
     InvalidProducerIdCount(i64),
     #[error("{0}")]
     InvalidFeatureLevel(String),
+    #[error("{0}")]
+    InvalidAssignment(String),
 }
 
 /// Applies `command` to `state`: the change, or the refusal with `state` untouched.
@@ -114,6 +130,13 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
                     record.replication_factor,
                 ));
             }
+            if !record.assignments.is_empty() {
+                check_assignments(
+                    &record.assignments,
+                    record.partitions,
+                    record.replication_factor,
+                )?;
+            }
             state.topics.insert(record.name.clone(), record.clone());
             Ok(Change::TopicCreated(record.clone()))
         }
@@ -135,16 +158,25 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
                 .expect("the topic was found just above");
             Ok(Change::TopicDeleted(removed))
         }
-        Command::CreatePartitions { name, count } => {
-            let current = known(state, name)?.partitions;
+        Command::CreatePartitions {
+            name,
+            count,
+            assignments,
+        } => {
+            let topic = known(state, name)?;
+            let current = topic.partitions;
             if *count <= current {
                 return Err(CommandError::PartitionsNotIncreased {
                     current,
                     requested: *count,
                 });
             }
+            if !assignments.is_empty() {
+                check_assignments(assignments, count - current, topic.replication_factor)?;
+            }
             let topic = state.topics.get_mut(name).expect("found just above");
             topic.partitions = *count;
+            topic.assignments.extend(assignments.iter().cloned());
             Ok(Change::PartitionsCreated {
                 topic: topic.clone(),
                 from: current,
@@ -176,7 +208,52 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
                 epoch: state.features_epoch,
             })
         }
+        Command::RegisterBroker(broker) => {
+            let mut adopted = Vec::new();
+            for topic in state.topics.values_mut() {
+                let placed = i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX);
+                if placed < topic.partitions {
+                    topic.assignments.extend(
+                        (placed..topic.partitions)
+                            .map(|_| PartitionAssignment::new(vec![broker.id])),
+                    );
+                    adopted.push(topic.clone());
+                }
+            }
+            state.brokers.insert(broker.id, broker.clone());
+            Ok(Change::BrokerRegistered {
+                broker: broker.clone(),
+                adopted,
+            })
+        }
     }
+}
+
+/// Refuses assignments that do not fit the partitions they are for.
+fn check_assignments(
+    assignments: &[PartitionAssignment],
+    partitions: i32,
+    factor: i16,
+) -> Result<(), CommandError> {
+    if i32::try_from(assignments.len()).ok() != Some(partitions) {
+        return Err(CommandError::InvalidAssignment(format!(
+            "{} assignments for {partitions} partitions",
+            assignments.len()
+        )));
+    }
+    for (index, assignment) in assignments.iter().enumerate() {
+        let distinct: std::collections::BTreeSet<_> = assignment.replicas.iter().collect();
+        if distinct.len() != assignment.replicas.len()
+            || i16::try_from(assignment.replicas.len()).ok() != Some(factor)
+            || !assignment.replicas.contains(&assignment.leader)
+        {
+            return Err(CommandError::InvalidAssignment(format!(
+                "partition {index}: replicas {:?} led by {} do not fit replication factor {factor}",
+                assignment.replicas, assignment.leader
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn known<'a>(state: &'a ClusterState, name: &str) -> Result<&'a TopicRecord, CommandError> {
@@ -198,6 +275,7 @@ mod tests {
             replication_factor: 1,
             configs: BTreeMap::from([("retention.ms".to_owned(), "1000".to_owned())]),
             internal: false,
+            assignments: Vec::new(),
         }
     }
 
@@ -315,6 +393,7 @@ mod tests {
             &Command::CreatePartitions {
                 name: "orders".into(),
                 count: 5,
+                assignments: Vec::new(),
             },
         )
         .unwrap();
@@ -334,7 +413,8 @@ mod tests {
                     &state,
                     Command::CreatePartitions {
                         name: "orders".into(),
-                        count
+                        count,
+                        assignments: Vec::new(),
                     }
                 ),
                 CommandError::PartitionsNotIncreased {
@@ -348,7 +428,8 @@ mod tests {
                 &state,
                 Command::CreatePartitions {
                     name: "missing".into(),
-                    count: 9
+                    count: 9,
+                    assignments: Vec::new(),
                 }
             ),
             CommandError::UnknownTopic("missing".into())
@@ -416,5 +497,101 @@ mod tests {
             allocate,
             serde_json::json!({"AllocateProducerIds": {"count": 3}})
         );
+    }
+
+    fn broker(id: i32) -> BrokerRecord {
+        BrokerRecord {
+            id,
+            host: format!("broker-{id}"),
+            port: 9092,
+            rack: None,
+            rpc: format!("broker-{id}:9093"),
+            incarnation: Uuid::from_u128(id as u128),
+            fenced: false,
+        }
+    }
+
+    #[test]
+    fn the_first_broker_to_register_adopts_partitions_placed_before_placement_existed() {
+        let mut state = ClusterState::default();
+        let old = topic("old", 1);
+        apply(&mut state, &Command::CreateTopic(old.clone())).unwrap();
+        apply(
+            &mut state,
+            &Command::CreatePartitions {
+                name: "old".into(),
+                count: 5,
+                assignments: Vec::new(),
+            },
+        )
+        .unwrap();
+        let change = apply(&mut state, &Command::RegisterBroker(broker(4))).unwrap();
+        let Change::BrokerRegistered { broker: b, adopted } = change else {
+            panic!("{change:?}")
+        };
+        assert_eq!((b.id, adopted.len()), (4, 1));
+        let placed = &state.topics["old"].assignments;
+        assert_eq!(placed.len(), 5);
+        assert!(
+            placed
+                .iter()
+                .all(|a| *a == PartitionAssignment::new(vec![4]))
+        );
+        // The next registration (another broker, or this one restarted) adopts nothing.
+        let change = apply(&mut state, &Command::RegisterBroker(broker(5))).unwrap();
+        assert!(matches!(change, Change::BrokerRegistered { adopted, .. } if adopted.is_empty()));
+        assert_eq!(state.brokers.len(), 2);
+        let mut restarted = broker(4);
+        restarted.incarnation = Uuid::from_u128(99);
+        apply(&mut state, &Command::RegisterBroker(restarted.clone())).unwrap();
+        assert_eq!(state.brokers[&4], restarted);
+    }
+
+    #[test]
+    fn assignments_must_fit_the_partitions_and_the_replication_factor() {
+        let mut state = ClusterState::default();
+        let mut placed = topic("placed", 1);
+        placed.partitions = 2;
+        placed.replication_factor = 2;
+        placed.assignments = vec![
+            PartitionAssignment::new(vec![1, 2]),
+            PartitionAssignment::new(vec![2, 3]),
+        ];
+        apply(&mut state, &Command::CreateTopic(placed.clone())).unwrap();
+        for bad in [
+            vec![PartitionAssignment::new(vec![1, 2])],
+            vec![
+                PartitionAssignment::new(vec![1, 1]),
+                PartitionAssignment::new(vec![2, 3]),
+            ],
+            vec![
+                PartitionAssignment::new(vec![1]),
+                PartitionAssignment::new(vec![2, 3]),
+            ],
+        ] {
+            let mut record = topic("bad", 2);
+            record.partitions = 2;
+            record.replication_factor = 2;
+            record.assignments = bad;
+            assert!(matches!(
+                refused(&state, Command::CreateTopic(record)),
+                CommandError::InvalidAssignment(_)
+            ));
+        }
+        let grow = |assignments| Command::CreatePartitions {
+            name: "placed".into(),
+            count: 3,
+            assignments,
+        };
+        assert!(matches!(
+            refused(&state, grow(vec![PartitionAssignment::new(vec![3])])),
+            CommandError::InvalidAssignment(_)
+        ));
+        apply(
+            &mut state,
+            &grow(vec![PartitionAssignment::new(vec![3, 1])]),
+        )
+        .unwrap();
+        assert_eq!(state.topics["placed"].assignment(2).unwrap().leader, 3);
     }
 }

@@ -221,6 +221,11 @@ impl Metadata {
         &self.quorum
     }
 
+    /// This broker's node id.
+    pub fn node_id(&self) -> i32 {
+        i32::try_from(self.quorum.node_id()).unwrap_or(i32::MAX)
+    }
+
     /// The applied state.
     pub fn snapshot(&self) -> Arc<ClusterState> {
         self.quorum.state()

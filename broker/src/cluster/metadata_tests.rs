@@ -15,6 +15,7 @@ fn topic(name: &str, id: u128) -> TopicRecord {
         replication_factor: 1,
         configs: BTreeMap::from([("retention.ms".to_owned(), "1000".to_owned())]),
         internal: false,
+        assignments: Vec::new(),
     }
 }
 
@@ -69,6 +70,7 @@ fn listeners_hear_each_change_in_log_order_before_propose_returns() {
         .propose_blocking(Command::CreatePartitions {
             name: "orders".into(),
             count: 5,
+            assignments: Vec::new(),
         })
         .unwrap();
     assert_eq!(

@@ -27,6 +27,7 @@ pub mod command;
 pub mod features;
 pub(crate) mod log;
 mod metadata;
+pub mod placement;
 pub mod quorum;
 pub(crate) mod state_machine;
 mod store;
@@ -59,6 +60,58 @@ pub struct TopicRecord {
     /// A topic the cluster itself uses (`__consumer_offsets`); clients may not delete it.
     #[serde(default)]
     pub internal: bool,
+    /// Each partition's replicas, leader and ISR, by partition index. Empty in states of
+    /// releases before replica placement, until the first broker registers (it held them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<PartitionAssignment>,
+}
+
+impl TopicRecord {
+    /// Partition `index`'s assignment, if it has one.
+    pub fn assignment(&self, index: i32) -> Option<&PartitionAssignment> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|index| self.assignments.get(index))
+    }
+}
+
+/// Where one partition lives: its replicas (the first is the preferred leader), the in-sync
+/// ones, the leader and the leader epoch (bumped by every change of leader).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionAssignment {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// -1 while no replica may lead.
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+impl PartitionAssignment {
+    /// A new partition on `replicas`, led by the first, every replica in sync.
+    pub fn new(replicas: Vec<i32>) -> Self {
+        Self {
+            leader: replicas.first().copied().unwrap_or(-1),
+            isr: replicas.clone(),
+            replicas,
+            leader_epoch: 0,
+        }
+    }
+}
+
+/// A broker as it registered with the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRecord {
+    pub id: i32,
+    /// The Kafka listener clients are told to connect to.
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    /// The broker-to-broker gRPC address.
+    pub rpc: String,
+    /// Changes at every start of the broker process.
+    pub incarnation: Uuid,
+    /// Fenced brokers lead nothing and are not in any ISR.
+    pub fenced: bool,
 }
 
 /// The whole metadata state. Versioned on disk (inside snapshots).
@@ -74,6 +127,9 @@ pub struct ClusterState {
     /// Bumped by every change of `features`: ApiVersions' `FinalizedFeaturesEpoch`.
     #[serde(default)]
     pub features_epoch: i64,
+    /// The registered brokers, by node id.
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerRecord>,
 }
 
 impl ClusterState {

@@ -13,12 +13,10 @@ use uuid::Uuid;
 
 use super::command::{Change, Command, CommandError};
 use super::metadata::{Metadata, ProposeError};
-use super::{ClusterState, TopicRecord, topic_config};
+use super::placement::{self, Candidate};
+use super::{ClusterState, PartitionAssignment, TopicRecord, topic_config};
 use crate::config::BrokerSettings;
 use crate::log::LogError;
-
-/// Brokers that can host replicas. One until broker registrations are commands.
-pub const LIVE_BROKERS: i16 = 1;
 
 /// Kafka's name of the topic that keeps consumer group offsets.
 pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
@@ -66,7 +64,7 @@ impl From<CommandError> for TopicError {
             CommandError::PartitionsNotIncreased { .. } | CommandError::InvalidPartitions(_) => {
                 TopicError::InvalidPartitions(error.to_string())
             }
-            CommandError::InvalidReplicationFactor(_) => {
+            CommandError::InvalidReplicationFactor(_) | CommandError::InvalidAssignment(_) => {
                 TopicError::InvalidReplicationFactor(error.to_string())
             }
             CommandError::InternalTopic(name) => TopicError::Internal(name),
@@ -118,7 +116,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 pub fn validate_new(
     topic: &NewTopic,
     settings: &BrokerSettings,
-    live_brokers: i16,
+    live: &[Candidate],
     state: &ClusterState,
 ) -> Result<TopicRecord, TopicError> {
     validate_topic_name(&topic.name)?;
@@ -140,7 +138,7 @@ pub fn validate_new(
             )));
         }
     };
-    check_replication_factor(replication_factor, live_brokers)?;
+    let assignments = place_new(live, 0, partitions, replication_factor)?;
     topic_config::validate_all(&topic.configs).map_err(TopicError::InvalidConfig)?;
     if state.topics.contains_key(&topic.name) {
         return Err(TopicError::AlreadyExists(topic.name.clone()));
@@ -152,30 +150,46 @@ pub fn validate_new(
         replication_factor,
         configs: topic.configs.clone(),
         internal: false,
+        assignments,
     })
 }
 
-/// Refuses a replication factor the live brokers cannot reach.
-pub fn check_replication_factor(factor: i16, live_brokers: i16) -> Result<(), TopicError> {
-    if factor > live_brokers {
-        return Err(TopicError::InvalidReplicationFactor(format!(
-            "Unable to replicate the partition {factor} time(s): The target replication \
-             factor of {factor} cannot be reached because only {live_brokers} broker(s) are registered."
-        )));
-    }
-    Ok(())
+/// Places partitions `first..first + count` on the `live` brokers, from a random start.
+pub fn place_new(
+    live: &[Candidate],
+    first: i32,
+    count: i32,
+    factor: i16,
+) -> Result<Vec<PartitionAssignment>, TopicError> {
+    let random = Uuid::new_v4().as_u128();
+    let (start, shift) = (
+        (random & 0xffff) as usize,
+        ((random >> 16) & 0xffff) as usize,
+    );
+    let placed = placement::place(live, first, count, factor, start, shift)
+        .map_err(|error| TopicError::InvalidReplicationFactor(error.to_string()))?;
+    Ok(placed.into_iter().map(PartitionAssignment::new).collect())
+}
+
+/// The replication factor of an internal topic: its setting, capped at the live brokers.
+fn capped(factor: i16, live: &[Candidate]) -> i16 {
+    factor
+        .min(i16::try_from(live.len()).unwrap_or(i16::MAX))
+        .max(1)
 }
 
 /// The record of `__consumer_offsets` as Kafka creates it, from the `offsets.topic.*` settings.
-pub fn consumer_offsets_record(settings: &BrokerSettings, live_brokers: i16) -> TopicRecord {
-    TopicRecord {
+pub fn consumer_offsets_record(
+    settings: &BrokerSettings,
+    live: &[Candidate],
+) -> Result<TopicRecord, TopicError> {
+    let partitions = settings.offsets_topic_num_partitions;
+    let replication_factor = capped(settings.offsets_topic_replication_factor, live);
+    Ok(TopicRecord {
         name: CONSUMER_OFFSETS.to_owned(),
         id: Uuid::new_v4(),
-        partitions: settings.offsets_topic_num_partitions,
-        replication_factor: settings
-            .offsets_topic_replication_factor
-            .min(live_brokers)
-            .max(1),
+        partitions,
+        replication_factor,
         configs: BTreeMap::from([
             ("cleanup.policy".to_owned(), "compact".to_owned()),
             (
@@ -185,20 +199,23 @@ pub fn consumer_offsets_record(settings: &BrokerSettings, live_brokers: i16) -> 
             ("compression.type".to_owned(), "producer".to_owned()),
         ]),
         internal: true,
-    }
+        assignments: place_new(live, 0, partitions, replication_factor)?,
+    })
 }
 
 /// `__transaction_state` as Kafka creates it: compacted, uncompressed, with
 /// `transaction.state.log.num.partitions` partitions.
-pub fn transaction_state_record(settings: &BrokerSettings, live_brokers: i16) -> TopicRecord {
-    TopicRecord {
+pub fn transaction_state_record(
+    settings: &BrokerSettings,
+    live: &[Candidate],
+) -> Result<TopicRecord, TopicError> {
+    let partitions = settings.transaction_state_log_num_partitions;
+    let replication_factor = capped(settings.transaction_state_log_replication_factor, live);
+    Ok(TopicRecord {
         name: TRANSACTION_STATE.to_owned(),
         id: Uuid::new_v4(),
-        partitions: settings.transaction_state_log_num_partitions,
-        replication_factor: settings
-            .transaction_state_log_replication_factor
-            .min(live_brokers)
-            .max(1),
+        partitions,
+        replication_factor,
         configs: BTreeMap::from([
             ("cleanup.policy".to_owned(), "compact".to_owned()),
             (
@@ -208,10 +225,31 @@ pub fn transaction_state_record(settings: &BrokerSettings, live_brokers: i16) ->
             ("compression.type".to_owned(), "uncompressed".to_owned()),
         ]),
         internal: true,
-    }
+        assignments: place_new(live, 0, partitions, replication_factor)?,
+    })
 }
 
 impl Metadata {
+    /// The brokers that can take new replicas: the registered ones that are not fenced, and
+    /// this one (which counts itself live before its registration is committed).
+    pub fn live_brokers(&self) -> Vec<Candidate> {
+        let state = self.snapshot();
+        let mut live: Vec<Candidate> = state
+            .brokers
+            .values()
+            .filter(|broker| !broker.fenced)
+            .map(|broker| Candidate {
+                id: broker.id,
+                rack: broker.rack.clone(),
+            })
+            .collect();
+        let me = self.node_id();
+        if !live.iter().any(|broker| broker.id == me) {
+            live.push(Candidate { id: me, rack: None });
+        }
+        live
+    }
+
     /// Creates a topic (or only validates it); returns once its partitions are open here.
     pub fn create_topic(
         &self,
@@ -219,7 +257,7 @@ impl Metadata {
         settings: &BrokerSettings,
         validate_only: bool,
     ) -> Result<TopicRecord, TopicError> {
-        let record = validate_new(topic, settings, LIVE_BROKERS, &self.snapshot())?;
+        let record = validate_new(topic, settings, &self.live_brokers(), &self.snapshot())?;
         if validate_only {
             return Ok(record);
         }
@@ -257,11 +295,11 @@ impl Metadata {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let current = self
+        let (current, factor) = self
             .snapshot()
             .topics
             .get(name)
-            .map(|topic| topic.partitions)
+            .map(|topic| (topic.partitions, topic.replication_factor))
             .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
         if count <= current {
             return Err(CommandError::PartitionsNotIncreased {
@@ -270,12 +308,14 @@ impl Metadata {
             }
             .into());
         }
+        let assignments = place_new(&self.live_brokers(), current, count - current, factor)?;
         if validate_only {
             return Ok(());
         }
         let command = Command::CreatePartitions {
             name: name.to_owned(),
             count,
+            assignments,
         };
         self.propose_blocking(command)?.outcome?;
         Ok(())
@@ -308,7 +348,7 @@ impl Metadata {
         &self,
         settings: &BrokerSettings,
     ) -> Result<TopicRecord, TopicError> {
-        self.internal_topic(consumer_offsets_record(settings, LIVE_BROKERS))
+        self.internal_topic(consumer_offsets_record(settings, &self.live_brokers())?)
     }
 
     /// `__transaction_state`, created on the first transactional request.
@@ -316,7 +356,7 @@ impl Metadata {
         &self,
         settings: &BrokerSettings,
     ) -> Result<TopicRecord, TopicError> {
-        self.internal_topic(transaction_state_record(settings, LIVE_BROKERS))
+        self.internal_topic(transaction_state_record(settings, &self.live_brokers())?)
     }
 
     /// The internal topic `record` describes: the existing one, or `record` created now.
@@ -378,13 +418,22 @@ mod tests {
             replication_factor: -1,
             configs: BTreeMap::new(),
         };
-        let record = validate_new(&new, &settings, 1, &ClusterState::default()).unwrap();
+        let one = [Candidate { id: 1, rack: None }];
+        let three: Vec<Candidate> = (1..=3).map(|id| Candidate { id, rack: None }).collect();
+        let record = validate_new(&new, &settings, &one, &ClusterState::default()).unwrap();
+        assert_eq!(record.assignments.len(), 4);
+        assert!(
+            record
+                .assignments
+                .iter()
+                .all(|a| a.replicas == [1] && a.leader == 1)
+        );
         assert_eq!((record.partitions, record.replication_factor), (4, 1));
         assert!(!record.internal);
         let mut state = ClusterState::default();
         state.topics.insert("orders".into(), record);
         assert!(matches!(
-            validate_new(&new, &settings, 1, &state),
+            validate_new(&new, &settings, &one, &state),
             Err(TopicError::AlreadyExists(_))
         ));
         let replicated = NewTopic {
@@ -392,9 +441,15 @@ mod tests {
             replication_factor: 2,
             ..new
         };
-        let error = validate_new(&replicated, &settings, 1, &state).unwrap_err();
+        let error = validate_new(&replicated, &settings, &one, &state).unwrap_err();
         assert!(error.to_string().contains("only 1 broker(s)"), "{error}");
-        assert!(validate_new(&replicated, &settings, 3, &state).is_ok());
+        let placed = validate_new(&replicated, &settings, &three, &state).unwrap();
+        assert!(
+            placed
+                .assignments
+                .iter()
+                .all(|a| a.replicas.len() == 2 && a.isr == a.replicas && a.leader == a.replicas[0])
+        );
     }
 
     #[test]
@@ -404,17 +459,24 @@ mod tests {
             offsets_topic_segment_bytes: 2048,
             ..BrokerSettings::default()
         };
-        let record = consumer_offsets_record(&settings, 1);
+        let one = [Candidate { id: 1, rack: None }];
+        let five: Vec<Candidate> = (1..=5).map(|id| Candidate { id, rack: None }).collect();
+        let record = consumer_offsets_record(&settings, &one).unwrap();
         assert_eq!(record.name, "__consumer_offsets");
         assert!(record.internal);
         assert_eq!(record.partitions, 7);
         // Kafka's default factor 3, capped at the live brokers.
         assert_eq!(record.replication_factor, 1);
-        assert_eq!(consumer_offsets_record(&settings, 5).replication_factor, 3);
+        assert_eq!(
+            consumer_offsets_record(&settings, &five)
+                .unwrap()
+                .replication_factor,
+            3
+        );
         assert_eq!(record.configs["cleanup.policy"], "compact");
         assert_eq!(record.configs["segment.bytes"], "2048");
         assert_eq!(record.configs["compression.type"], "producer");
-        let defaults = consumer_offsets_record(&BrokerSettings::default(), 1);
+        let defaults = consumer_offsets_record(&BrokerSettings::default(), &one).unwrap();
         assert_eq!(defaults.partitions, 50);
         assert_eq!(defaults.configs["segment.bytes"], "104857600");
     }

@@ -192,6 +192,11 @@ impl Partition {
         }
     }
 
+    /// Whether this broker leads the partition now.
+    pub fn is_leader(&self) -> bool {
+        lock(&self.replica).leader_epoch().is_some()
+    }
+
     /// The leader epoch to report to clients: the current one, or the last known.
     pub fn leader_epoch(&self) -> i32 {
         lock(&self.replica).latest_epoch()

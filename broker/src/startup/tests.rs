@@ -52,6 +52,7 @@ async fn while_logs_recover_the_kafka_port_refuses_and_readyz_answers_503() {
     let (release, released) = std::sync::mpsc::channel::<()>();
     let recovering = tokio::spawn(starting.recover_with(
         Identity::new(String::new(), 0, String::new()),
+        String::new(),
         move |dir, settings, clean| {
             // A slow recovery: until the test releases it.
             let _ = released.recv_timeout(WAIT);

@@ -272,6 +272,11 @@ impl Quorum {
         }
     }
 
+    /// This broker's node id.
+    pub fn node_id(&self) -> u64 {
+        self.config.node_id
+    }
+
     /// The leader of the quorum, as this broker knows it.
     pub fn leader(&self) -> Option<u64> {
         self.raft.metrics().borrow().current_leader
