@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::cluster::command::PartitionChange;
 use crate::cluster::quorum::QuorumConfig;
 use crate::cluster::{
     Change, ClusterState, METADATA_LOG_DIR, Metadata, MetadataListener, SNAPSHOT_EVERY,
@@ -197,6 +198,12 @@ impl MetadataListener for PartitionManager {
                     }
                 }
             }
+            Change::BrokerFenced { partitions, .. } => {
+                for change in partitions {
+                    self.follow_assignment(change);
+                }
+            }
+            Change::PartitionChanged(change) => self.follow_assignment(change),
             // Topics adopted by a registering broker are the ones it hosted all along.
             Change::ProducerIdsAllocated { .. }
             | Change::FeaturesUpdated { .. }
@@ -206,6 +213,21 @@ impl MetadataListener for PartitionManager {
 }
 
 impl PartitionManager {
+    /// Leads or follows a hosted partition as its new assignment says.
+    fn follow_assignment(&self, change: &PartitionChange) {
+        let Some(partition) = self.partition(&change.topic, change.partition) else {
+            return;
+        };
+        let assignment = &change.assignment;
+        if assignment.leader == self.node_id {
+            if let Err(error) = partition.become_leader(assignment.leader_epoch) {
+                tracing::error!(topic = %change.topic, partition = change.partition, %error, "cannot lead the partition");
+            }
+        } else {
+            partition.stop_leading();
+        }
+    }
+
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         self.read_partitions()
             .get(&(topic.to_owned(), index))

@@ -5,12 +5,13 @@
 //! producer-id block size). A refused command leaves the state untouched; its refusal is the
 //! command's outcome, returned to the proposer like a change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::features::{self, UpgradeType};
+use super::leadership::{self, AlterIsrError};
 use super::{BrokerRecord, ClusterState, PartitionAssignment, TopicRecord};
 
 /// One change to the cluster metadata, as written to the command log. Externally tagged with
@@ -45,6 +46,39 @@ pub enum Command {
     /// Registers a broker (again, after a restart: a new incarnation). Partitions of a state
     /// from before placement go to the first broker that registers: it held them all.
     RegisterBroker(BrokerRecord),
+    /// Fences broker `id` (its session expired, or it is shutting down): it leaves the ISRs
+    /// and its leaderships move (`leadership::fence`). `unclean` is the proposer's
+    /// `unclean.leader.election.enable`; a topic's own setting wins.
+    FenceBroker {
+        id: i32,
+        #[serde(default)]
+        unclean: bool,
+    },
+    /// Ends the fencing of broker `id`: it leads the partitions left without a leader that
+    /// it may lead.
+    UnfenceBroker {
+        id: i32,
+        #[serde(default)]
+        unclean: bool,
+    },
+    /// The leader of a partition changes its ISR (Kafka's AlterPartition).
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
+}
+
+/// One partition's new assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionChange {
+    pub topic: String,
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub assignment: PartitionAssignment,
 }
 
 /// What an applied command changed, for listeners to act on.
@@ -72,6 +106,14 @@ pub enum Change {
         broker: BrokerRecord,
         adopted: Vec<TopicRecord>,
     },
+    /// A broker was fenced or unfenced, and these partitions changed with it.
+    BrokerFenced {
+        id: i32,
+        fenced: bool,
+        partitions: Vec<PartitionChange>,
+    },
+    /// A partition's ISR changed.
+    PartitionChanged(PartitionChange),
 }
 
 /// Why a command was refused. Deterministic: every replica refuses the same command.
@@ -107,6 +149,12 @@ pub enum CommandError {
     InvalidFeatureLevel(String),
     #[error("{0}")]
     InvalidAssignment(String),
+    #[error("broker {0} is not registered")]
+    UnknownBroker(i32),
+    #[error("partition {partition} of topic '{topic}' does not exist")]
+    UnknownPartition { topic: String, partition: i32 },
+    #[error(transparent)]
+    AlterPartition(#[from] AlterIsrError),
 }
 
 /// Applies `command` to `state`: the change, or the refusal with `state` untouched.
@@ -226,7 +274,99 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
                 adopted,
             })
         }
+        Command::FenceBroker { id, unclean } => set_fenced(state, *id, true, *unclean),
+        Command::UnfenceBroker { id, unclean } => set_fenced(state, *id, false, *unclean),
+        Command::AlterPartition {
+            topic,
+            partition,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        } => {
+            let live = live_brokers(state);
+            let record = state
+                .topics
+                .get_mut(topic)
+                .ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?;
+            let topic_id = record.id;
+            let assignment = usize::try_from(*partition)
+                .ok()
+                .and_then(|index| record.assignments.get_mut(index))
+                .ok_or_else(|| CommandError::UnknownPartition {
+                    topic: topic.clone(),
+                    partition: *partition,
+                })?;
+            let mut changed = assignment.clone();
+            leadership::alter_isr(
+                &mut changed,
+                *leader,
+                *leader_epoch,
+                *partition_epoch,
+                isr,
+                |id| live.contains(&id),
+            )?;
+            *assignment = changed.clone();
+            Ok(Change::PartitionChanged(PartitionChange {
+                topic: topic.clone(),
+                topic_id,
+                partition: *partition,
+                assignment: changed,
+            }))
+        }
     }
+}
+
+/// The registered brokers that are not fenced.
+fn live_brokers(state: &ClusterState) -> BTreeSet<i32> {
+    state
+        .brokers
+        .values()
+        .filter(|broker| !broker.fenced)
+        .map(|broker| broker.id)
+        .collect()
+}
+
+/// Fences or unfences broker `id` and moves the leaderships that change with it.
+fn set_fenced(
+    state: &mut ClusterState,
+    id: i32,
+    fenced: bool,
+    unclean_default: bool,
+) -> Result<Change, CommandError> {
+    let broker = state
+        .brokers
+        .get_mut(&id)
+        .ok_or(CommandError::UnknownBroker(id))?;
+    broker.fenced = fenced;
+    let live = live_brokers(state);
+    let mut partitions = Vec::new();
+    for topic in state.topics.values_mut() {
+        let unclean = topic
+            .configs
+            .get("unclean.leader.election.enable")
+            .map_or(unclean_default, |value| value == "true");
+        for (index, assignment) in topic.assignments.iter_mut().enumerate() {
+            let moved = if fenced {
+                leadership::fence(assignment, id, |b| live.contains(&b), unclean)
+            } else {
+                leadership::unfence(assignment, id, unclean)
+            };
+            if moved {
+                partitions.push(PartitionChange {
+                    topic: topic.name.clone(),
+                    topic_id: topic.id,
+                    partition: i32::try_from(index).unwrap_or(i32::MAX),
+                    assignment: assignment.clone(),
+                });
+            }
+        }
+    }
+    Ok(Change::BrokerFenced {
+        id,
+        fenced,
+        partitions,
+    })
 }
 
 /// Refuses assignments that do not fit the partitions they are for.
@@ -593,5 +733,79 @@ mod tests {
         )
         .unwrap();
         assert_eq!(state.topics["placed"].assignment(2).unwrap().leader, 3);
+    }
+
+    #[test]
+    fn fencing_moves_leaders_within_the_isr_and_isr_changes_need_the_current_epochs() {
+        let mut state = ClusterState::default();
+        for id in [1, 2, 3] {
+            apply(&mut state, &Command::RegisterBroker(broker(id))).unwrap();
+        }
+        let mut record = topic("orders", 1);
+        record.partitions = 2;
+        record.replication_factor = 3;
+        record.assignments = vec![
+            PartitionAssignment::new(vec![1, 2, 3]),
+            PartitionAssignment::new(vec![2, 3, 1]),
+        ];
+        apply(&mut state, &Command::CreateTopic(record)).unwrap();
+        let change = apply(
+            &mut state,
+            &Command::FenceBroker {
+                id: 1,
+                unclean: false,
+            },
+        )
+        .unwrap();
+        let Change::BrokerFenced { partitions, .. } = change else {
+            panic!("{change:?}")
+        };
+        assert_eq!(partitions.len(), 2, "both ISRs lose broker 1");
+        let first = &state.topics["orders"].assignments[0];
+        assert_eq!(
+            (first.leader, first.leader_epoch, first.isr.clone()),
+            (2, 1, vec![2, 3])
+        );
+        let second = &state.topics["orders"].assignments[1];
+        assert_eq!((second.leader, second.leader_epoch), (2, 0));
+        assert!(state.brokers[&1].fenced);
+        // The new leader may not bring a fenced broker back into the ISR...
+        let alter = |isr: Vec<i32>, partition_epoch| Command::AlterPartition {
+            topic: "orders".into(),
+            partition: 0,
+            leader: 2,
+            leader_epoch: 1,
+            partition_epoch,
+            isr,
+        };
+        assert!(matches!(
+            refused(&state, alter(vec![1, 2, 3], 1)),
+            CommandError::AlterPartition(AlterIsrError::Ineligible(1))
+        ));
+        // ... until it is unfenced; and a change must name the current partition epoch.
+        apply(
+            &mut state,
+            &Command::UnfenceBroker {
+                id: 1,
+                unclean: false,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            refused(&state, alter(vec![1, 2, 3], 0)),
+            CommandError::AlterPartition(AlterIsrError::InvalidUpdateVersion { .. })
+        ));
+        let change = apply(&mut state, &alter(vec![1, 2, 3], 1)).unwrap();
+        assert!(matches!(change, Change::PartitionChanged(p) if p.assignment.isr == [1, 2, 3]));
+        assert!(matches!(
+            refused(
+                &state,
+                Command::FenceBroker {
+                    id: 9,
+                    unclean: false
+                }
+            ),
+            CommandError::UnknownBroker(9)
+        ));
     }
 }

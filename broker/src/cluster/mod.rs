@@ -25,6 +25,7 @@
 
 pub mod command;
 pub mod features;
+pub mod leadership;
 pub(crate) mod log;
 mod metadata;
 pub mod placement;
@@ -84,6 +85,9 @@ pub struct PartitionAssignment {
     /// -1 while no replica may lead.
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Bumped by every change of the leader or the ISR; an ISR change must name it.
+    #[serde(default)]
+    pub partition_epoch: i32,
 }
 
 impl PartitionAssignment {
@@ -94,6 +98,7 @@ impl PartitionAssignment {
             isr: replicas.clone(),
             replicas,
             leader_epoch: 0,
+            partition_epoch: 0,
         }
     }
 }

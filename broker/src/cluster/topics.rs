@@ -70,7 +70,10 @@ impl From<CommandError> for TopicError {
             CommandError::InternalTopic(name) => TopicError::Internal(name),
             CommandError::TopicIdInUse { .. }
             | CommandError::InvalidProducerIdCount(_)
-            | CommandError::InvalidFeatureLevel(_) => TopicError::Refused(error),
+            | CommandError::InvalidFeatureLevel(_)
+            | CommandError::UnknownBroker(_)
+            | CommandError::UnknownPartition { .. }
+            | CommandError::AlterPartition(_) => TopicError::Refused(error),
         }
     }
 }

@@ -116,17 +116,29 @@ impl LeaderEpochCache {
     /// `epoch`, or the log end offset if `epoch` is the latest. `None` means UNDEFINED
     /// (epoch -1, offset -1): unknown epoch newer than all, or an empty cache.
     pub(crate) fn end_offset_for(&self, epoch: i32, log_end_offset: i64) -> Option<(i32, i64)> {
-        if epoch < 0 {
-            return None;
-        }
-        if self.latest_epoch() == Some(epoch) {
-            return Some((epoch, log_end_offset));
-        }
-        let higher = self.entries.iter().find(|e| e.epoch > epoch)?;
-        match self.entries.iter().rev().find(|e| e.epoch <= epoch) {
-            Some(floor) => Some((floor.epoch, higher.start_offset)),
-            None => Some((epoch, higher.start_offset)),
-        }
+        end_offset_for(&self.entries, epoch, log_end_offset)
+    }
+}
+
+/// Kafka's `LeaderEpochFileCache.endOffsetFor` over `entries` (epochs and start offsets
+/// increasing): the start offset of the first epoch after `epoch` with the largest epoch not
+/// above it, or the log end offset if `epoch` is the latest. `None` means UNDEFINED (epoch -1,
+/// offset -1): a negative epoch, one newer than all, or no entries.
+pub(crate) fn end_offset_for(
+    entries: &[EpochEntry],
+    epoch: i32,
+    log_end_offset: i64,
+) -> Option<(i32, i64)> {
+    if epoch < 0 {
+        return None;
+    }
+    if entries.last().map(|e| e.epoch) == Some(epoch) {
+        return Some((epoch, log_end_offset));
+    }
+    let higher = entries.iter().find(|e| e.epoch > epoch)?;
+    match entries.iter().rev().find(|e| e.epoch <= epoch) {
+        Some(floor) => Some((floor.epoch, higher.start_offset)),
+        None => Some((epoch, higher.start_offset)),
     }
 }
 
