@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_state;
 pub mod protocol;
+pub mod replication;
 pub mod rpc;
 pub mod server;
 pub mod startup;

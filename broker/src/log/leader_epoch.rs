@@ -11,7 +11,7 @@ use super::checkpoint;
 use super::error::LogError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EpochEntry {
+pub struct EpochEntry {
     pub epoch: i32,
     pub start_offset: i64,
 }
@@ -124,7 +124,7 @@ impl LeaderEpochCache {
 /// increasing): the start offset of the first epoch after `epoch` with the largest epoch not
 /// above it, or the log end offset if `epoch` is the latest. `None` means UNDEFINED (epoch -1,
 /// offset -1): a negative epoch, one newer than all, or no entries.
-pub(crate) fn end_offset_for(
+pub fn end_offset_for(
     entries: &[EpochEntry],
     epoch: i32,
     log_end_offset: i64,

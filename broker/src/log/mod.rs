@@ -128,6 +128,7 @@ mod error;
 mod flusher;
 mod index;
 mod leader_epoch;
+pub use leader_epoch::{EpochEntry, end_offset_for};
 mod partition;
 pub mod records;
 mod recovery;
