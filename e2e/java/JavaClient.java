@@ -50,6 +50,9 @@
 //         fact leader ID EPOCH HIGH_WATERMARK
 //         fact voter ID LOG_END_OFFSET     fact observer ID LOG_END_OFFSET
 //         fact broker ID HOST PORT
+//   voters BOOTSTRAP CHANGE...   addRaftVoter (add:ID:HOST:PORT) and removeRaftVoter (remove:ID),
+//       in order:
+//         fact voter-change CHANGE OUTCOME   (the exception's class, or none)
 //   times BOOTSTRAP COUNT CODEC...   per CODEC create topic java-times-CODEC (6 partitions),
 //       send COUNT records to each partition with increasing CreateTime timestamps, all at
 //       once so that they share batches, then look every partition up by time with the
@@ -89,6 +92,7 @@ public class JavaClient {
                 case "transactions" -> transactions(args[1], args[2], args[3]);
                 case "txnadmin" -> txnAdmin(args[1], args[2]);
                 case "quorum" -> quorum(args[1]);
+                case "voters" -> voters(args[1], Arrays.asList(args).subList(2, args.length));
                 case "ctp" -> ctp(args[1], args[2], args[3], args[4], args[5], Integer.parseInt(args[6]));
                 case "group" -> group(args[1], args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "times" -> times(args[1], Integer.parseInt(args[2]), Arrays.asList(args).subList(3, args.length));
@@ -596,6 +600,25 @@ public class JavaClient {
             }
             for (Node node : admin.describeCluster().nodes().get()) {
                 fact("broker", node.id(), node.host(), node.port());
+            }
+        }
+    }
+
+    /**
+     * Changes the metadata quorum's voters one at a time: each CHANGE is add:ID:HOST:PORT or
+     * remove:ID; prints each outcome (the exception's class, or none).
+     */
+    static void voters(String bootstrap, List<String> changes) throws Exception {
+        try (Admin admin = Admin.create(common(bootstrap))) {
+            for (String change : changes) {
+                String[] parts = change.split(":");
+                int id = Integer.parseInt(parts[1]);
+                String outcome = parts[0].equals("add")
+                    ? refusal(() -> admin.addRaftVoter(id, Uuid.randomUuid(),
+                        Set.of(new RaftVoterEndpoint("CONTROLLER", parts[2], Integer.parseInt(parts[3]))))
+                        .all().get())
+                    : refusal(() -> admin.removeRaftVoter(id, Uuid.randomUuid()).all().get());
+                fact("voter-change", change, outcome);
             }
         }
     }

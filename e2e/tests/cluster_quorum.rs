@@ -350,3 +350,127 @@ async fn partitions_are_spread_over_the_brokers_and_clients_follow_their_leaders
         assert_eq!(replicas[0], leader);
     }
 }
+
+/// The voter and observer ids DescribeQuorum reports at `addr`.
+fn quorum_members(addr: &str) -> (BTreeSet<i32>, BTreeSet<i32>) {
+    let quorum = fjord_e2e::wire::describe_quorum(addr).unwrap();
+    let partition = &quorum.topics[0].partitions[0];
+    (
+        partition
+            .current_voters
+            .iter()
+            .map(|v| v.replica_id.0)
+            .collect(),
+        partition.observers.iter().map(|o| o.replica_id.0).collect(),
+    )
+}
+
+fn wait_for_members(addr: &str, voters: &[i32], observers: &[i32]) {
+    let wanted = (
+        voters.iter().copied().collect::<BTreeSet<_>>(),
+        observers.iter().copied().collect::<BTreeSet<_>>(),
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let members = quorum_members(addr);
+        if members == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members {members:?}, not {wanted:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_broker_with_data_grows_into_three_voters_and_keeps_its_data() {
+    use fjord_e2e::kafka::{
+        assert_same_records, consume_all, keyed_records, produce_all, producer,
+    };
+    // Broker 1 runs alone (no voters configured) and takes records.
+    let mut cluster = Cluster::new(3, 0, &[]).unwrap();
+    let rpc1 = cluster.node(1).rpc.to_string();
+    let alone = [
+        "--node-id",
+        "1",
+        "--cluster-id",
+        &cluster.cluster_id.clone(),
+        "--rpc-listen",
+        &rpc1,
+    ]
+    .map(str::to_owned);
+    cluster
+        .start_node_with(1, &alone.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    cluster.wait_ready(WAIT).unwrap();
+    let first = cluster.node(1).kafka.to_string();
+    create(&first, "kept", 3).await;
+    let records = keyed_records("kept", 300, 30);
+    let delivered = produce_all(&producer(&first, &[]).unwrap(), "kept", &records, 100)
+        .await
+        .unwrap();
+
+    // Brokers 2 and 3 know only broker 1 as a voter: they join as observers.
+    for id in [2, 3] {
+        let mut args = cluster.args(id);
+        let at = args.iter().position(|a| a == "--voters").unwrap();
+        args[at + 1] = format!("1@{rpc1}");
+        cluster
+            .start_node_with(id, &args.iter().map(String::as_str).collect::<Vec<_>>())
+            .unwrap();
+    }
+    cluster.wait_ready(WAIT).unwrap();
+    wait_for_members(&first, &[1], &[2, 3]);
+
+    // Kafka's admin API makes them voters, one at a time, and refuses what makes no sense.
+    let changes = [
+        format!("add:2:127.0.0.1:{}", cluster.node(2).rpc.port()),
+        format!("add:3:127.0.0.1:{}", cluster.node(3).rpc.port()),
+        format!("add:3:127.0.0.1:{}", cluster.node(3).rpc.port()),
+        "remove:9".to_owned(),
+    ];
+    let mut args = vec!["voters".to_owned(), first.clone()];
+    args.extend(changes.iter().cloned());
+    let out = fjord_e2e::java_client(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    assert!(
+        out.contains(&format!("fact voter-change {} none", changes[0])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("fact voter-change {} none", changes[1])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "fact voter-change {} DuplicateVoterException",
+            changes[2]
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("fact voter-change remove:9 VoterNotFoundException"),
+        "{out}"
+    );
+    wait_for_members(&first, &[1, 2, 3], &[]);
+
+    // Broker 1 dies: the two others are a majority, elect one of themselves and take writes.
+    cluster.kill9(1).unwrap();
+    let elected = cluster.wait_for_leader(2, Some(1), WAIT).unwrap();
+    assert!([2, 3].contains(&elected));
+    create(&cluster.node(2).kafka.to_string(), "after", 1).await;
+    // Broker 1 comes back (its log knows the voters now) with every record it held.
+    cluster
+        .start_node_with(1, &alone.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    cluster.wait_ready(WAIT).unwrap();
+    wait_for_topics(&cluster, 1, &topics(&[("after", 1), ("kept", 3)]));
+    let consumed = consume_all(&cluster.bootstrap(), "kept", 3, 300, WAIT).unwrap();
+    assert_same_records(&delivered, &consumed);
+
+    // A voter leaves the quorum and stays as an observer.
+    let out = fjord_e2e::java_client(&["voters", &first, "remove:3"]).unwrap();
+    assert!(out.contains("fact voter-change remove:3 none"), "{out}");
+    wait_for_members(&first, &[1, 2], &[3]);
+}

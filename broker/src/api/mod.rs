@@ -176,6 +176,12 @@ async fn handle_now(
         RequestKind::DescribeQuorum(body) => Some(ResponseKind::DescribeQuorum(
             quorum::describe_quorum(broker, &body).await,
         )),
+        RequestKind::AddRaftVoter(body) => Some(ResponseKind::AddRaftVoter(
+            quorum::add_raft_voter(broker, body).await?,
+        )),
+        RequestKind::RemoveRaftVoter(body) => Some(ResponseKind::RemoveRaftVoter(
+            quorum::remove_raft_voter(broker, body).await?,
+        )),
         RequestKind::InitProducerId(body) => Some(ResponseKind::InitProducerId(
             cluster_info::init_producer_id(broker, body, version).await?,
         )),
@@ -279,6 +285,8 @@ fn first_error(response: &ResponseKind) -> i16 {
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
         ),
         ResponseKind::DescribeCluster(r) => r.error_code,
+        ResponseKind::AddRaftVoter(r) => r.error_code,
+        ResponseKind::RemoveRaftVoter(r) => r.error_code,
         ResponseKind::DescribeQuorum(r) => first_nonzero(
             std::iter::once(r.error_code).chain(
                 r.topics
@@ -315,6 +323,8 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         DeleteRecords => "DeleteRecords",
         DescribeCluster => "DescribeCluster",
         DescribeQuorum => "DescribeQuorum",
+        AddRaftVoter => "AddRaftVoter",
+        RemoveRaftVoter => "RemoveRaftVoter",
         InitProducerId => "InitProducerId",
         OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
         FindCoordinator => "FindCoordinator",

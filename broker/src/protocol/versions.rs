@@ -55,6 +55,14 @@ const IMPLEMENTED: &[(ApiKey, VersionRange)] = &[
         range(m::DescribeQuorumRequest::VERSIONS, 0, 2),
     ),
     (
+        ApiKey::AddRaftVoter,
+        range(m::AddRaftVoterRequest::VERSIONS, 0, 0),
+    ),
+    (
+        ApiKey::RemoveRaftVoter,
+        range(m::RemoveRaftVoterRequest::VERSIONS, 0, 0),
+    ),
+    (
         ApiKey::UpdateFeatures,
         range(m::UpdateFeaturesRequest::VERSIONS, 0, 2),
     ),

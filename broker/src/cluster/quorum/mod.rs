@@ -277,6 +277,28 @@ impl Quorum {
         self.config.node_id
     }
 
+    /// The voters, as this broker knows them.
+    pub fn voters(&self) -> std::collections::BTreeSet<u64> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// The RPC address member `id` joined with.
+    pub fn member_address(&self, id: u64) -> Option<String> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|node| node.addr.clone())
+    }
+
     /// The leader of the quorum, as this broker knows it.
     pub fn leader(&self) -> Option<u64> {
         self.raft.metrics().borrow().current_leader
