@@ -3,7 +3,7 @@
 //! watermark; a follower whose log diverged from the leader's truncates by leader epoch first.
 //!
 //! This module is the sans-io core of it, so that its rules run unchanged under a seeded
-//! simulation with crashes, partitions, delays and reordering (`sim_tests.rs`):
+//! simulation with crashes, partitions, delays and reordering (`sim/`, run by `sim_tests.rs`):
 //!
 //! - [`LeaderProgress`] (`progress.rs`): the leader's view of its followers — their log ends and
 //!   durable ends, when each last caught up — and from it the high watermark and the ISR the
@@ -17,6 +17,8 @@
 mod divergence;
 mod progress;
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod sim_tests;
 
