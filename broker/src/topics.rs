@@ -198,16 +198,14 @@ impl MetadataListener for PartitionManager {
                     }
                 }
             }
-            Change::BrokerFenced { partitions, .. } => {
+            Change::BrokerFenced { partitions, .. }
+            | Change::BrokerRegistered { partitions, .. } => {
                 for change in partitions {
                     self.follow_assignment(change);
                 }
             }
             Change::PartitionChanged(change) => self.follow_assignment(change),
-            // Topics adopted by a registering broker are the ones it hosted all along.
-            Change::ProducerIdsAllocated { .. }
-            | Change::FeaturesUpdated { .. }
-            | Change::BrokerRegistered { .. } => {}
+            Change::ProducerIdsAllocated { .. } | Change::FeaturesUpdated { .. } => {}
         }
     }
 }

@@ -43,8 +43,10 @@ pub enum Command {
     AllocateProducerIds { count: i64 },
     /// Finalizes feature levels (UpdateFeatures; the proposer checked the upgrade type).
     SetFeatureLevels { levels: BTreeMap<String, i16> },
-    /// Registers a broker (again, after a restart: a new incarnation). Partitions of a state
-    /// from before placement go to the first broker that registers: it held them all.
+    /// Registers a broker (again, after a restart: a new incarnation, whose partitions it leads
+    /// get a new leader epoch — what it led before the restart may have lost an unflushed tail,
+    /// so it must not lead them at the same epoch). Partitions of a state from before placement
+    /// go to the first broker that registers: it held them all.
     RegisterBroker(BrokerRecord),
     /// Fences broker `id` (its session expired, or it is shutting down): it leaves the ISRs
     /// and its leaderships move (`leadership::fence`). `unclean` is the proposer's
@@ -101,10 +103,12 @@ pub enum Change {
     FeaturesUpdated {
         epoch: i64,
     },
-    /// A broker registered; `adopted` topics were given their first assignments (on it).
+    /// A broker registered; `adopted` topics were given their first assignments (on it), and
+    /// the partitions it leads moved to a new leader epoch if it came back as a new incarnation.
     BrokerRegistered {
         broker: BrokerRecord,
         adopted: Vec<TopicRecord>,
+        partitions: Vec<PartitionChange>,
     },
     /// A broker was fenced or unfenced, and these partitions changed with it.
     BrokerFenced {
@@ -257,6 +261,27 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
             })
         }
         Command::RegisterBroker(broker) => {
+            let returning = state
+                .brokers
+                .get(&broker.id)
+                .is_some_and(|known| known.incarnation != broker.incarnation);
+            let mut partitions = Vec::new();
+            if returning {
+                for topic in state.topics.values_mut() {
+                    for (index, assignment) in topic.assignments.iter_mut().enumerate() {
+                        if assignment.leader == broker.id {
+                            assignment.leader_epoch += 1;
+                            assignment.partition_epoch += 1;
+                            partitions.push(PartitionChange {
+                                topic: topic.name.clone(),
+                                topic_id: topic.id,
+                                partition: i32::try_from(index).unwrap_or(i32::MAX),
+                                assignment: assignment.clone(),
+                            });
+                        }
+                    }
+                }
+            }
             let mut adopted = Vec::new();
             for topic in state.topics.values_mut() {
                 let placed = i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX);
@@ -272,6 +297,7 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
             Ok(Change::BrokerRegistered {
                 broker: broker.clone(),
                 adopted,
+                partitions,
             })
         }
         Command::FenceBroker { id, unclean } => set_fenced(state, *id, true, *unclean),

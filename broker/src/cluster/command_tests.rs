@@ -232,6 +232,14 @@ fn commands_keep_their_stable_serialised_names() {
     );
 }
 
+fn placed_epochs(state: &ClusterState) -> Vec<(i32, i32)> {
+    state.topics["old"]
+        .assignments
+        .iter()
+        .map(|a| (a.leader_epoch, a.partition_epoch))
+        .collect()
+}
+
 fn broker(id: i32) -> BrokerRecord {
     BrokerRecord {
         id,
@@ -259,7 +267,10 @@ fn the_first_broker_to_register_adopts_partitions_placed_before_placement_existe
     )
     .unwrap();
     let change = apply(&mut state, &Command::RegisterBroker(broker(4))).unwrap();
-    let Change::BrokerRegistered { broker: b, adopted } = change else {
+    let Change::BrokerRegistered {
+        broker: b, adopted, ..
+    } = change
+    else {
         panic!("{change:?}")
     };
     assert_eq!((b.id, adopted.len()), (4, 1));
@@ -276,8 +287,17 @@ fn the_first_broker_to_register_adopts_partitions_placed_before_placement_existe
     assert_eq!(state.brokers.len(), 2);
     let mut restarted = broker(4);
     restarted.incarnation = Uuid::from_u128(99);
-    apply(&mut state, &Command::RegisterBroker(restarted.clone())).unwrap();
+    let change = apply(&mut state, &Command::RegisterBroker(restarted.clone())).unwrap();
     assert_eq!(state.brokers[&4], restarted);
+    // A new incarnation leads what it led at a new epoch: it may have lost an unflushed tail.
+    let Change::BrokerRegistered { partitions, .. } = change else {
+        panic!("{change:?}")
+    };
+    assert_eq!(partitions.len(), 5);
+    assert!(placed_epochs(&state).iter().all(|e| *e == (1, 1)));
+    // The same incarnation again (a retried registration) changes no epoch.
+    apply(&mut state, &Command::RegisterBroker(restarted)).unwrap();
+    assert!(placed_epochs(&state).iter().all(|e| *e == (1, 1)));
 }
 
 #[test]
