@@ -79,7 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Starting> {
     let voters = &config.settings.cluster.voters;
     let others = voters
         .keys()
-        .any(|id| i64::try_from(*id).ok() != Some(config.node_id.into()));
+        .any(|id| u64::try_from(config.node_id) != Ok(*id));
     if others && !identity_existed && config.cluster_id.is_none() {
         anyhow::bail!(
             "this broker is to join a cluster (controller.quorum.voters {}) with an empty data \

@@ -83,6 +83,18 @@ pub struct PartitionChange {
     pub assignment: PartitionAssignment,
 }
 
+impl PartitionChange {
+    /// Partition `index` of `topic`, now assigned as `assignment`.
+    fn of(topic: &TopicRecord, index: usize, assignment: &PartitionAssignment) -> Self {
+        Self {
+            topic: topic.name.clone(),
+            topic_id: topic.id,
+            partition: i32::try_from(index).unwrap_or(i32::MAX),
+            assignment: assignment.clone(),
+        }
+    }
+}
+
 /// What an applied command changed, for listeners to act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
@@ -268,16 +280,16 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
             let mut partitions = Vec::new();
             if returning {
                 for topic in state.topics.values_mut() {
-                    for (index, assignment) in topic.assignments.iter_mut().enumerate() {
+                    for index in 0..topic.assignments.len() {
+                        let assignment = &mut topic.assignments[index];
                         if assignment.leader == broker.id {
                             assignment.leader_epoch += 1;
                             assignment.partition_epoch += 1;
-                            partitions.push(PartitionChange {
-                                topic: topic.name.clone(),
-                                topic_id: topic.id,
-                                partition: i32::try_from(index).unwrap_or(i32::MAX),
-                                assignment: assignment.clone(),
-                            });
+                            partitions.push(PartitionChange::of(
+                                topic,
+                                index,
+                                &topic.assignments[index],
+                            ));
                         }
                     }
                 }
@@ -315,15 +327,14 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
                 .topics
                 .get_mut(topic)
                 .ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?;
-            let topic_id = record.id;
-            let assignment = usize::try_from(*partition)
+            let index = usize::try_from(*partition)
                 .ok()
-                .and_then(|index| record.assignments.get_mut(index))
+                .filter(|index| *index < record.assignments.len())
                 .ok_or_else(|| CommandError::UnknownPartition {
                     topic: topic.clone(),
                     partition: *partition,
                 })?;
-            let mut changed = assignment.clone();
+            let mut changed = record.assignments[index].clone();
             leadership::alter_isr(
                 &mut changed,
                 *leader,
@@ -332,13 +343,12 @@ pub fn apply(state: &mut ClusterState, command: &Command) -> Result<Change, Comm
                 isr,
                 |id| live.contains(&id),
             )?;
-            *assignment = changed.clone();
-            Ok(Change::PartitionChanged(PartitionChange {
-                topic: topic.clone(),
-                topic_id,
-                partition: *partition,
-                assignment: changed,
-            }))
+            record.assignments[index] = changed;
+            Ok(Change::PartitionChanged(PartitionChange::of(
+                record,
+                index,
+                &record.assignments[index],
+            )))
         }
     }
 }
@@ -372,19 +382,15 @@ fn set_fenced(
             .configs
             .get("unclean.leader.election.enable")
             .map_or(unclean_default, |value| value == "true");
-        for (index, assignment) in topic.assignments.iter_mut().enumerate() {
+        for index in 0..topic.assignments.len() {
+            let assignment = &mut topic.assignments[index];
             let moved = if fenced {
                 leadership::fence(assignment, id, |b| live.contains(&b), unclean)
             } else {
                 leadership::unfence(assignment, id, unclean)
             };
             if moved {
-                partitions.push(PartitionChange {
-                    topic: topic.name.clone(),
-                    topic_id: topic.id,
-                    partition: i32::try_from(index).unwrap_or(i32::MAX),
-                    assignment: assignment.clone(),
-                });
+                partitions.push(PartitionChange::of(topic, index, &topic.assignments[index]));
             }
         }
     }

@@ -186,24 +186,14 @@ pub fn consumer_offsets_record(
     settings: &BrokerSettings,
     live: &[Candidate],
 ) -> Result<TopicRecord, TopicError> {
-    let partitions = settings.offsets_topic_num_partitions;
-    let replication_factor = capped(settings.offsets_topic_replication_factor, live);
-    Ok(TopicRecord {
-        name: CONSUMER_OFFSETS.to_owned(),
-        id: Uuid::new_v4(),
-        partitions,
-        replication_factor,
-        configs: BTreeMap::from([
-            ("cleanup.policy".to_owned(), "compact".to_owned()),
-            (
-                "segment.bytes".to_owned(),
-                settings.offsets_topic_segment_bytes.to_string(),
-            ),
-            ("compression.type".to_owned(), "producer".to_owned()),
-        ]),
-        internal: true,
-        assignments: place_new(live, 0, partitions, replication_factor)?,
-    })
+    internal_record(
+        CONSUMER_OFFSETS,
+        settings.offsets_topic_num_partitions,
+        capped(settings.offsets_topic_replication_factor, live),
+        settings.offsets_topic_segment_bytes,
+        "producer",
+        live,
+    )
 }
 
 /// `__transaction_state` as Kafka creates it: compacted, uncompressed, with
@@ -212,20 +202,34 @@ pub fn transaction_state_record(
     settings: &BrokerSettings,
     live: &[Candidate],
 ) -> Result<TopicRecord, TopicError> {
-    let partitions = settings.transaction_state_log_num_partitions;
-    let replication_factor = capped(settings.transaction_state_log_replication_factor, live);
+    internal_record(
+        TRANSACTION_STATE,
+        settings.transaction_state_log_num_partitions,
+        capped(settings.transaction_state_log_replication_factor, live),
+        u64::try_from(settings.transaction_state_log_segment_bytes).unwrap_or_default(),
+        "uncompressed",
+        live,
+    )
+}
+
+/// A compacted internal topic, placed on the `live` brokers.
+fn internal_record(
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    segment_bytes: u64,
+    compression: &str,
+    live: &[Candidate],
+) -> Result<TopicRecord, TopicError> {
     Ok(TopicRecord {
-        name: TRANSACTION_STATE.to_owned(),
+        name: name.to_owned(),
         id: Uuid::new_v4(),
         partitions,
         replication_factor,
         configs: BTreeMap::from([
             ("cleanup.policy".to_owned(), "compact".to_owned()),
-            (
-                "segment.bytes".to_owned(),
-                settings.transaction_state_log_segment_bytes.to_string(),
-            ),
-            ("compression.type".to_owned(), "uncompressed".to_owned()),
+            ("segment.bytes".to_owned(), segment_bytes.to_string()),
+            ("compression.type".to_owned(), compression.to_owned()),
         ]),
         internal: true,
         assignments: place_new(live, 0, partitions, replication_factor)?,
