@@ -138,6 +138,21 @@ fn snapshots_purge_the_log_and_reopening_gives_the_same_state() {
         .unwrap();
     let state = metadata.snapshot();
     let index = metadata.applied_index();
+    // Raft snapshots and purges in the background, after the entries are applied.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metadata
+        .quorum()
+        .metrics()
+        .borrow()
+        .purged
+        .is_none_or(|purged| purged.index + 2 < index)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot near {index}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     drop(metadata);
     let log_dir = dir.path().join(METADATA_LOG_DIR);
     let files: Vec<String> = std::fs::read_dir(&log_dir)
